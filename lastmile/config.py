@@ -1,0 +1,131 @@
+"""One frozen configuration object, built from the environment and CLI flags.
+
+Every endpoint the jobs and tools talk to comes from here, so the same code runs
+against the local stack (``lastmile up``) and against a company's existing Kafka,
+ClickHouse and Flink. Precedence: explicit overrides (CLI flags) > environment >
+defaults.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+import os
+import pathlib
+from typing import Mapping
+from urllib.parse import urlsplit
+
+from lastmile.errors import ConfigError
+
+DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
+DEFAULT_CLICKHOUSE_URL = "http://127.0.0.1:8123"
+
+
+@dataclasses.dataclass(frozen=True)
+class Config:
+    kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
+    clickhouse_url: str = DEFAULT_CLICKHOUSE_URL
+    clickhouse_native_port: int = 9000
+    clickhouse_user: str = "default"
+    clickhouse_password: str = ""
+    clickhouse_database: str = "lastmile"
+    home: pathlib.Path = pathlib.Path(".lastmile")
+    cache: pathlib.Path = pathlib.Path.home() / ".cache" / "lastmile"
+    # Local KRaft controller listener; only used by `lastmile up`.
+    kafka_controller_port: int = 0
+    topic_partitions: int = 2
+    parallelism: int = 2
+    colocation_radius_m: float = 150.0
+    startup_timeout_s: float = 90.0
+
+    def __post_init__(self) -> None:
+        host, port = _split_host_port(self.kafka_bootstrap.split(",")[0], "LASTMILE_KAFKA_BOOTSTRAP")
+        url = urlsplit(self.clickhouse_url)
+        if url.scheme not in ("http", "https") or not url.hostname:
+            raise ConfigError(
+                f"LASTMILE_CLICKHOUSE_URL must look like http://host:8123, got {self.clickhouse_url!r}"
+            )
+        if not _is_identifier(self.clickhouse_database):
+            raise ConfigError(
+                f"LASTMILE_CLICKHOUSE_DATABASE must be a plain identifier, got {self.clickhouse_database!r}"
+            )
+        if self.kafka_controller_port == 0:
+            object.__setattr__(self, "kafka_controller_port", port + 1)
+        for name in ("topic_partitions", "parallelism"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
+        if not (math.isfinite(self.colocation_radius_m) and self.colocation_radius_m > 0):
+            raise ConfigError(f"colocation radius must be a positive number of metres, got {self.colocation_radius_m}")
+        object.__setattr__(self, "home", pathlib.Path(self.home).absolute())
+        object.__setattr__(self, "cache", pathlib.Path(self.cache).absolute())
+
+    # --- derived endpoints -------------------------------------------------
+    @property
+    def kafka_host(self) -> str:
+        return _split_host_port(self.kafka_bootstrap.split(",")[0], "LASTMILE_KAFKA_BOOTSTRAP")[0]
+
+    @property
+    def kafka_port(self) -> int:
+        return _split_host_port(self.kafka_bootstrap.split(",")[0], "LASTMILE_KAFKA_BOOTSTRAP")[1]
+
+    @property
+    def clickhouse_host(self) -> str:
+        return urlsplit(self.clickhouse_url).hostname or "127.0.0.1"
+
+    @property
+    def clickhouse_http_port(self) -> int:
+        url = urlsplit(self.clickhouse_url)
+        return url.port or (443 if url.scheme == "https" else 8123)
+
+    @property
+    def clickhouse_secure(self) -> bool:
+        return urlsplit(self.clickhouse_url).scheme == "https"
+
+    def with_overrides(self, **changes) -> "Config":
+        """A copy with the given fields replaced; ``None`` values are ignored."""
+        return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Config":
+        """Read ``LASTMILE_*`` variables; keyword overrides (CLI flags) win."""
+        env = os.environ if env is None else env
+        values: dict = {}
+        for field in dataclasses.fields(cls):
+            raw = env.get("LASTMILE_" + field.name.upper())
+            if raw is None or raw == "":
+                continue
+            values[field.name] = _parse(field, raw)
+        values.update({k: v for k, v in overrides.items() if v is not None})
+        return cls(**values)
+
+    def describe(self) -> dict:
+        """Endpoints and paths, passwords masked: for `lastmile status` and logs."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        if out["clickhouse_password"]:
+            out["clickhouse_password"] = "***"
+        return {k: str(v) for k, v in out.items()}
+
+
+def _parse(field: dataclasses.Field, raw: str):
+    name = "LASTMILE_" + field.name.upper()
+    kind = field.type if isinstance(field.type, str) else field.type.__name__
+    try:
+        if kind == "int":
+            return int(raw)
+        if kind == "float":
+            return float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if kind.endswith("Path"):
+        return pathlib.Path(raw).expanduser()
+    return raw
+
+
+def _split_host_port(address: str, name: str) -> tuple[str, int]:
+    host, sep, port = address.strip().rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ConfigError(f"{name} must be host:port, got {address!r}")
+    return host.strip("[]"), int(port)
+
+
+def _is_identifier(name: str) -> bool:
+    return bool(name) and name.replace("_", "a").isalnum() and not name[0].isdigit()

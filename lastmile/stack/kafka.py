@@ -1,0 +1,85 @@
+"""A single-node KRaft Kafka broker run from Maven Central jars."""
+from __future__ import annotations
+
+import base64
+import shutil
+import socket
+import string
+import subprocess
+import uuid
+
+from lastmile.config import Config
+from lastmile.errors import StackError
+from lastmile.paths import INFRA_DIR
+from lastmile.stack import jars
+from lastmile.stack.process import ManagedProcess, wait_until
+
+HEAP = "-Xmx768m"
+
+
+def process(config: Config) -> ManagedProcess:
+    return ManagedProcess("kafka", config.home / "run", marker=f"kafka.Kafka {config.home / 'kafka'}")
+
+
+def ports(config: Config) -> dict[int, str]:
+    return {config.kafka_port: "Kafka broker", config.kafka_controller_port: "Kafka controller"}
+
+
+def healthy(config: Config, timeout_s: float = 2.0) -> bool:
+    """True when the broker answers a metadata request."""
+    if not _tcp_open(config.kafka_host, config.kafka_port):
+        return False
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap, "log_level": 0})
+    try:
+        admin.list_topics(timeout=timeout_s)
+    except Exception:  # noqa: BLE001 - any failure here just means "not healthy yet"
+        return False
+    return True
+
+
+def start(config: Config) -> int:
+    """Format storage on first start, then launch the broker; returns its pid."""
+    kafka_dir = config.home / "kafka"
+    data_dir = kafka_dir / "data"
+    kafka_dir.mkdir(parents=True, exist_ok=True)
+    props = kafka_dir / "server.properties"
+    template = string.Template((INFRA_DIR / "kafka" / "server.properties").read_text())
+    props.write_text(template.substitute(
+        host=config.kafka_host, port=config.kafka_port, controller_port=config.kafka_controller_port,
+        log_dir=data_dir, partitions=config.topic_partitions,
+    ))
+    classpath = str(jars.fetch(config, "kafka-broker") / "*")
+    java = shutil.which("java")
+    if java is None:
+        raise StackError("Java 17+ is needed for the Kafka broker (apt-get install openjdk-17-jre-headless)")
+    if not (data_dir / "meta.properties").exists():
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        fmt = subprocess.run(
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+             "--ignore-formatted"],
+            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        )
+        if fmt.returncode != 0:
+            raise StackError(f"formatting Kafka storage failed: {fmt.stdout.strip().splitlines()[-1:]}")
+    proc = process(config)
+    logs = config.home / "logs"
+    argv = [java, HEAP, "-XX:+UseG1GC", "-Djava.awt.headless=true",
+            f"-Dlog4j2.configurationFile={INFRA_DIR / 'kafka' / 'log4j2.properties'}",
+            f"-Dkafka.logs.dir={logs}", "-cp", classpath, "kafka.Kafka", str(props)]
+    return proc.start(argv, cwd=kafka_dir)
+
+
+def wait_healthy(config: Config) -> None:
+    proc = process(config)
+    wait_until(lambda: healthy(config), config.startup_timeout_s, f"Kafka broker at {config.kafka_bootstrap}",
+               alive=lambda: proc.pid() is not None, log=proc.log_file)
+
+
+def _tcp_open(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,80 @@
+"""Kafka topic names (fixed in shared/design/domain.md) and topic creation."""
+from __future__ import annotations
+
+import re
+
+from lastmile.config import Config
+from lastmile.errors import ConfigError, StackError
+
+PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
+STREAMS = ("delivery_tasks", "shipment_status", "vehicle_positions", "capacity_offers")
+
+COLOCATIONS = "coordination.colocations"
+PROPOSALS = "coordination.proposals"
+ETA = "coordination.eta"
+DEAD_LETTERS = "coordination.dead_letters"
+COORDINATION_TOPICS = (COLOCATIONS, PROPOSALS, ETA, DEAD_LETTERS)
+
+
+def check_partner_id(partner_id: str) -> str:
+    if not PARTNER_ID.match(partner_id or ""):
+        raise ConfigError(f"partner id must match {PARTNER_ID.pattern}, got {partner_id!r}")
+    return partner_id
+
+
+def partner_topic(partner_id: str, stream: str) -> str:
+    """``partners.<partner_id>.<stream>``; raises ConfigError for an unknown stream or bad id."""
+    if stream not in STREAMS:
+        raise ConfigError(f"stream must be one of {', '.join(STREAMS)}, got {stream!r}")
+    return f"partners.{check_partner_id(partner_id)}.{stream}"
+
+
+def inbox_topic(partner_id: str) -> str:
+    return f"partners.{check_partner_id(partner_id)}.inbox"
+
+
+def stream_pattern(stream: str) -> str:
+    """Regex matching every partner's topic of one stream (for pattern subscriptions)."""
+    return r"partners\.[a-z0-9][a-z0-9-]{1,31}\." + re.escape(stream)
+
+
+def partner_of_topic(topic: str) -> str | None:
+    """The partner id a ``partners.<id>.<stream>`` topic belongs to, else None."""
+    parts = topic.split(".")
+    if len(parts) == 3 and parts[0] == "partners" and PARTNER_ID.match(parts[1]):
+        return parts[1]
+    return None
+
+
+def ensure_topics(config: Config, names: list[str], partitions: int | None = None, timeout_s: float = 15.0) -> list[str]:
+    """Create the topics that do not exist yet; return the ones created now."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap, "log_level": 0})
+    try:
+        existing = set(admin.list_topics(timeout=timeout_s).topics)
+    except KafkaException as exc:
+        raise StackError(f"cannot reach Kafka at {config.kafka_bootstrap}: {exc.args[0].str()}") from None
+    missing = [n for n in names if n not in existing]
+    if not missing:
+        return []
+    futures = admin.create_topics(
+        [NewTopic(n, num_partitions=partitions or config.topic_partitions, replication_factor=1) for n in missing],
+        operation_timeout=timeout_s,
+    )
+    created = []
+    for name, future in futures.items():
+        try:
+            future.result()
+            created.append(name)
+        except KafkaException as exc:
+            if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
+                raise StackError(f"could not create topic {name}: {exc.args[0].str()}") from None
+    return created
+
+
+def ensure_partner_topics(config: Config, partner_id: str) -> list[str]:
+    """The four ingest topics and the inbox of one partner."""
+    names = [partner_topic(partner_id, s) for s in STREAMS] + [inbox_topic(partner_id)]
+    return ensure_topics(config, names)
