@@ -1,0 +1,1 @@
+"""Flink job graphs: each module has ``build(env, sources, sinks, config)``."""

@@ -1,0 +1,1 @@
+"""Pure logic of the pipeline (no pyflink import outside ``udfs.flink``)."""

@@ -1,0 +1,1 @@
+"""Thin Flink function classes; each calls pure logic from ``udfs``."""

@@ -1,0 +1,46 @@
+"""Shared record shapes: where a record came from, and dead letters.
+
+Every step that can fail returns either a good value or a :class:`DeadLetter`
+that keeps the original bytes, the source, the stage and a stable reason code.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import time
+
+
+@dataclasses.dataclass(frozen=True)
+class Source:
+    """Where a raw record came from: a Kafka position or a file line."""
+
+    topic: str
+    partition: int
+    offset: int
+
+    def __str__(self) -> str:
+        return f"{self.topic}/{self.partition}/{self.offset}"
+
+
+@dataclasses.dataclass(frozen=True)
+class DeadLetter:
+    source: str
+    stage: str
+    reason: str
+    message: str
+    payload: bytes
+    partner_id: str | None = None
+    received_at_ms: int = dataclasses.field(default_factory=lambda: int(time.time() * 1000))
+
+    @property
+    def dead_letter_id(self) -> str:
+        """Deterministic: the same source, stage and reason give the same id (replays collapse)."""
+        return hashlib.sha256(f"{self.source}|{self.stage}|{self.reason}".encode()).hexdigest()[:32]
+
+    def clickhouse_row(self) -> tuple:
+        return (self.dead_letter_id, self.received_at_ms, self.source, self.partner_id, self.stage,
+                self.reason, self.message, self.payload)
+
+
+DEAD_LETTER_COLUMNS = ("dead_letter_id", "received_at", "source", "partner_id", "stage", "reason", "message",
+                       "payload")
