@@ -1,0 +1,54 @@
+# The two commands of the README (`make demo`, `make test`) and their parts.
+# Everything is installed into ./.venv; jars are cached in ~/.cache/lastmile.
+
+PYTHON   ?= python3
+VENV     ?= .venv
+BIN      := $(VENV)/bin
+LASTMILE := $(BIN)/lastmile
+STAMP    := $(VENV)/.installed
+TEST_HOME := .lastmile-test
+PYTEST_ARGS ?=
+
+.PHONY: install jars up down status demo test test-unit clean
+
+install: $(STAMP)
+
+# Re-install when the pins or the set of packages change.
+$(STAMP): setup.py lastmile/versions.py $(wildcard */__init__.py)
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info[:2] == (3, 11) else "Python 3.11 is required (set PYTHON=python3.11)")'
+	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
+	@echo "installing lastmile and its pinned dependencies into $(VENV) ..."
+	@$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
+	@$(BIN)/python -m pip install --quiet --progress-bar off -e '.[test]'
+	@touch $@
+
+jars: install
+	$(LASTMILE) fetch-jars
+
+up: install
+	$(LASTMILE) up
+
+down:
+	@if [ -x $(LASTMILE) ]; then $(LASTMILE) down; fi
+
+status: install
+	$(LASTMILE) status
+
+# Start the local stack, run the PyFlink job on generated partner records, print the result.
+demo: install
+	$(LASTMILE) up
+	$(LASTMILE) smoke --records 5000
+
+# The whole suite. The test stack (own ports, own home) is started by the tests and
+# stopped at the end; the `down` below also catches a run that was killed midway.
+# pytest's exit status 5 ("no tests ran") fails the target like any other failure.
+test: install
+	@status=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
+	  LASTMILE_HOME=$(TEST_HOME) $(LASTMILE) down --quiet; \
+	  exit $$status
+
+test-unit: install
+	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)
+
+clean: down
+	rm -rf $(VENV) .lastmile $(TEST_HOME) *.egg-info .pytest_cache
