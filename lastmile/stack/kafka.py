@@ -55,9 +55,10 @@ def start(config: Config) -> int:
     if java is None:
         raise StackError("Java 17+ is needed for the Kafka broker (apt-get install openjdk-17-jre-headless)")
     if not (data_dir / "meta.properties").exists():
+        # "=" form: a base64 id may start with "-", which the tool would read as an option
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
         fmt = subprocess.run(
-            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", "-t", cluster_id, "-c", str(props),
+            [java, "-cp", classpath, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props),
              "--ignore-formatted"],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
