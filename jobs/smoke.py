@@ -109,21 +109,40 @@ def produce(config: Config, topic: str, payloads: list[bytes]) -> None:
         raise StackError(f"could not deliver {remaining + len(errors)} records to {topic} at {config.kafka_bootstrap}")
 
 
+def end_offsets(config: Config, topic: str) -> dict[int, int]:
+    """Current end offset of every partition of ``topic``."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({"bootstrap.servers": config.kafka_bootstrap, "group.id": "lastmile-smoke-offsets",
+                         "log_level": 0})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
+    finally:
+        consumer.close()
+
+
 def run_demo(config: Config, records: int, partner_id: str) -> dict:
+    """Produce ``records`` new positions, run the job, count what this run put into ClickHouse."""
     from lastmile.clickhouse import http_client
 
     topic = topics.partner_topic(partner_id, "vehicle_positions")
     topics.ensure_partner_topics(config, partner_id)
-    payloads = generated_positions(partner_id, records)
+    start = end_offsets(config, topic)
+    payloads = generated_positions(partner_id, records, seed=time.time_ns())
     produce(config, topic, payloads)
     seconds = run(config, bounded=True)
+    # Only rows from the offsets this run produced (earlier runs' rows stay in the table).
+    this_run = " OR ".join(f"(source_partition = {p} AND source_offset >= {o})" for p, o in start.items())
     client = http_client(config)
     rows = client.query(
-        "SELECT count(), uniqExact(h3_cell), uniqExact(vehicle_id) FROM vehicle_positions FINAL WHERE partner_id = {p:String}",
-        parameters={"p": partner_id}).result_rows[0]
+        f"SELECT count(), uniqExact(h3_cell), uniqExact(vehicle_id) FROM vehicle_positions FINAL "
+        f"WHERE source_topic = {{t:String}} AND ({this_run})", parameters={"t": topic}).result_rows[0]
+    dead_run = " OR ".join(f"(toInt32(splitByChar('/', source)[2]) = {p} AND toInt64(splitByChar('/', source)[3]) >= {o})"
+                           for p, o in start.items())
     dead = client.query(
-        "SELECT reason, count() FROM dead_letters FINAL WHERE partner_id = {p:String} GROUP BY reason ORDER BY reason",
-        parameters={"p": partner_id}).result_rows
+        f"SELECT reason, count() FROM dead_letters FINAL WHERE startsWith(source, {{t:String}}) AND ({dead_run}) "
+        f"GROUP BY reason ORDER BY reason", parameters={"t": topic + "/"}).result_rows
     return {"topic": topic, "produced": len(payloads), "job_seconds": round(seconds, 1),
             "positions_in_clickhouse": rows[0], "distinct_h3_cells": rows[1], "vehicles": rows[2],
             "dead_letters": dict(dead)}

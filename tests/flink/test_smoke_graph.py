@@ -1,0 +1,34 @@
+"""The smoke job's graph on the MiniCluster at parallelism 2, with a small bounded source (no services)."""
+import json
+import uuid
+
+import h3
+from pyflink.common import Row, Types
+
+from jobs import smoke
+from jobs.runtime import stream_env
+from lastmile.config import Config
+
+
+def test_build_decodes_positions_and_routes_bad_records_to_dead_letters(tmp_path):
+    config = Config.from_env({}, home=tmp_path, parallelism=2)
+    env = stream_env(config)
+    topic = "partners.graph-test.vehicle_positions"
+    good = [{"event_id": str(uuid.uuid4()), "partner_id": "graph-test", "vehicle_id": f"v{i}",
+             "event_time": 1764063000000 + i, "lat": 53.55 + i / 1000, "lng": 9.99} for i in range(40)]
+    raw = [Row(json.dumps(r).encode(), topic, i % 2, i) for i, r in enumerate(good)]
+    raw.append(Row(b"{broken", topic, 0, 999))
+    raw.append(Row(json.dumps({**good[0], "partner_id": "intruder"}).encode(), topic, 1, 1000))
+    source = env.from_collection(raw, type_info=Types.ROW([Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(),
+                                                           Types.INT(), Types.LONG()]))
+
+    captured = {}
+    smoke.build(env, {"vehicle_positions": source}, {"clickhouse": lambda s: captured.setdefault("out", s)}, config)
+    out = list(captured["out"].execute_and_collect())
+
+    positions = {row[0]: row for table, row in out if table == "vehicle_positions"}
+    dead = sorted((row[5], row[2]) for table, row in out if table == "dead_letters")
+    assert set(positions) == {r["event_id"] for r in good}
+    for record in good:
+        assert positions[record["event_id"]][5] == h3.str_to_int(h3.latlng_to_cell(record["lat"], record["lng"], 10))
+    assert dead == [("malformed_json", f"{topic}/0/999"), ("partner_mismatch", f"{topic}/1/1000")]
