@@ -94,19 +94,12 @@ def generated_positions(partner_id: str, count: int, seed: int = 7) -> list[byte
 
 
 def produce(config: Config, topic: str, payloads: list[bytes]) -> None:
-    from confluent_kafka import Producer
+    from lastmile.kafka_io import ReliableProducer
 
-    from lastmile.errors import StackError
-
-    producer = Producer({"bootstrap.servers": config.kafka_bootstrap, "enable.idempotence": True,
-                         "linger.ms": 20, "log_level": 0})
-    errors = []
+    producer = ReliableProducer(config)
     for payload in payloads:
-        producer.produce(topic, payload, on_delivery=lambda err, _msg: err and errors.append(err))
-        producer.poll(0)
-    remaining = producer.flush(30)
-    if remaining or errors:
-        raise StackError(f"could not deliver {remaining + len(errors)} records to {topic} at {config.kafka_bootstrap}")
+        producer.produce(topic, payload)
+    producer.flush()
 
 
 def end_offsets(config: Config, topic: str) -> dict[int, int]:

@@ -11,6 +11,7 @@ import sys
 
 from lastmile.config import Config
 from lastmile.errors import LastmileError
+from lastmile.topics import STREAMS
 
 
 def _config(args: argparse.Namespace) -> Config:
@@ -77,6 +78,24 @@ def cmd_smoke(args):
         smoke.print_result(result)
 
 
+def cmd_ingest(args):
+    from lastmile.ingest import ingest
+
+    summary = ingest(_config(args), args.partner, args.stream, args.file, show_progress=not args.json)
+    if not args.json:
+        print(f"accepted {summary.accepted}, rejected {summary.rejected} ({summary.seconds:.1f} s)")
+        for reason, count in sorted(summary.reasons.items()):
+            print(f"  {reason}: {count}")
+    else:
+        print(json.dumps(summary.as_json()))
+
+
+def cmd_contract_doc(args):
+    from lastmile import contract_doc
+
+    print(f"wrote {contract_doc.write()}")
+
+
 def _say(args):
     return (lambda _msg: None) if getattr(args, "quiet", False) else (lambda msg: print(msg, flush=True))
 
@@ -98,6 +117,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_migrate)
     p = sub.add_parser("fetch-jars", help="fetch the Kafka broker and Flink connector jars into the cache")
     p.set_defaults(func=cmd_fetch_jars)
+    p = sub.add_parser("ingest", help="validate, encode and produce a JSON Lines file; rejects go to dead letters")
+    p.add_argument("--partner", required=True, help="partner id, e.g. acme-parcels")
+    p.add_argument("--stream", required=True, choices=list(STREAMS))
+    p.add_argument("file", metavar="FILE|-", help="JSON Lines file, or - for standard input")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.set_defaults(func=cmd_ingest)
+    p = sub.add_parser("contract-doc", help="regenerate docs/data-contract.md from the schemas and rules")
+    p.set_defaults(func=cmd_contract_doc)
     p = sub.add_parser("smoke", help="produce generated positions, run the PyFlink smoke job, show the rows")
     p.add_argument("--records", type=_positive_int, default=1000)
     p.add_argument("--partner", default="smoke-carrier")

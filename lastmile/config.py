@@ -36,6 +36,8 @@ class Config:
     parallelism: int = 2
     colocation_radius_m: float = 150.0
     startup_timeout_s: float = 90.0
+    # Shared secret of the ecosystem for recipient_key HMACs (partner SDK only).
+    ecosystem_key: str = ""
 
     def __post_init__(self) -> None:
         host, port = _split_host_port(self.kafka_bootstrap.split(",")[0], "LASTMILE_KAFKA_BOOTSTRAP")
@@ -100,8 +102,9 @@ class Config:
     def describe(self) -> dict:
         """Endpoints and paths, passwords masked: for `lastmile status` and logs."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        if out["clickhouse_password"]:
-            out["clickhouse_password"] = "***"
+        for secret in ("clickhouse_password", "ecosystem_key"):
+            if out[secret]:
+                out[secret] = "***"
         return {k: str(v) for k, v in out.items()}
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from lastmile.config import Config
 from lastmile.errors import ConfigError, StackError
@@ -71,7 +72,23 @@ def ensure_topics(config: Config, names: list[str], partitions: int | None = Non
         except KafkaException as exc:
             if exc.args[0].name() != "TOPIC_ALREADY_EXISTS":
                 raise StackError(f"could not create topic {name}: {exc.args[0].str()}") from None
+    _wait_for_leaders(admin, missing, timeout_s)
     return created
+
+
+def _wait_for_leaders(admin, names: list[str], timeout_s: float) -> None:
+    """Block until every partition of ``names`` has a leader: a topic is usable only then
+    (right after creation, offset look-ups fail with NOT_LEADER_FOR_PARTITION)."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        metadata = admin.list_topics(timeout=timeout_s).topics
+        pending = [n for n in names if n not in metadata or metadata[n].error is not None
+                   or not metadata[n].partitions or any(p.leader < 0 for p in metadata[n].partitions.values())]
+        if not pending:
+            return
+        if time.monotonic() > deadline:
+            raise StackError(f"topics without a leader after {timeout_s:.0f} s: {', '.join(pending)}")
+        time.sleep(0.1)
 
 
 def ensure_partner_topics(config: Config, partner_id: str) -> list[str]:

@@ -37,6 +37,12 @@ class DeadLetter:
         """Deterministic: the same source, stage and reason give the same id (replays collapse)."""
         return hashlib.sha256(f"{self.source}|{self.stage}|{self.reason}".encode()).hexdigest()[:32]
 
+    def as_record(self) -> dict:
+        """The fields of the ``DeadLetter`` Avro schema."""
+        return {"dead_letter_id": self.dead_letter_id, "received_at": self.received_at_ms, "source": self.source,
+                "partner_id": self.partner_id, "stage": self.stage, "reason": self.reason,
+                "message": self.message, "payload": self.payload}
+
     def clickhouse_row(self) -> tuple:
         return (self.dead_letter_id, self.received_at_ms, self.source, self.partner_id, self.stage,
                 self.reason, self.message, self.payload)

@@ -1,0 +1,62 @@
+"""Avro single-object encoding: ``0xC3 0x01``, 8-byte CRC-64-AVRO fingerprint, body.
+
+The reader looks the writer's schema up by fingerprint among every known version
+and resolves it to the current version of that record, so partners on v1 and on
+v2 are read alike. Timestamps are epoch-millisecond ints and UUIDs strings on
+both sides (see :attr:`SchemaVersion.parsed`).
+"""
+from __future__ import annotations
+
+import io
+
+import fastavro
+
+from udfs.contracts.errors import ContractViolation
+from udfs.contracts.schemas import SchemaRegistry, SchemaVersion, default_registry
+
+MAGIC = b"\xc3\x01"
+HEADER_LEN = 10
+
+
+def encode(record: dict, name: str, version: int | None = None, registry: SchemaRegistry | None = None) -> bytes:
+    """Single-object bytes of ``record`` written with ``name`` at ``version`` (default: current).
+
+    Raises ``ContractViolation("not_encodable", ...)`` when the record does not fit the schema.
+    """
+    registry = registry or default_registry()
+    schema = registry.latest(name) if version is None else registry.get(name, version)
+    out = io.BytesIO()
+    out.write(MAGIC)
+    out.write(schema.fingerprint)
+    try:
+        fastavro.schemaless_writer(out, schema.parsed, record)
+    except (ValueError, TypeError, KeyError, AttributeError, OverflowError) as exc:
+        raise ContractViolation("not_encodable", f"{name} v{schema.version}: {exc}") from None
+    return out.getvalue()
+
+
+def decode(data: bytes, expected: str | None = None,
+           registry: SchemaRegistry | None = None) -> tuple[dict, SchemaVersion]:
+    """The record (resolved to the current version of its type) and the writer's schema version.
+
+    Raises :class:`ContractViolation` with reason ``not_single_object``,
+    ``unknown_schema``, ``wrong_record_type`` or ``undecodable``; never anything else.
+    """
+    registry = registry or default_registry()
+    data = bytes(data)
+    if len(data) < HEADER_LEN or data[:2] != MAGIC:
+        raise ContractViolation("not_single_object", "missing the Avro single-object header 0xC3 0x01 + fingerprint")
+    writer = registry.by_fingerprint(data[2:HEADER_LEN])
+    if writer is None:
+        raise ContractViolation("unknown_schema", f"no known schema has fingerprint {data[2:HEADER_LEN].hex()}")
+    if expected is not None and writer.name != expected:
+        raise ContractViolation("wrong_record_type", f"a {writer.name} where {expected} was expected")
+    body = io.BytesIO(data)
+    body.seek(HEADER_LEN)
+    try:
+        record = fastavro.schemaless_reader(body, writer.parsed, registry.latest(writer.name).parsed)
+    except Exception as exc:  # noqa: BLE001 - untrusted bytes: any parser failure is this record's fault
+        raise ContractViolation("undecodable", f"{writer.name} v{writer.version}: {type(exc).__name__}: {exc}") from None
+    if body.tell() != len(data):
+        raise ContractViolation("undecodable", f"{len(data) - body.tell()} bytes after the end of the record")
+    return record, writer
