@@ -44,7 +44,6 @@ def ingest(config: Config, partner_id: str, stream: str, path: str, show_progres
     unreadable file, unreachable broker, undelivered records.
     """
     topic = topics.partner_topic(partner_id, stream)
-    name = record_name(stream)
     started = time.monotonic()
     with _open(path) as handle:
         topics.ensure_partner_topics(config, partner_id)  # fails fast, in one line, without a broker
@@ -53,21 +52,39 @@ def ingest(config: Config, partner_id: str, stream: str, path: str, show_progres
         summary = Summary()
         display = "<stdin>" if path == "-" else path
         for lineno, line in _lines(handle, path, show_progress):
-            try:
-                record = from_json_line(line, stream, partner_id)
-                payload = wire.encode(record, name)
-            except ContractViolation as violation:
-                dead = DeadLetter(f"{display}:{lineno}", f"ingest-{violation.stage}", violation.reason,
-                                  violation.message, line, partner_id)
-                producer.produce(topics.DEAD_LETTERS, wire.encode(dead.as_record(), "DeadLetter"), dead.dead_letter_id)
+            outcome = route_line(line, stream, partner_id, f"{display}:{lineno}")
+            if isinstance(outcome, DeadLetter):
+                producer.produce(topics.DEAD_LETTERS, encode_dead_letter(outcome), outcome.dead_letter_id)
                 summary.rejected += 1
-                summary.reasons[violation.reason] += 1
-                continue
-            producer.produce(topic, payload, str(record.get(KEY_FIELDS[stream]) or record["event_id"]))
-            summary.accepted += 1
+                summary.reasons[outcome.reason] += 1
+            else:
+                producer.produce(topic, outcome.payload, outcome.key)
+                summary.accepted += 1
         producer.flush()
     summary.seconds = time.monotonic() - started
     return summary
+
+
+@dataclasses.dataclass(frozen=True)
+class Accepted:
+    key: str
+    payload: bytes  # single-object Avro
+    record: dict
+
+
+def route_line(line: bytes, stream: str, partner_id: str, source: str, now_ms: int | None = None) -> Accepted | DeadLetter:
+    """One JSON line to either an encoded record or a DeadLetter that keeps the line and the reason."""
+    try:
+        record = from_json_line(line, stream, partner_id, now_ms)
+        payload = wire.encode(record, record_name(stream))
+    except ContractViolation as violation:
+        return DeadLetter(source, f"ingest-{violation.stage}", violation.reason, violation.message, bytes(line),
+                          partner_id)
+    return Accepted(str(record.get(KEY_FIELDS[stream]) or record["event_id"]), payload, record)
+
+
+def encode_dead_letter(dead: DeadLetter) -> bytes:
+    return wire.encode(dead.as_record(), "DeadLetter")
 
 
 class _open:

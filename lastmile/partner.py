@@ -37,16 +37,17 @@ from udfs.contracts.schemas import default_registry
 KEY_FIELDS = {"delivery_tasks": "shipment_id", "shipment_status": "shipment_id",
               "vehicle_positions": "vehicle_id", "capacity_offers": "event_id"}
 
-_ABBREVIATIONS = ((re.compile(r"\bstr\b"), "strasse"), (re.compile(r"\bpl\b"), "platz"))
+# German street abbreviations, expanded before punctuation is dropped ("Hauptstr." = "Hauptstraße").
+_ABBREVIATIONS = ((re.compile(r"str\.|\bstr\b"), "strasse"), (re.compile(r"(?<=\w)pl\.|\bpl\b\.?"), "platz"))
 
 
 def normalize_address(address: str) -> str:
     """The canonical text of an address: Unicode NFKC, case-folded (ß -> ss), punctuation
     to spaces, ``str.``/``pl.`` spelled out, whitespace collapsed."""
     text = unicodedata.normalize("NFKC", address).casefold()
-    text = re.sub(r"[^\w]+", " ", text)
     for pattern, full in _ABBREVIATIONS:
         text = pattern.sub(full, text)
+    text = re.sub(r"[^\w]+", " ", text)
     return " ".join(text.split())
 
 
