@@ -11,6 +11,8 @@ import sys
 
 from lastmile.config import Config
 from lastmile.errors import LastmileError
+from lastmile.simulator.city import CITIES
+from lastmile.simulator.plan import SimConfig
 from lastmile.topics import STREAMS
 
 
@@ -90,6 +92,39 @@ def cmd_ingest(args):
         print(json.dumps(summary.as_json()))
 
 
+def cmd_simulate(args):
+    import pathlib
+
+    from lastmile.simulator.feed import MessConfig
+    from lastmile.simulator.plan import SimConfig
+    from lastmile.simulator.run import simulate, write_truth
+    from lastmile.simulator.sinks import FileSink, KafkaSink
+
+    config = _config(args)
+    sim = SimConfig(city=args.city, partners=args.partners, retailers=args.retailers,
+                    tasks_per_day=args.tasks_per_day, days=args.days, start_ms=args.start, seed=args.seed,
+                    ping_interval_s=args.ping_interval, failure_share=args.failure_share,
+                    ecosystem_key=config.ecosystem_key or SimConfig.ecosystem_key)
+    mess = MessConfig(late_share=args.late_share, max_delay_s=args.max_delay, duplicate_share=args.duplicate_share,
+                      malformed_share=args.malformed_share)
+    sink = FileSink(pathlib.Path(args.out)) if args.out else KafkaSink(config, sim.ecosystem_key)
+    radius = args.colocation_radius_m or config.colocation_radius_m
+    result = simulate(sim, mess, sink, events=args.events, rate=args.rate, duration_s=args.duration,
+                      radius_m=radius, progress=not args.json)
+    if args.truth:
+        write_truth(result, pathlib.Path(args.truth))
+    summary = {**result.truth["summary"], "seconds": round(result.seconds, 2), "events_per_s": round(result.rate),
+               "target": args.out or config.kafka_bootstrap}
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        s = summary
+        print(f"{s['events']:,} events in {s['seconds']} s ({s['events_per_s']:,}/s) to {s['target']}: "
+              f"{s['delivery_tasks']:,} delivery tasks, {s['colocated_pairs']:,} co-located pairs "
+              f"(co-location rate {s['colocation_rate']:.1%}), failure share {s['failure_share']:.1%}, "
+              f"{s['duplicates']:,} duplicates, {sum(s['malformed'].values()):,} malformed")
+
+
 def cmd_contract_doc(args):
     from lastmile import contract_doc
 
@@ -123,6 +158,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE|-", help="JSON Lines file, or - for standard input")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=cmd_ingest)
+    p = sub.add_parser("simulate", help="a realistic multi-partner city feed, to Kafka or JSON Lines, with truth")
+    p.add_argument("--city", choices=sorted(CITIES), default="berlin")
+    p.add_argument("--partners", type=_positive_int, default=5, help="carriers publishing feeds")
+    p.add_argument("--retailers", type=_non_negative_int, default=3, help="retailers named on the tasks")
+    p.add_argument("--tasks-per-day", type=_positive_int, default=5000)
+    p.add_argument("--days", type=_positive_int, default=1, help="simulated days")
+    p.add_argument("--start", type=_timestamp_ms, default=SimConfig.start_ms,
+                   help="first simulated day, ISO-8601 (default 2025-11-03T00:00:00Z)")
+    p.add_argument("--seed", type=int, default=7)
+    p.add_argument("--rate", type=_positive_float, help="events per second in real time (default: unpaced)")
+    p.add_argument("--events", type=_positive_int, help="stop after this many events")
+    p.add_argument("--duration", type=_duration_s, help="stop after this much wall-clock time, e.g. 90s, 5m")
+    p.add_argument("--out", metavar="DIR", help="write JSON Lines files for `lastmile ingest` instead of Kafka")
+    p.add_argument("--truth", metavar="FILE", help="write the ground truth (JSON) of what was emitted")
+    p.add_argument("--ping-interval", type=_positive_float, default=30.0, help="seconds between positions")
+    p.add_argument("--failure-share", type=_share, default=0.07)
+    p.add_argument("--late-share", type=_share, default=0.02, help="events arriving minutes late")
+    p.add_argument("--max-delay", type=_positive_float, default=600.0, help="seconds a late event can lag")
+    p.add_argument("--duplicate-share", type=_share, default=0.01)
+    p.add_argument("--malformed-share", type=_share, default=0.005)
+    p.add_argument("--colocation-radius-m", type=_positive_float)
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
+    p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("contract-doc", help="regenerate docs/data-contract.md from the schemas and rules")
     p.set_defaults(func=cmd_contract_doc)
     p = sub.add_parser("smoke", help="produce generated positions, run the PyFlink smoke job, show the rows")
@@ -142,6 +200,48 @@ def _positive_int(text: str) -> int:
     if value < 1:
         raise argparse.ArgumentTypeError(f"expected at least 1, got {value}")
     return value
+
+
+def _non_negative_int(text: str) -> int:
+    return 0 if text.strip() == "0" else _positive_int(text)
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    if not value > 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"expected a positive number, got {text}")
+    return value
+
+
+def _share(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text!r}") from None
+    if not 0.0 <= value <= 1.0:
+        raise argparse.ArgumentTypeError(f"expected a share between 0 and 1, got {text}")
+    return value
+
+
+def _duration_s(text: str) -> float:
+    units = {"s": 1, "m": 60, "h": 3600}
+    number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
+    return _positive_float(number) * units[unit]
+
+
+def _timestamp_ms(text: str) -> int:
+    import datetime as dt
+
+    try:
+        parsed = dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected an ISO-8601 date or time, got {text!r}") from None
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+    return int(parsed.timestamp() * 1000)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -68,6 +68,7 @@ class PartnerClient:
         key = self.config.ecosystem_key if ecosystem_key is None else ecosystem_key
         self._ecosystem_key = key.encode() if isinstance(key, str) else key
         self._registry = default_registry()
+        self._topics = {stream: topics.partner_topic(partner_id, stream) for stream in topics.STREAMS}
         if create_topics:
             topics.ensure_partner_topics(self.config, partner_id)
         self._producer = ReliableProducer(self.config, **(producer_options or {}))
@@ -75,24 +76,30 @@ class PartnerClient:
     def recipient_key(self, address: str) -> str:
         return recipient_key(address, self._ecosystem_key)
 
-    def prepare(self, stream: str, record: dict, version: int | None = None) -> bytes:
+    def prepare(self, stream: str, record: dict, version: int | None = None, typed: bool = False) -> bytes:
         """Check ``record`` against the contract and return its single-object Avro bytes.
 
+        ``typed=True`` says the record is already in internal form (every field of
+        the schema version, floats as float, timestamps as epoch-ms ints), which
+        skips the type conformance step; the validation rules always run.
         Raises :class:`ContractViolation` (reason code and message) when it breaks the contract.
         """
         name = record_name(stream)
         schema = self._registry.latest(name) if version is None else self._registry.get(name, version)
-        record = validated(name, conform(record, schema), self.partner_id, None)
+        if not typed:
+            record = conform(record, schema)
+        validated(name, record, self.partner_id, None)
         return wire.encode(record, name, schema.version, self._registry)
 
-    def publish(self, stream: str, record: dict, version: int | None = None) -> None:
+    def publish(self, stream: str, record: dict, version: int | None = None, typed: bool = False) -> None:
         """Validate, encode and send one record (asynchronously; call :meth:`flush`)."""
-        payload = self.prepare(stream, record, version)
+        payload = self.prepare(stream, record, version, typed)
         self.send(stream, payload, str(record.get(KEY_FIELDS[stream]) or record.get("event_id")))
 
     def send(self, stream: str, payload: bytes, key: str | None) -> None:
         """Send already-encoded bytes to the partner's topic of ``stream``."""
-        self._producer.produce(topics.partner_topic(self.partner_id, stream), payload, key)
+        topic = self._topics.get(stream) or topics.partner_topic(self.partner_id, stream)  # raises for a bad stream
+        self._producer.produce(topic, payload, key)
 
     def flush(self, timeout_s: float = 90.0) -> None:
         """Wait until every record is acknowledged; raise StackError if any was not."""

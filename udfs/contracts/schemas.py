@@ -38,6 +38,13 @@ class SchemaVersion:
         """
         return fastavro.parse_schema(_strip_logical_types(copy.deepcopy(self.schema)), _write_hint=False)
 
+    @functools.cached_property
+    def named_schemas(self) -> dict:
+        """Named types of :attr:`parsed`, as fastavro's low-level writer wants them."""
+        named: dict = {}
+        fastavro.parse_schema(self.parsed, named, _write_hint=False)
+        return named
+
     @property
     def fields(self) -> list[dict]:
         return self.schema["fields"]
