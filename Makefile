@@ -34,10 +34,11 @@ down:
 status: install
 	$(LASTMILE) status
 
-# Start the local stack, run the PyFlink job on generated partner records, print the result.
+# Start the local stack, simulate a 5-partner city into Kafka, run the PyFlink job, print the result.
 demo: install
 	$(LASTMILE) up
-	$(LASTMILE) smoke --records 5000
+	$(LASTMILE) simulate --partners 5 --tasks-per-day 5000 --events 100000 --truth .lastmile/demo-truth.json
+	$(LASTMILE) smoke
 
 # The whole suite. The test stack (own ports, own home) is started by the tests and
 # stopped at the end; the `down` below also catches a run that was killed midway.

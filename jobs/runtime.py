@@ -73,7 +73,10 @@ def kafka_raw_source(t_env, config: Config, name: str, topic_pattern: str, group
         ) WITH (
         {with_clause}
         )""")
-    return t_env.to_data_stream(t_env.from_path(f"`{name}`"))
+    # Bytes cross into Python as a latin-1 string (one char per byte, a bijection):
+    # pemja hands a Java byte[] over element by element, ~5x slower per record here.
+    return t_env.to_data_stream(t_env.sql_query(
+        f"SELECT DECODE(`payload`, 'ISO-8859-1') AS `payload`, `topic`, `partition`, `offset` FROM `{name}`"))
 
 
 def discard(stream, name: str):

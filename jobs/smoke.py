@@ -2,20 +2,17 @@
 
 It proves the wiring every later job relies on: the Flink Kafka connector jar,
 the Python worker set-up, a Python function with a dead-letter side output, and
-the batched ClickHouse writer. Records are JSON vehicle positions (the Avro
-contracts come later); each becomes a ``vehicle_positions`` row with its H3 cell
-instead of raw coordinates.
+the batched ClickHouse writer. Every partner's ``vehicle_positions`` records
+(Avro, validated with the contract) become ``vehicle_positions`` rows with their
+H3 cell instead of raw coordinates.
 
     python -m jobs.smoke --bounded     # or: lastmile smoke
 """
 from __future__ import annotations
 
 import argparse
-import json
-import random
 import sys
 import time
-import uuid
 
 from lastmile import topics
 from lastmile.config import Config
@@ -73,27 +70,10 @@ def run(config: Config, bounded: bool = True) -> float:
     return time.monotonic() - started
 
 
-# --- demo helpers (`lastmile smoke`, `make demo` until the simulator exists) -------------------
-
-def generated_positions(partner_id: str, count: int, seed: int = 7) -> list[bytes]:
-    """JSON positions around Berlin, with one malformed record in every 100."""
-    rng = random.Random(seed)
-    now = int(time.time() * 1000)
-    out = []
-    for i in range(count):
-        if i % 100 == 99:
-            out.append(b'{"event_id": "not json')
-            continue
-        out.append(json.dumps({
-            "event_id": str(uuid.UUID(int=rng.getrandbits(128), version=4)),
-            "partner_id": partner_id, "vehicle_id": f"van-{i % 7}", "event_time": now - (count - i) * 1000,
-            "lat": 52.52 + rng.uniform(-0.05, 0.05), "lng": 13.405 + rng.uniform(-0.08, 0.08),
-            "speed_mps": round(rng.uniform(0, 14), 2),
-        }).encode())
-    return out
-
+# --- `lastmile smoke` ------------------------------------------------------------------------------
 
 def produce(config: Config, topic: str, payloads: list[bytes]) -> None:
+    """Send raw payloads (tests use this to put good and broken records on a partner topic)."""
     from lastmile.kafka_io import ReliableProducer
 
     producer = ReliableProducer(config)
@@ -102,42 +82,20 @@ def produce(config: Config, topic: str, payloads: list[bytes]) -> None:
     producer.flush()
 
 
-def end_offsets(config: Config, topic: str) -> dict[int, int]:
-    """Current end offset of every partition of ``topic``."""
-    from confluent_kafka import Consumer, TopicPartition
-
-    consumer = Consumer({"bootstrap.servers": config.kafka_bootstrap, "group.id": "lastmile-smoke-offsets",
-                         "log_level": 0})
-    try:
-        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        return {p: consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1] for p in partitions}
-    finally:
-        consumer.close()
-
-
-def run_demo(config: Config, records: int, partner_id: str) -> dict:
-    """Produce ``records`` new positions, run the job, count what this run put into ClickHouse."""
+def run_and_report(config: Config) -> dict:
+    """Run the job over everything in the partner position topics; summarize the tables per partner."""
     from lastmile.clickhouse import http_client
 
-    topic = topics.partner_topic(partner_id, "vehicle_positions")
-    topics.ensure_partner_topics(config, partner_id)
-    start = end_offsets(config, topic)
-    payloads = generated_positions(partner_id, records, seed=time.time_ns())
-    produce(config, topic, payloads)
     seconds = run(config, bounded=True)
-    # Only rows from the offsets this run produced (earlier runs' rows stay in the table).
-    this_run = " OR ".join(f"(source_partition = {p} AND source_offset >= {o})" for p, o in start.items())
     client = http_client(config)
     rows = client.query(
-        f"SELECT count(), uniqExact(h3_cell), uniqExact(vehicle_id) FROM vehicle_positions FINAL "
-        f"WHERE source_topic = {{t:String}} AND ({this_run})", parameters={"t": topic}).result_rows[0]
-    dead_run = " OR ".join(f"(toInt32(splitByChar('/', source)[2]) = {p} AND toInt64(splitByChar('/', source)[3]) >= {o})"
-                           for p, o in start.items())
+        "SELECT partner_id, count(), uniqExact(vehicle_id), uniqExact(h3_cell) FROM vehicle_positions FINAL "
+        "GROUP BY partner_id ORDER BY partner_id").result_rows
     dead = client.query(
-        f"SELECT reason, count() FROM dead_letters FINAL WHERE startsWith(source, {{t:String}}) AND ({dead_run}) "
-        f"GROUP BY reason ORDER BY reason", parameters={"t": topic + "/"}).result_rows
-    return {"topic": topic, "produced": len(payloads), "job_seconds": round(seconds, 1),
-            "positions_in_clickhouse": rows[0], "distinct_h3_cells": rows[1], "vehicles": rows[2],
+        "SELECT reason, count() FROM dead_letters FINAL WHERE source LIKE 'partners.%.vehicle_positions/%' "
+        "GROUP BY reason ORDER BY reason").result_rows
+    return {"job_seconds": round(seconds, 1),
+            "partners": {p: {"positions": n, "vehicles": v, "h3_cells": c} for p, n, v, c in rows},
             "dead_letters": dict(dead)}
 
 
@@ -145,12 +103,14 @@ def print_result(result: dict) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title="smoke job: Kafka -> PyFlink -> ClickHouse")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        table.add_row(key, json.dumps(value) if isinstance(value, dict) else str(value))
-    Console().print(table)
+    console = Console()
+    table = Table(title=f"smoke job: Kafka -> PyFlink -> ClickHouse ({result['job_seconds']} s)")
+    for col in ("partner", "positions", "vehicles", "H3 cells (res 10)"):
+        table.add_column(col, justify="right" if col != "partner" else "left")
+    for partner, v in result["partners"].items():
+        table.add_row(partner, f"{v['positions']:,}", str(v["vehicles"]), f"{v['h3_cells']:,}")
+    console.print(table)
+    console.print("dead letters: " + (", ".join(f"{r} {n}" for r, n in result["dead_letters"].items()) or "none"))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -73,7 +73,7 @@ def cmd_smoke(args):
     from jobs import smoke
 
     config = _config(args)
-    result = smoke.run_demo(config, records=args.records, partner_id=args.partner)
+    result = smoke.run_and_report(config)
     if args.json:
         print(json.dumps(result))
     else:
@@ -183,9 +183,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("contract-doc", help="regenerate docs/data-contract.md from the schemas and rules")
     p.set_defaults(func=cmd_contract_doc)
-    p = sub.add_parser("smoke", help="produce generated positions, run the PyFlink smoke job, show the rows")
-    p.add_argument("--records", type=_positive_int, default=1000)
-    p.add_argument("--partner", default="smoke-carrier")
+    p = sub.add_parser("smoke", help="run the PyFlink smoke job over the position topics, show what reached ClickHouse")
     p.add_argument("--parallelism", type=_positive_int)
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_smoke)

@@ -58,9 +58,10 @@ class Feed:
         index = np.concatenate([np.arange(len(t)) for t in event_times])
         event_time = np.concatenate(event_times)
         n = len(event_time)
-        delay = (rng.lognormal(6.5, 0.8, n)).astype(np.int64)  # ~0.7 s median
+        # Transport latency ~0.7 s median, at most 5 s; late events lag 30 s .. max_delay_s more.
+        delay = np.minimum(rng.lognormal(6.5, 0.8, n), 5_000).astype(np.int64)
         late = rng.random(n) < mess.late_share
-        delay[late] += rng.integers(30_000, int(mess.max_delay_s * 1000) + 30_001, int(late.sum()))
+        delay[late] += rng.integers(30_000, max(int(mess.max_delay_s * 1000), 30_000) + 1, int(late.sum()))
         emit = event_time + delay
         kind = np.zeros(n, np.int8)
         dup = np.flatnonzero(rng.random(n) < mess.duplicate_share)

@@ -1,26 +1,27 @@
-"""Smoke job end to end: records in Kafka -> PyFlink (thread mode, Kafka connector) -> rows in ClickHouse."""
-import json
+"""Smoke job end to end: Avro records in Kafka -> PyFlink (thread mode, Kafka connector) -> rows in ClickHouse."""
+import time
 import uuid
 
 import h3
 
 from jobs import smoke
 from lastmile import topics
+from samples import valid
+from udfs.contracts import wire
 
 
 def _payloads(partner: str, count: int) -> tuple[list[bytes], dict[str, int]]:
     """Good positions plus one bad record of each kind; returns payloads and expected cell per event."""
+    now = int(time.time() * 1000)
     good, expected = [], {}
     for i in range(count):
-        event_id = str(uuid.uuid4())
-        lat, lng = 48.1 + i * 0.001, 11.5 + i * 0.0013
-        expected[event_id] = h3.str_to_int(h3.latlng_to_cell(lat, lng, 10))
-        good.append(json.dumps({"event_id": event_id, "partner_id": partner, "vehicle_id": f"v{i % 3}",
-                                "event_time": 1764063000000 + i, "lat": lat, "lng": lng}).encode())
-    bad = [b"\x00\x01 not json", json.dumps({"event_id": str(uuid.uuid4()), "partner_id": "someone-else",
-                                             "vehicle_id": "v", "event_time": 1, "lat": 1, "lng": 1}).encode(),
-           json.dumps({"event_id": str(uuid.uuid4()), "partner_id": partner, "vehicle_id": "v",
-                       "event_time": 1, "lat": 123.0, "lng": 1}).encode()]
+        record = valid("vehicle_positions", partner=partner, now_ms=now - 1000 * i,
+                       lat=48.1 + i * 0.001, lng=11.5 + i * 0.0013, vehicle_id=f"v{i % 3}")
+        expected[record["event_id"]] = h3.str_to_int(h3.latlng_to_cell(record["lat"], record["lng"], 10))
+        good.append(wire.encode(record, "VehiclePosition"))
+    bad = [b"\x00\x01 not avro",
+           wire.encode(valid("vehicle_positions", partner="someone-else", now_ms=now), "VehiclePosition"),
+           wire.encode(valid("vehicle_positions", partner=partner, now_ms=now, lat=123.0), "VehiclePosition")]
     return good + bad, expected
 
 
@@ -40,7 +41,7 @@ def test_smoke_job_moves_every_record_to_clickhouse(stack, ch):
 
     dead = ch.query("SELECT reason, source, lower(hex(payload)) FROM dead_letters FINAL "
                     "WHERE source LIKE {t:String} ORDER BY reason", parameters={"t": topic + "/%"}).result_rows
-    assert [r[0] for r in dead] == ["coordinates_out_of_range", "malformed_json", "partner_mismatch"]
+    assert [r[0] for r in dead] == ["coordinates_out_of_range", "not_single_object", "partner_mismatch"]
     assert [bytes.fromhex(r[2]) for r in dead] == [payloads[-1], payloads[-3], payloads[-2]]
     offsets = sorted(int(r[1].rsplit("/", 1)[1]) for r in dead)
     assert len(set(offsets)) == 3

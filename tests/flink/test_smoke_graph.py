@@ -1,6 +1,5 @@
 """The smoke job's graph on the MiniCluster at parallelism 2, with a small bounded source (no services)."""
-import json
-import uuid
+import time
 
 import h3
 from pyflink.common import Row, Types
@@ -8,17 +7,20 @@ from pyflink.common import Row, Types
 from jobs import smoke
 from jobs.runtime import stream_env
 from lastmile.config import Config
+from samples import valid
+from udfs.contracts import wire
 
 
 def test_build_decodes_positions_and_routes_bad_records_to_dead_letters(tmp_path):
     config = Config.from_env({}, home=tmp_path, parallelism=2)
     env = stream_env(config)
     topic = "partners.graph-test.vehicle_positions"
-    good = [{"event_id": str(uuid.uuid4()), "partner_id": "graph-test", "vehicle_id": f"v{i}",
-             "event_time": 1764063000000 + i, "lat": 53.55 + i / 1000, "lng": 9.99} for i in range(40)]
-    raw = [Row(json.dumps(r).encode(), topic, i % 2, i) for i, r in enumerate(good)]
+    now = int(time.time() * 1000)
+    good = [valid("vehicle_positions", partner="graph-test", now_ms=now, vehicle_id=f"v{i}", lat=53.55 + i / 1000,
+                  lng=9.99) for i in range(40)]
+    raw = [Row(wire.encode(r, "VehiclePosition"), topic, i % 2, i) for i, r in enumerate(good)]
     raw.append(Row(b"{broken", topic, 0, 999))
-    raw.append(Row(json.dumps({**good[0], "partner_id": "intruder"}).encode(), topic, 1, 1000))
+    raw.append(Row(wire.encode({**good[0], "partner_id": "intruder"}, "VehiclePosition"), topic, 1, 1000))
     source = env.from_collection(raw, type_info=Types.ROW([Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(),
                                                            Types.INT(), Types.LONG()]))
 
@@ -31,4 +33,4 @@ def test_build_decodes_positions_and_routes_bad_records_to_dead_letters(tmp_path
     assert set(positions) == {r["event_id"] for r in good}
     for record in good:
         assert positions[record["event_id"]][5] == h3.str_to_int(h3.latlng_to_cell(record["lat"], record["lng"], 10))
-    assert dead == [("malformed_json", f"{topic}/0/999"), ("partner_mismatch", f"{topic}/1/1000")]
+    assert dead == [("not_single_object", f"{topic}/0/999"), ("partner_mismatch", f"{topic}/1/1000")]

@@ -1,50 +1,44 @@
-import json
-
 import h3
 import pytest
 
+from samples import valid
+from udfs.contracts import wire
 from udfs.records import DeadLetter, Source
 from udfs.smoke import POSITION_COLUMNS, position_row
 
 SOURCE = Source("partners.acme.vehicle_positions", 1, 42)
-GOOD = {"event_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "partner_id": "acme", "vehicle_id": "van-1",
-        "event_time": 1764063000123, "lat": 52.5200, "lng": 13.4050, "speed_mps": 7.5}
+NOW = 1764063009999
 
 
-def encode(**changes) -> bytes:
-    record = {**GOOD, **changes}
-    return json.dumps({k: v for k, v in record.items() if v is not ...}).encode()
+def avro(**changes) -> bytes:
+    return wire.encode(valid("vehicle_positions", now_ms=NOW - 9000, **changes), "VehiclePosition")
 
 
 def test_good_record_becomes_a_row_with_the_res10_cell_and_no_coordinates():
-    row = position_row(encode(), SOURCE, "acme", now_ms=1764063009999)
+    row = position_row(avro(lat=52.52, lng=13.405), SOURCE, "acme", now_ms=NOW)
     assert isinstance(row, tuple) and len(row) == len(POSITION_COLUMNS)
     values = dict(zip(POSITION_COLUMNS, row))
     assert values["h3_cell"] == h3.str_to_int(h3.latlng_to_cell(52.52, 13.405, 10))
-    assert values["event_time"] == 1764063000123 and values["ingested_at"] == 1764063009999
+    assert values["event_time"] == NOW - 9000 and values["ingested_at"] == NOW
     assert (values["source_topic"], values["source_partition"], values["source_offset"]) == (SOURCE.topic, 1, 42)
     assert 52.52 not in row and 13.405 not in row
 
 
-@pytest.mark.parametrize("payload, reason", [
-    (b"\xff\xfe garbage", "malformed_json"),
-    (b"[1, 2]", "malformed_json"),
-    (encode(partner_id="other"), "partner_mismatch"),
-    (encode(vehicle_id=...), "missing_field"),
-    (encode(event_id="not-a-uuid"), "bad_value"),
-    (encode(lat="north"), "bad_value"),
-    (encode(speed_mps="fast"), "bad_value"),
-    (encode(lat=91.0), "coordinates_out_of_range"),
-    (b'{"event_id": "1b4e28ba-2fa1-11d2-883f-0016d3cca427", "partner_id": "acme", "vehicle_id": "v",'
-     b' "event_time": 1, "lat": NaN, "lng": 0}', "coordinates_out_of_range"),
+@pytest.mark.parametrize("payload, stage, reason", [
+    (b"\xff\xfe garbage", "decode", "not_single_object"),
+    (b'{"lat": 1}', "decode", "not_single_object"),
+    (wire.encode(valid("delivery_tasks"), "DeliveryTask"), "decode", "wrong_record_type"),
+    (avro(partner_id="other"), "validate", "partner_mismatch"),
+    (avro(lat=91.0), "validate", "coordinates_out_of_range"),
+    (avro(lat=float("nan")), "validate", "not_finite"),
 ])
-def test_bad_records_become_dead_letters_that_keep_payload_and_source(payload, reason):
-    result = position_row(payload, SOURCE, "acme", now_ms=5)
+def test_bad_records_become_dead_letters_that_keep_payload_and_source(payload, stage, reason):
+    result = position_row(payload, SOURCE, "acme", now_ms=NOW)
     assert isinstance(result, DeadLetter)
-    assert result.reason == reason
+    assert (result.stage, result.reason) == (stage, reason)
     assert result.payload == payload
     assert result.source == "partners.acme.vehicle_positions/1/42"
-    assert result.received_at_ms == 5
+    assert result.received_at_ms == NOW and result.partner_id == "acme"
 
 
 def test_dead_letter_ids_are_deterministic_per_source():

@@ -19,7 +19,7 @@ class DecodePositions(ProcessFunction):
 
     def process_element(self, value, ctx):
         payload, topic, partition, offset = value[0], value[1], value[2], value[3]
-        result = position_row(bytes(payload), Source(topic, partition, offset), partner_of_topic(topic))
+        result = position_row(payload.encode("latin-1"), Source(topic, partition, offset), partner_of_topic(topic))
         if isinstance(result, DeadLetter):
             yield DEAD_LETTERS, ("dead_letters", result.clickhouse_row())
         else:
