@@ -49,6 +49,7 @@ def processes_mentioning(text: str) -> list[int]:
                                          ("native", "ClickHouse native TCP")])
 def test_up_with_a_taken_port_fails_fast_with_one_clear_line(own_env, busy, label):
     with socket.socket() as squatter:
+        squatter.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # earlier tests leave TIME_WAIT behind
         squatter.bind(("127.0.0.1", PORTS[busy]))
         squatter.listen()
         started = time.monotonic()
@@ -102,6 +103,6 @@ def test_unreachable_external_kafka_is_one_line(own_env):
 
 
 def test_wrong_flag_is_a_usage_error_not_a_traceback(own_env):
-    result = lastmile(own_env, "smoke", "--records", "zero")
+    result = lastmile(own_env, "simulate", "--events", "zero")
     assert result.returncode == 2
     assert "expected a whole number" in result.stderr and "Traceback" not in result.stderr
