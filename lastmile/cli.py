@@ -125,6 +125,14 @@ def cmd_simulate(args):
               f"{s['duplicates']:,} duplicates, {sum(s['malformed'].values()):,} malformed")
 
 
+def cmd_run(args):
+    from jobs import coordination
+
+    config = _config(args).with_overrides(colocation_radius_m=args.colocation_radius_m)
+    seconds = coordination.run(config, bounded=args.bounded, jobmanager=args.jobmanager)
+    print(f"coordination job finished in {seconds:.1f} s")
+
+
 def cmd_contract_doc(args):
     from lastmile import contract_doc
 
@@ -158,6 +166,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("file", metavar="FILE|-", help="JSON Lines file, or - for standard input")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=cmd_ingest)
+    p = sub.add_parser("run", help="the coordination job (local MiniCluster unless --jobmanager)")
+    p.add_argument("--bounded", action="store_true", help="process what is in the topics now, flush, exit")
+    p.add_argument("--parallelism", type=_positive_int)
+    p.add_argument("--colocation-radius-m", type=_positive_float)
+    p.add_argument("--jobmanager", metavar="HOST:PORT", help="submit to this Flink cluster's REST endpoint")
+    p.set_defaults(func=cmd_run)
     p = sub.add_parser("simulate", help="a realistic multi-partner city feed, to Kafka or JSON Lines, with truth")
     p.add_argument("--city", choices=sorted(CITIES), default="berlin")
     p.add_argument("--partners", type=_positive_int, default=5, help="carriers publishing feeds")

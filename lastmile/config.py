@@ -35,6 +35,12 @@ class Config:
     topic_partitions: int = 2
     parallelism: int = 2
     colocation_radius_m: float = 150.0
+    # Event time: bounded out-of-orderness of watermarks, idle-partition timeout, and how
+    # long after its window ends a delivery task is still accepted (and kept in state).
+    out_of_orderness_s: float = 120.0
+    idle_timeout_s: float = 30.0
+    allowed_lateness_s: float = 600.0
+    checkpoint_interval_s: float = 10.0
     startup_timeout_s: float = 90.0
     # Shared secret of the ecosystem for recipient_key HMACs (partner SDK only).
     ecosystem_key: str = ""
@@ -52,6 +58,9 @@ class Config:
             )
         if self.kafka_controller_port == 0:
             object.__setattr__(self, "kafka_controller_port", port + 1)
+        for name in ("out_of_orderness_s", "idle_timeout_s", "allowed_lateness_s", "checkpoint_interval_s"):
+            if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
+                raise ConfigError(f"{name} must be a non-negative number of seconds, got {getattr(self, name)}")
         for name in ("topic_partitions", "parallelism"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")

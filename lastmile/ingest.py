@@ -17,7 +17,7 @@ from lastmile import topics
 from lastmile.config import Config
 from lastmile.errors import LastmileError
 from lastmile.kafka_io import ReliableProducer
-from lastmile.partner import KEY_FIELDS
+from lastmile.partner import KEY_FIELDS, event_time_of
 from udfs.contracts import wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_json_line, record_name
@@ -58,7 +58,7 @@ def ingest(config: Config, partner_id: str, stream: str, path: str, show_progres
                 summary.rejected += 1
                 summary.reasons[outcome.reason] += 1
             else:
-                producer.produce(topic, outcome.payload, outcome.key)
+                producer.produce(topic, outcome.payload, outcome.key, event_time_of(outcome.record))
                 summary.accepted += 1
         producer.flush()
     summary.seconds = time.monotonic() - started

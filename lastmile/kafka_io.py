@@ -21,10 +21,11 @@ class ReliableProducer:
         self.delivered = 0
         self.failed: list[str] = []
 
-    def produce(self, topic: str, value: bytes, key: bytes | str | None = None) -> None:
+    def produce(self, topic: str, value: bytes, key: bytes | str | None = None, timestamp_ms: int | None = None) -> None:
+        """Queue one record; ``timestamp_ms`` becomes its Kafka timestamp (partners: the event time)."""
         while True:
             try:
-                self._producer.produce(topic, value, key, on_delivery=self._on_delivery)
+                self._producer.produce(topic, value, key, on_delivery=self._on_delivery, timestamp=timestamp_ms or 0)
                 break
             except BufferError:  # local queue full: serve delivery reports, then retry
                 self._producer.poll(0.5)

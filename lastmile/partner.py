@@ -41,6 +41,16 @@ KEY_FIELDS = {"delivery_tasks": "shipment_id", "shipment_status": "shipment_id",
 _ABBREVIATIONS = ((re.compile(r"str\.|\bstr\b"), "strasse"), (re.compile(r"(?<=\w)pl\.|\bpl\b\.?"), "platz"))
 
 
+def event_time_of(record: dict) -> int | None:
+    """The record's event time (CapacityOffer: ``available_from``), used as its Kafka timestamp.
+
+    The coordination job derives event-time watermarks per Kafka partition from the
+    record timestamps, so producers set them to the event time, not the send time.
+    """
+    value = record.get("event_time", record.get("available_from"))
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
 def normalize_address(address: str) -> str:
     """The canonical text of an address: Unicode NFKC, case-folded (ß -> ss), punctuation
     to spaces, ``str.``/``pl.`` spelled out, whitespace collapsed."""
@@ -94,12 +104,13 @@ class PartnerClient:
     def publish(self, stream: str, record: dict, version: int | None = None, typed: bool = False) -> None:
         """Validate, encode and send one record (asynchronously; call :meth:`flush`)."""
         payload = self.prepare(stream, record, version, typed)
-        self.send(stream, payload, str(record.get(KEY_FIELDS[stream]) or record.get("event_id")))
+        self.send(stream, payload, str(record.get(KEY_FIELDS[stream]) or record.get("event_id")),
+                  event_time_of(record))
 
-    def send(self, stream: str, payload: bytes, key: str | None) -> None:
-        """Send already-encoded bytes to the partner's topic of ``stream``."""
+    def send(self, stream: str, payload: bytes, key: str | None, timestamp_ms: int | None = None) -> None:
+        """Send already-encoded bytes to the partner's topic of ``stream`` (timestamp: the event time)."""
         topic = self._topics.get(stream) or topics.partner_topic(self.partner_id, stream)  # raises for a bad stream
-        self._producer.produce(topic, payload, key)
+        self._producer.produce(topic, payload, key, timestamp_ms)
 
     def flush(self, timeout_s: float = 90.0) -> None:
         """Wait until every record is acknowledged; raise StackError if any was not."""

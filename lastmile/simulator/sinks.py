@@ -6,6 +6,7 @@ import pathlib
 
 from lastmile.config import Config
 from lastmile.simulator.feed import Event
+from lastmile.partner import event_time_of
 from udfs.contracts import STREAM_RECORDS, wire
 
 
@@ -55,9 +56,10 @@ class KafkaSink:
         if event.malformed is None:
             client.publish(event.stream, event.record, typed=True)
         elif event.raw is not None:
-            client.send(event.stream, event.raw, None)
+            client.send(event.stream, event.raw, None, event.emit_time)
         else:
-            client.send(event.stream, wire.encode(event.record, STREAM_RECORDS[event.stream]), None)
+            client.send(event.stream, wire.encode(event.record, STREAM_RECORDS[event.stream]), None,
+                        event_time_of(event.record))
         return event.partner_id
 
     def close(self) -> None:

@@ -1,0 +1,121 @@
+"""The coordination job: all partner streams in, co-locations out.
+
+    raw Kafka records ──► Intake (decode, validate; ─► ClickHouse rows, dead letters)
+                            │ delivery tasks (watermarks per Kafka partition, from the source)
+                            ▼
+                          Registry  keyed by partner:shipment (duplicates, versions, lateness)
+                            │ add/remove per index cell (home + border replicas)
+                            ▼
+                          Matcher   keyed by H3 index cell ─► matches / retractions
+    ClickHouse writer ◄── rows of every stage        Kafka writer ◄── CoLocation, inboxes, dead letters
+
+Why this shape (costs measured on these machines are in shared/notes/platform.md):
+every record crosses into Python once, in one fat Intake operator that decodes,
+validates and writes the three high-volume streams straight to the ClickHouse
+writer (chained, no shuffle). Only delivery tasks, a few percent of the events,
+pay for keyed exchanges. Border replication sends a task to its home cell plus
+only the neighbours its radius reaches (about 1.5 on average at 150 m), not to
+a 7-cell ring, and a probe reads one key's state.
+"""
+from __future__ import annotations
+
+import pathlib
+import time
+
+from lastmile import topics
+from lastmile.config import Config
+from udfs.colocation import resolution_for_radius
+from udfs.rows import COLUMNS
+
+SOURCE_PATTERN = r"partners\.[a-z0-9][a-z0-9-]{1,31}\.(delivery_tasks|shipment_status|vehicle_positions|capacity_offers)"
+
+
+def build(env, sources: dict, sinks: dict, config: Config):
+    """Wire the job. ``sources["partner_events"]``: ``Row(payload latin-1, topic, partition, offset, ...)``
+    with event-time timestamps and watermarks (see jobs.runtime.kafka_raw_source);
+    ``sinks["clickhouse"]`` takes ``(table, row)``, ``sinks["kafka"]`` takes ``(topic, key, value)``."""
+    from pyflink.common import Types
+
+    from udfs.flink.coordination import KAFKA, ROWS, Intake, Matcher, Registry
+
+    radius = config.colocation_radius_m
+    lateness_ms = int(config.allowed_lateness_s * 1000)
+    pickled = Types.PICKLED_BYTE_ARRAY()
+
+    intake = (sources["partner_events"]
+              .process(Intake(), output_type=pickled)
+              .name("intake: decode + validate").uid("intake"))
+    registry = (intake.key_by(lambda v: f"{v[0]['partner_id']}:{v[0]['shipment_id']}", key_type=Types.STRING())
+                .process(Registry(radius, resolution_for_radius(radius), lateness_ms), output_type=pickled)
+                .name("registry: versions per shipment").uid("registry"))
+    matcher = (registry.key_by(lambda m: m.cell, key_type=Types.LONG())
+               .process(Matcher(radius, lateness_ms), output_type=pickled)
+               .name("matcher: co-locations per H3 cell").uid("matcher"))
+
+    rows = intake.get_side_output(ROWS).union(registry.get_side_output(ROWS), matcher.get_side_output(ROWS))
+    messages = intake.get_side_output(KAFKA).union(registry.get_side_output(KAFKA), matcher.get_side_output(KAFKA))
+    return sinks["clickhouse"](rows), sinks["kafka"](messages)
+
+
+def kafka_sources(env, config: Config, bounded: bool) -> dict:
+    from jobs.runtime import kafka_raw_source, table_env
+
+    return {"partner_events": kafka_raw_source(table_env(env), config, "partner_events", SOURCE_PATTERN,
+                                               "lastmile-coordination", bounded)}
+
+
+def production_sinks(config: Config) -> dict:
+    from pyflink.common import Types
+
+    from jobs.runtime import clickhouse_target, discard
+    from udfs.flink.clickhouse_sink import ClickHouseSink
+    from udfs.flink.coordination import KafkaSinkFunction
+
+    def clickhouse(stream):
+        flushed = (stream.process(ClickHouseSink(clickhouse_target(config), COLUMNS),
+                                  output_type=Types.TUPLE([Types.STRING(), Types.INT()]))
+                   .name("clickhouse writer").uid("clickhouse-writer"))
+        return discard(flushed, "clickhouse-flushes")
+
+    def kafka(stream):
+        written = (stream.process(KafkaSinkFunction(config), output_type=Types.INT())
+                   .name("kafka writer").uid("kafka-writer"))
+        return discard(written, "kafka-writes")
+
+    return {"clickhouse": clickhouse, "kafka": kafka}
+
+
+def latest_checkpoint(home: pathlib.Path) -> pathlib.Path | None:
+    """The newest completed checkpoint under ``<home>/checkpoints`` (one with ``_metadata``)."""
+    done = sorted((home / "checkpoints").glob("*/chk-*/_metadata"), key=lambda p: p.stat().st_mtime)
+    return done[-1].parent if done else None
+
+
+def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print) -> float:
+    """Run on the configured Kafka and ClickHouse; returns seconds taken.
+
+    Unbounded runs checkpoint every ``checkpoint_interval_s`` to ``<home>/checkpoints``
+    and resume from the latest completed checkpoint there.
+    """
+    from jobs.runtime import stream_env
+
+    topics.ensure_topics(config, list(topics.COORDINATION_TOPICS))
+    extra = {}
+    if not bounded:
+        checkpoints = config.home / "checkpoints"
+        checkpoints.mkdir(parents=True, exist_ok=True)
+        extra = {"execution.checkpointing.interval": f"{int(config.checkpoint_interval_s * 1000)} ms",
+                 "execution.checkpointing.dir": checkpoints.as_uri(),
+                 "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
+        resume = latest_checkpoint(config.home)
+        if resume is not None:
+            extra["execution.state-recovery.path"] = resume.as_uri()
+            say(f"resuming from checkpoint {resume}")
+    if jobmanager:
+        host, _, port = jobmanager.rpartition(":")
+        extra.update({"execution.target": "remote", "rest.address": host, "rest.port": port})
+    env = stream_env(config, extra=extra)
+    build(env, kafka_sources(env, config, bounded), production_sinks(config), config)
+    started = time.monotonic()
+    env.execute("lastmile-coordination")
+    return time.monotonic() - started

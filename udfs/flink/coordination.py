@@ -1,0 +1,184 @@
+"""Flink functions of the coordination job (thin: the logic is in udfs.colocation, udfs.contracts).
+
+Side outputs shared by all of them:
+``ROWS`` — ``(table, row)`` for the ClickHouse writer; ``KAFKA`` — ``(topic, key, value)``.
+"""
+from __future__ import annotations
+
+from pyflink.common import Types
+from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction
+from pyflink.datastream.state import ValueStateDescriptor
+
+from lastmile import topics
+from udfs.colocation import ACCEPTED, DUPLICATE, CellIndex, is_late, register, task_from_record
+from udfs.contracts import wire
+from udfs.contracts.errors import ContractViolation
+from udfs.contracts.intake import from_wire
+from udfs.records import DeadLetter, Source
+from udfs.rows import event_row, match_record, match_row
+
+ROWS = OutputTag("rows")
+KAFKA = OutputTag("kafka")
+
+
+def dead_letter_outputs(dead: DeadLetter):
+    """A dead letter goes to ClickHouse and to coordination.dead_letters."""
+    yield ROWS, ("dead_letters", dead.clickhouse_row())
+    yield KAFKA, (topics.DEAD_LETTERS, dead.dead_letter_id, wire.encode(dead.as_record(), "DeadLetter"))
+
+
+def _now_ms() -> int:
+    import time
+
+    return int(time.time() * 1000)
+
+
+class Intake(ProcessFunction):
+    """Raw Kafka records -> decoded, validated events.
+
+    Delivery tasks continue on the main output as ``(record, source, ingested_at)``
+    (their lateness depends on their window: the Registry decides). The other
+    streams go straight to their ClickHouse table (``ROWS``), or to dead letters
+    as ``late`` when their event time is behind the current watermark.
+    """
+
+    def process_element(self, value, ctx):
+        payload, topic, partition, offset = value[0], value[1], value[2], value[3]
+        source = Source(topic, partition, offset)
+        partner = topics.partner_of_topic(topic)
+        stream = topic.rsplit(".", 1)[-1]
+        now = _now_ms()
+        raw = payload.encode("latin-1")
+        try:
+            record, _writer = from_wire(raw, stream, partner, now)
+        except ContractViolation as violation:
+            yield from dead_letter_outputs(DeadLetter(str(source), violation.stage, violation.reason,
+                                                      violation.message, raw, partner, now))
+            return
+        if stream == "delivery_tasks":
+            yield record, str(source), now
+            return
+        event_time = record["event_time"] if "event_time" in record else record["available_from"]
+        watermark = ctx.timer_service().current_watermark()
+        if event_time < watermark:
+            yield from dead_letter_outputs(DeadLetter(
+                str(source), "event-time", "late",
+                f"event_time is {(watermark - event_time) / 1000:.0f} s behind the watermark", raw, partner, now))
+            return
+        yield ROWS, (stream, event_row(stream, record, source, now))
+
+
+class Registry(KeyedProcessFunction):
+    """Keyed by ``partner:shipment``: the current version of each shipment.
+
+    Drops duplicates, refuses superseded and late versions (dead letters), writes
+    accepted tasks to ClickHouse, and routes add/remove messages to the cells.
+    State is cleared when the window has ended plus the allowed lateness.
+    """
+
+    def __init__(self, radius_m: float, resolution: int, allowed_lateness_ms: int):
+        self._radius, self._res, self._lateness = radius_m, resolution, allowed_lateness_ms
+
+    def open(self, runtime_context):
+        self._state = runtime_context.get_state(ValueStateDescriptor("shipment", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, value, ctx):
+        record, source_text, ingested_at = value
+        task = task_from_record(record, self._res)
+        raw_source = Source(*_split_source(source_text))
+        watermark = ctx.timer_service().current_watermark()
+        if is_late(task, watermark, self._lateness):
+            yield from dead_letter_outputs(DeadLetter(
+                source_text, "event-time", "late",
+                f"delivery window ended {(watermark - task.window_end) / 1000:.0f} s before the watermark "
+                f"(allowed lateness {self._lateness / 1000:.0f} s)",
+                wire.encode(record, "DeliveryTask"), task.partner_id, ingested_at))
+            return
+        stored = self._state.value()
+        verdict, new_stored, messages = register(stored, task, self._radius, self._res)
+        if verdict == DUPLICATE:
+            return  # same event_id again: already accepted once
+        if verdict != ACCEPTED:
+            yield from dead_letter_outputs(DeadLetter(
+                source_text, "versioning", verdict,
+                f"a newer announcement of {task.key} was accepted before this one",
+                wire.encode(record, "DeliveryTask"), task.partner_id, ingested_at))
+            return
+        self._state.update(new_stored)
+        ctx.timer_service().register_event_time_timer(new_stored[0].window_end + self._lateness)
+        yield ROWS, ("delivery_tasks", event_row("delivery_tasks", record, raw_source, ingested_at))
+        for message in messages:
+            yield message
+
+    def on_timer(self, timestamp, ctx):
+        stored = self._state.value()
+        if stored is not None and stored[0].window_end + self._lateness <= timestamp:
+            self._state.clear()
+        return iter(())
+
+
+class Matcher(KeyedProcessFunction):
+    """Keyed by index cell: the tasks stored in the cell; emits matches and retractions."""
+
+    def __init__(self, radius_m: float, allowed_lateness_ms: int):
+        self._radius, self._lateness = radius_m, allowed_lateness_ms
+
+    def open(self, runtime_context):
+        self._state = runtime_context.get_state(ValueStateDescriptor("tasks", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, message, ctx):
+        index = CellIndex(message.cell, self._radius, self._state.value())
+        if message.task is not None:
+            matches = index.add(message.task)
+            ctx.timer_service().register_event_time_timer(message.task.window_end + self._lateness)
+        else:
+            matches = index.remove(message.remove_key, message.by_revision)
+        if index.tasks:
+            self._state.update(index.tasks)
+        else:
+            self._state.clear()
+        for m in matches:
+            yield ROWS, ("colocations", match_row(m))
+            value = wire.encode(match_record(m), "CoLocation")
+            yield KAFKA, (topics.COLOCATIONS, m.match_id, value)
+            for partner in {m.partner_a, m.partner_b}:
+                yield KAFKA, (topics.inbox_topic(partner), m.match_id, value)
+
+    def on_timer(self, timestamp, ctx):
+        tasks = self._state.value()
+        if tasks:
+            index = CellIndex(ctx.get_current_key(), self._radius, tasks)
+            index.expire(timestamp - self._lateness + 1)
+            if index.tasks:
+                self._state.update(index.tasks)
+            else:
+                self._state.clear()
+        return iter(())
+
+
+class KafkaSinkFunction(ProcessFunction):
+    """Writes ``(topic, key, value)`` with confluent-kafka; flushes on close (end of input or cancel)."""
+
+    def __init__(self, config):
+        self._config = config
+        self._writer = None
+
+    def open(self, runtime_context):
+        from udfs.sinks.kafka import KafkaWriter
+
+        self._writer = KafkaWriter(self._config)
+
+    def process_element(self, value, ctx):
+        self._writer.write(*value)
+        return iter(())
+
+    def close(self):
+        if self._writer is not None:
+            self._writer.close()
+            self._writer = None
+
+
+def _split_source(text: str) -> tuple[str, int, int]:
+    topic, partition, offset = text.rsplit("/", 2)
+    return topic, int(partition), int(offset)
+

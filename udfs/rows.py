@@ -1,0 +1,60 @@
+"""ClickHouse rows of accepted partner events and of matches (column order = ``COLUMNS``).
+
+Privacy: coordinates become resolution-10 H3 cells; recipient keys are not written.
+"""
+from __future__ import annotations
+
+from udfs.colocation import Match
+from udfs.h3cells import cell
+from udfs.records import DEAD_LETTER_COLUMNS, Source
+
+_SOURCE = ("source_topic", "source_partition", "source_offset")
+COLUMNS = {
+    "delivery_tasks": ("event_id", "partner_id", "shipment_id", "event_time", "ingested_at", "dest_h3",
+                       "window_start", "window_end", "parcel_count", "volume_l", "weight_kg", "retailer_id",
+                       "service_level", *_SOURCE),
+    "shipment_status": ("event_id", "partner_id", "shipment_id", "event_time", "ingested_at", "status",
+                        "vehicle_id", "stop_sequence", "h3_cell", "reason", *_SOURCE),
+    "vehicle_positions": ("event_id", "partner_id", "vehicle_id", "event_time", "ingested_at", "h3_cell",
+                          "speed_mps", "load_volume_l", "capacity_volume_l", *_SOURCE),
+    "capacity_offers": ("event_id", "partner_id", "vehicle_id", "event_time", "ingested_at", "depot_h3",
+                        "available_from", "available_to", "spare_volume_l", "spare_stops", *_SOURCE),
+    "colocations": ("match_id", "partner_a", "shipment_a", "partner_b", "shipment_b", "h3_cell", "distance_m",
+                    "overlap_start", "overlap_end", "same_recipient", "detected_at", "version", "retracted"),
+    "dead_letters": DEAD_LETTER_COLUMNS,
+}
+
+
+def event_row(stream: str, r: dict, source: Source, ingested_at: int) -> tuple:
+    """The row of an accepted partner record (internal form) for the table named like its stream."""
+    src = (source.topic, source.partition, source.offset)
+    if stream == "vehicle_positions":
+        return (r["event_id"], r["partner_id"], r["vehicle_id"], r["event_time"], ingested_at, cell(r["lat"], r["lng"]),
+                r["speed_mps"], r["load_volume_l"], r["capacity_volume_l"], *src)
+    if stream == "shipment_status":
+        where = cell(r["lat"], r["lng"]) if r["lat"] is not None else None
+        return (r["event_id"], r["partner_id"], r["shipment_id"], r["event_time"], ingested_at, r["status"],
+                r["vehicle_id"], r["stop_sequence"], where, r["reason"], *src)
+    if stream == "delivery_tasks":
+        return (r["event_id"], r["partner_id"], r["shipment_id"], r["event_time"], ingested_at,
+                cell(r["dest_lat"], r["dest_lng"]), r["window_start"], r["window_end"], r["parcel_count"],
+                r["volume_l"], r["weight_kg"], r["retailer_id"], r["service_level"], *src)
+    if stream == "capacity_offers":
+        return (r["event_id"], r["partner_id"], r["vehicle_id"], r["available_from"], ingested_at,
+                cell(r["depot_lat"], r["depot_lng"]), r["available_from"], r["available_to"], r["spare_volume_l"],
+                r["spare_stops"], *src)
+    raise ValueError(f"no table for stream {stream!r}")
+
+
+def match_row(m: Match) -> tuple:
+    return (m.match_id, m.partner_a, m.shipment_a, m.partner_b, m.shipment_b, m.h3_cell, m.distance_m,
+            m.overlap_start, m.overlap_end, m.same_recipient, m.detected_at, m.version, int(m.retracted))
+
+
+def match_record(m: Match) -> dict:
+    """The ``CoLocation`` Avro record (current version) of a match."""
+    return {"match_id": m.match_id, "partner_a": m.partner_a, "shipment_a": m.shipment_a,
+            "partner_b": m.partner_b, "shipment_b": m.shipment_b, "h3_cell": m.h3_cell,
+            "distance_m": m.distance_m, "overlap_start": m.overlap_start, "overlap_end": m.overlap_end,
+            "same_recipient": m.same_recipient, "detected_at": m.detected_at, "version": m.version,
+            "retracted": m.retracted}
