@@ -104,7 +104,7 @@ def cmd_simulate(args):
     sim = SimConfig(city=args.city, partners=args.partners, retailers=args.retailers,
                     tasks_per_day=args.tasks_per_day, days=args.days, start_ms=args.start, seed=args.seed,
                     ping_interval_s=args.ping_interval, failure_share=args.failure_share,
-                    ecosystem_key=config.ecosystem_key or SimConfig.ecosystem_key)
+                    ecosystem_key=config.ecosystem_key or SimConfig.ecosystem_key, partner_prefix=args.partner_prefix)
     mess = MessConfig(late_share=args.late_share, max_delay_s=args.max_delay, duplicate_share=args.duplicate_share,
                       malformed_share=args.malformed_share)
     sink = FileSink(pathlib.Path(args.out)) if args.out else KafkaSink(config, sim.ecosystem_key)
@@ -176,6 +176,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--city", choices=sorted(CITIES), default="berlin")
     p.add_argument("--partners", type=_positive_int, default=5, help="carriers publishing feeds")
     p.add_argument("--retailers", type=_non_negative_int, default=3, help="retailers named on the tasks")
+    p.add_argument("--partner-prefix", default="", help="prepended to every partner id, e.g. t1-")
     p.add_argument("--tasks-per-day", type=_positive_int, default=5000)
     p.add_argument("--days", type=_positive_int, default=1, help="simulated days")
     p.add_argument("--start", type=_timestamp_ms, default=SimConfig.start_ms,

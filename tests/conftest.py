@@ -9,7 +9,6 @@ If the stack cannot start, every test that needs it errors: nothing is skipped.
 """
 from __future__ import annotations
 
-import os
 import pathlib
 import shutil
 import uuid
@@ -49,10 +48,9 @@ def stack() -> Config:
 @pytest.fixture
 def stack_env(stack: Config) -> dict:
     """Environment for running the ``lastmile`` command against the session's stack."""
-    env = dict(os.environ)
-    env.update(TEST_ENV)
-    env["LASTMILE_CLICKHOUSE_DATABASE"] = stack.clickhouse_database
-    return env
+    from tests_env import env_for
+
+    return env_for(stack)
 
 
 @pytest.fixture

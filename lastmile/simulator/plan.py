@@ -42,9 +42,11 @@ class SimConfig:
     reannounce_share: float = 0.02
     gps_jump_share: float = 0.001
     ecosystem_key: str = "lastmile-simulator"
+    partner_prefix: str = ""  # e.g. "t1-": keeps test runs apart on a shared broker
 
     def partner_ids(self) -> list[str]:
-        return [PARTNER_NAMES[i] if i < len(PARTNER_NAMES) else f"carrier-{i + 1}" for i in range(self.partners)]
+        return [self.partner_prefix + (PARTNER_NAMES[i] if i < len(PARTNER_NAMES) else f"carrier-{i + 1}")
+                for i in range(self.partners)]
 
 
 @dataclasses.dataclass
@@ -101,7 +103,7 @@ def _partner_day(cfg, city, rng, plan, partner, n, day, day_start, depot, key):
     retailer = rng.integers(0, cfg.retailers + 1, n)  # 0: no retailer
     level = rng.choice(3, n, p=[0.85, 0.10, 0.05])
     ids = event_ids(rng, n)
-    prefix = partner.split("-")[0][:3].upper()
+    prefix = partner.removeprefix(cfg.partner_prefix).split("-")[0][:3].upper()
     reannounce = rng.random(n) < cfg.reannounce_share
     cancel = rng.random(n) < cfg.cancel_share
     shift = rng.choice([-HOUR, HOUR], n)
@@ -153,7 +155,7 @@ def _route(cfg, city, rng, plan, partner, tasks, day, day_start, depot):
     angle = np.arctan2(lat - depot[0], (lng - depot[1]) * math.cos(math.radians(depot[0])))
     vans = max(1, math.ceil(len(tasks) / 110))
     for v, chunk in enumerate(np.array_split(np.argsort(angle, kind="stable"), vans)):
-        vehicle = f"{partner.split('-')[0][:3].upper()}-VAN-{v + 1:03d}"
+        vehicle = f"{partner.removeprefix(cfg.partner_prefix).split('-')[0][:3].upper()}-VAN-{v + 1:03d}"
         _drive(cfg, city, rng, plan, partner, vehicle, [tasks[i] for i in chunk], day_start, depot)
 
 

@@ -1,0 +1,132 @@
+"""The coordination job end to end: simulator -> Kafka -> `lastmile run --bounded` -> ClickHouse and Kafka.
+
+The simulated day is kept apart from other tests' data on the shared test broker
+by a partner prefix and its own date.
+"""
+import json
+import subprocess
+import sys
+import time
+
+import pytest
+
+from kafkatools import read_topic
+from lastmile import topics
+from lastmile.partner import PartnerClient
+from samples import HOUR, valid
+from udfs.contracts import wire
+
+PREFIX = "co-"
+
+
+@pytest.fixture(scope="module")
+def coordinated(stack, tmp_path_factory):
+    from tests_env import env_for
+
+    env = env_for(stack)
+    truth_path = tmp_path_factory.mktemp("coordination") / "truth.json"
+    sim = subprocess.run([sys.executable, "-m", "lastmile.cli", "simulate", "--partners", "4", "--partner-prefix",
+                          PREFIX, "--tasks-per-day", "1500", "--start", "2025-06-02", "--seed", "5", "--truth",
+                          str(truth_path), "--json"], env=env, capture_output=True, text=True, timeout=300)
+    assert sim.returncode == 0, sim.stderr
+    started = time.monotonic()
+    run = subprocess.run([sys.executable, "-m", "lastmile.cli", "run", "--bounded"], env=env,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return json.loads(truth_path.read_text()), time.monotonic() - started
+
+
+def _found(ch, table="colocations FINAL"):
+    return ch.query(f"SELECT partner_a, shipment_a, partner_b, shipment_b FROM {table} "
+                    f"WHERE startsWith(partner_a, '{PREFIX}') OR startsWith(partner_b, '{PREFIX}')").result_rows
+
+
+def test_colocations_in_clickhouse_equal_the_truth_exactly(coordinated, ch):
+    truth, _seconds = coordinated
+    expected = {tuple(p) for p in truth["colocations"]}
+    found = _found(ch)
+    assert len(found) == len(set(found))  # no duplicates through FINAL
+    assert set(found) == expected  # precision and recall 1.0
+    assert len(expected) > 50
+    assert sorted(_found(ch, "colocations_current")) == sorted(found)
+
+
+def test_colocation_rows_are_well_formed(coordinated, ch):
+    rows = ch.query(f"SELECT distance_m, overlap_start < overlap_end, (partner_a, shipment_a) < (partner_b, shipment_b),"
+                    f" partner_a != partner_b, h3_cell FROM colocations FINAL "
+                    f"WHERE startsWith(partner_a, '{PREFIX}')").result_rows
+    assert rows and all(0 <= d <= 150 and ordered and increasing and different and cell > 0
+                        for d, increasing, ordered, different, cell in rows)
+
+
+def test_accepted_events_reach_their_tables_without_raw_coordinates(coordinated, ch):
+    truth, _ = coordinated
+    summary = truth["summary"]
+    tasks = ch.query(f"SELECT count() FROM delivery_tasks FINAL WHERE startsWith(partner_id, '{PREFIX}')").result_rows
+    assert tasks[0][0] == summary["announcements"]
+    for table in ("shipment_status", "vehicle_positions", "capacity_offers"):
+        n = ch.query(f"SELECT count() FROM {table} FINAL WHERE startsWith(partner_id, '{PREFIX}')").result_rows[0][0]
+        assert n > 0
+    columns = {r[0] for r in ch.query("SELECT name FROM system.columns WHERE database = currentDatabase() AND "
+                                      "table IN ('delivery_tasks', 'shipment_status', 'vehicle_positions', "
+                                      "'capacity_offers', 'colocations')").result_rows}
+    assert not columns & {"lat", "lng", "dest_lat", "dest_lng", "depot_lat", "depot_lng", "recipient_key"}
+
+
+def test_every_malformed_record_is_a_dead_letter_with_its_offset(coordinated, ch):
+    truth, _ = coordinated
+    malformed = sum(truth["summary"]["malformed"].values())
+    rows = ch.query(f"SELECT source, stage, reason FROM dead_letters FINAL WHERE startsWith(source, 'partners.{PREFIX}')"
+                    " AND reason != 'late'").result_rows
+    assert len(rows) == malformed
+    for source, stage, reason in rows:
+        topic, partition, offset = source.rsplit("/", 2)
+        assert topics.partner_of_topic(topic).startswith(PREFIX) and partition.isdigit() and offset.isdigit()
+        assert stage in ("decode", "validate") and reason
+
+
+def test_colocations_and_inboxes_on_kafka(coordinated, stack):
+    truth, _ = coordinated
+    expected = {tuple(p) for p in truth["colocations"]}
+    latest = {}
+    for _p, _o, key, value in read_topic(stack.kafka_bootstrap, topics.COLOCATIONS):
+        record, _ = wire.decode(value, expected="CoLocation")
+        assert key.decode() == record["match_id"]
+        if record["partner_a"].startswith(PREFIX):
+            if record["match_id"] not in latest or record["version"] > latest[record["match_id"]]["version"]:
+                latest[record["match_id"]] = record
+    current = {(r["partner_a"], r["shipment_a"], r["partner_b"], r["shipment_b"])
+               for r in latest.values() if not r["retracted"]}
+    assert current == expected
+    partner = sorted({p[0] for p in expected})[0]
+    inbox = [wire.decode(v)[0] for *_, v in read_topic(stack.kafka_bootstrap, topics.inbox_topic(partner))]
+    assert inbox and all(partner in (r["partner_a"], r["partner_b"]) for r in inbox)
+
+
+def test_reannouncement_retracts_a_match_on_the_real_stack(stack, ch, stack_env):
+    """A re-announced task whose new window no longer overlaps undoes its match: the retraction
+    outranks the match in ClickHouse (FINAL hides it) and on the colocations topic."""
+    a, b = f"{PREFIX}re-a", f"{PREFIX}re-b"
+    base = 1_752_000_000_000  # 2025-07-08, apart from every other test's data
+    with PartnerClient(a, stack) as pa, PartnerClient(b, stack) as pb:
+        pa.publish("delivery_tasks", valid("delivery_tasks", partner=a, now_ms=base, shipment_id="A1"))
+        pb.publish("delivery_tasks", valid("delivery_tasks", partner=b, now_ms=base + 1000, shipment_id="B1"))
+        pa.publish("delivery_tasks", valid("delivery_tasks", partner=a, now_ms=base, shipment_id="A2",
+                                           dest_lat=48.0, dest_lng=11.0))
+        pb.publish("delivery_tasks", valid("delivery_tasks", partner=b, now_ms=base, shipment_id="B9",
+                                           dest_lat=48.0005, dest_lng=11.0))
+        # B1 again, later, with a window that no longer overlaps A1's
+        pb.publish("delivery_tasks", valid("delivery_tasks", partner=b, now_ms=base + 2000, shipment_id="B1",
+                                           window_start=base + 10 * HOUR, window_end=base + 11 * HOUR))
+    run = subprocess.run([sys.executable, "-m", "lastmile.cli", "run", "--bounded"], env=stack_env,
+                         capture_output=True, text=True, timeout=900)
+    assert run.returncode == 0, run.stderr[-3000:]
+    assert ch.query(f"SELECT shipment_a, shipment_b FROM colocations FINAL WHERE partner_a = '{a}'").result_rows == [
+        ("A2", "B9")]
+    history = sorted((r["version"], r["shipment_a"], r["shipment_b"], r["retracted"])
+                     for r in (wire.decode(v)[0] for *_, v in read_topic(stack.kafka_bootstrap, topics.COLOCATIONS))
+                     if r["partner_a"] == a)
+    assert [(s_a, s_b, retracted) for _, s_a, s_b, retracted in history if s_a == "A1"] == [
+        ("A1", "B1", False), ("A1", "B1", True)]  # in version order: the retraction wins
+    assert [(s_a, s_b, retracted) for _, s_a, s_b, retracted in history if s_a == "A2"] == [("A2", "B9", False)]
+    assert ch.query(f"SELECT count() FROM delivery_tasks FINAL WHERE partner_id = '{b}'").result_rows == [(3,)]
