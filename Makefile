@@ -34,11 +34,11 @@ down:
 status: install
 	$(LASTMILE) status
 
-# Start the local stack, simulate a 5-partner city into Kafka, run the PyFlink job, print the result.
+# Start the local stack, simulate a 5-partner city into Kafka, run the coordination job, print the result.
 demo: install
 	$(LASTMILE) up
 	$(LASTMILE) simulate --partners 5 --tasks-per-day 5000 --events 100000 --truth .lastmile/demo-truth.json
-	$(LASTMILE) smoke
+	$(LASTMILE) run --bounded
 
 # The whole suite. The test stack (own ports, own home) is started by the tests and
 # stopped at the end; the `down` below also catches a run that was killed midway.

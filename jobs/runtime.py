@@ -70,7 +70,10 @@ def kafka_raw_source(t_env, config: Config, name: str, topic_pattern: str, group
     }
     if bounded:
         options["scan.bounded.mode"] = "latest-offset"
-    t_env.get_config().set("table.exec.source.idle-timeout", f"{int(config.idle_timeout_s * 1000)} ms")
+    else:
+        # Only live: a backlog read under backpressure can leave a partition silent
+        # for a while; marking it idle would let the watermark overtake its records.
+        t_env.get_config().set("table.exec.source.idle-timeout", f"{int(config.idle_timeout_s * 1000)} ms")
     with_clause = ",\n".join(f"  '{k}' = '{_sql_escape(v)}'" for k, v in options.items())
     t_env.execute_sql(f"""
         CREATE TEMPORARY TABLE `{name}` (

@@ -130,7 +130,10 @@ def cmd_run(args):
 
     config = _config(args).with_overrides(colocation_radius_m=args.colocation_radius_m)
     seconds = coordination.run(config, bounded=args.bounded, jobmanager=args.jobmanager)
-    print(f"coordination job finished in {seconds:.1f} s")
+    if args.json:
+        print(json.dumps({"seconds": round(seconds, 1), **coordination.summary(config)}))
+    else:
+        coordination.print_summary(coordination.summary(config), seconds)
 
 
 def cmd_contract_doc(args):
@@ -171,6 +174,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parallelism", type=_positive_int)
     p.add_argument("--colocation-radius-m", type=_positive_float)
     p.add_argument("--jobmanager", metavar="HOST:PORT", help="submit to this Flink cluster's REST endpoint")
+    p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=cmd_run)
     p = sub.add_parser("simulate", help="a realistic multi-partner city feed, to Kafka or JSON Lines, with truth")
     p.add_argument("--city", choices=sorted(CITIES), default="berlin")

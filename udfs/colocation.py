@@ -6,12 +6,13 @@ most the radius, and their windows overlap: ``max(start) < min(end)``.
 
 How it is found exactly, whatever cells the tasks fall in:
 
-* The *index resolution* is chosen from the radius so that H3 cells are at least
-  twice the radius across (:func:`resolution_for_radius`): the disk of radius R
-  around any point then lies inside its cell's 1-ring.
+* The *index resolution* is chosen from the radius so that the average H3 edge is
+  at least the radius (:func:`resolution_for_radius`): the disk of radius R around
+  any point then lies inside its cell's 2-ring (cells are at least ~0.87 edges wide).
 * Every task is stored in each cell its R-disk may touch: its home cell plus the
-  neighbours whose centre is within R + the neighbour's circumradius
-  (:func:`cells_within`; conservative, never misses a cell).
+  cells of its 2-ring whose centre is within R + that cell's circumradius
+  (:func:`cells_within`; conservative, never misses a cell). On average a task at
+  150 m is stored in about three cells.
 * Two co-located tasks therefore meet in both home cells. A pair is reported in
   exactly one place, the smaller of the two home cells (:func:`owns_pair`), by
   whichever of the two arrives there second. So every pair is reported once and
@@ -78,16 +79,23 @@ def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
     return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
+#: How many rings around the home cell may hold cells within the radius.
+RINGS = 2
+
+
 @functools.lru_cache(maxsize=64)
 def resolution_for_radius(radius_m: float) -> int:
-    """The finest H3 resolution whose average edge is at least twice the radius (0 if none).
+    """The finest H3 resolution whose average edge is at least the radius (0 if none).
 
-    Hexagon widths are sqrt(3) edges; even the most distorted cells keep over half the
-    average edge, so a cell is then wider than the radius and the R-disk of a point
-    cannot reach past its cell's 1-ring. Property-tested in tests/unit/test_colocation.py.
+    Hexagon widths are sqrt(3) edges and even the most distorted cells keep over half
+    the average edge, so two rings of cells around the home cell span more than R
+    in every direction: the R-disk of a point cannot reach past its cell's 2-ring.
+    Finer cells than that would need more rings; coarser ones hold more tasks per
+    cell, and every arriving task is compared with its cell's tasks.
+    Property-tested in tests/unit/test_colocation.py, pentagons included.
     """
     for res in range(15, -1, -1):
-        if h3i.average_hexagon_edge_length(res, "m") >= 2 * radius_m:
+        if h3i.average_hexagon_edge_length(res, "m") >= radius_m:
             return res
     return 0
 
@@ -102,7 +110,7 @@ def cells_within(lat: float, lng: float, radius_m: float, resolution: int) -> tu
     """(home cell, other cells the R-disk around the point may touch), at ``resolution``."""
     home = h3i.latlng_to_cell(lat, lng, resolution)
     others = []
-    for cell in h3i.grid_disk(home, 1):
+    for cell in h3i.grid_disk(home, RINGS):
         if cell == home:
             continue
         clat, clng = h3i.cell_to_latlng(cell)

@@ -56,13 +56,13 @@ def record(i, lat, lng, start=0, end=HOUR, partner=None, t=0, shipment=None, key
 
 
 @pytest.mark.parametrize("radius", [1.0, 25.0, 150.0, 149.99, 400.0, 2500.0])
-def test_resolution_cells_are_wider_than_twice_the_radius(radius):
+def test_resolution_is_the_finest_whose_edge_reaches_the_radius(radius):
     res = resolution_for_radius(radius)
-    assert h3i.average_hexagon_edge_length(res, "m") >= 2 * radius
-    assert res == 15 or h3i.average_hexagon_edge_length(res + 1, "m") < 2 * radius
+    assert h3i.average_hexagon_edge_length(res, "m") >= radius
+    assert res == 15 or h3i.average_hexagon_edge_length(res + 1, "m") < radius
 
 
-@pytest.mark.parametrize("radius", [5.0, 150.0, 1000.0])
+@pytest.mark.parametrize("radius", [5.0, 150.0, 1000.0, 20_000.0])
 @pytest.mark.parametrize("seed", range(3))
 def test_every_point_within_the_radius_lies_in_a_stored_cell(radius, seed):
     """Points on and inside the circle of radius R around p fall in p's home or replica cells,
@@ -70,6 +70,7 @@ def test_every_point_within_the_radius_lies_in_a_stored_cell(radius, seed):
     rng = random.Random(seed)
     res = resolution_for_radius(radius)
     centres = [(rng.uniform(-89, 89), rng.uniform(-180, 180)) for _ in range(60)]
+    centres += [(rng.uniform(52.3, 52.7), rng.uniform(13.1, 13.7)) for _ in range(60)]
     centres += [h3i.cell_to_latlng(p) for p in h3i.get_pentagons(res)[:6]]  # the most distorted cells
     for lat, lng in centres:
         home, others = cells_within(lat, lng, radius, res)

@@ -1,7 +1,8 @@
 """Flink functions of the coordination job (thin: the logic is in udfs.colocation, udfs.contracts).
 
 Side outputs shared by all of them:
-``ROWS`` — ``(table, row)`` for the ClickHouse writer; ``KAFKA`` — ``(topic, key, value)``.
+``ROWS`` — ``(table, row)`` for the ClickHouse writer; ``KAFKA`` — ``(topics, key, value)``
+(one value for one or more topics: a match goes to the colocations topic and two inboxes).
 """
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ KAFKA = OutputTag("kafka")
 def dead_letter_outputs(dead: DeadLetter):
     """A dead letter goes to ClickHouse and to coordination.dead_letters."""
     yield ROWS, ("dead_letters", dead.clickhouse_row())
-    yield KAFKA, (topics.DEAD_LETTERS, dead.dead_letter_id, wire.encode(dead.as_record(), "DeadLetter"))
+    yield KAFKA, ((topics.DEAD_LETTERS,), dead.dead_letter_id, wire.encode(dead.as_record(), "DeadLetter"))
 
 
 def _now_ms() -> int:
@@ -139,10 +140,8 @@ class Matcher(KeyedProcessFunction):
             self._state.clear()
         for m in matches:
             yield ROWS, ("colocations", match_row(m))
-            value = wire.encode(match_record(m), "CoLocation")
-            yield KAFKA, (topics.COLOCATIONS, m.match_id, value)
-            for partner in {m.partner_a, m.partner_b}:
-                yield KAFKA, (topics.inbox_topic(partner), m.match_id, value)
+            targets = (topics.COLOCATIONS, topics.inbox_topic(m.partner_a), topics.inbox_topic(m.partner_b))
+            yield KAFKA, (targets, m.match_id, wire.encode(match_record(m), "CoLocation"))
 
     def on_timer(self, timestamp, ctx):
         tasks = self._state.value()
@@ -157,7 +156,7 @@ class Matcher(KeyedProcessFunction):
 
 
 class KafkaSinkFunction(ProcessFunction):
-    """Writes ``(topic, key, value)`` with confluent-kafka; flushes on close (end of input or cancel)."""
+    """Writes ``(topics, key, value)`` with confluent-kafka; flushes on close (end of input or cancel)."""
 
     def __init__(self, config):
         self._config = config
@@ -169,7 +168,9 @@ class KafkaSinkFunction(ProcessFunction):
         self._writer = KafkaWriter(self._config)
 
     def process_element(self, value, ctx):
-        self._writer.write(*value)
+        targets, key, payload = value
+        for topic in targets:
+            self._writer.write(topic, key, payload)
         return iter(())
 
     def close(self):
