@@ -67,22 +67,15 @@ def kafka_sources(env, config: Config, bounded: bool) -> dict:
 def production_sinks(config: Config) -> dict:
     from pyflink.common import Types
 
-    from jobs.runtime import clickhouse_target, discard
-    from udfs.flink.clickhouse_sink import ClickHouseSink
+    from jobs.runtime import clickhouse_writer, discard
     from udfs.flink.coordination import KafkaSinkFunction
-
-    def clickhouse(stream):
-        flushed = (stream.process(ClickHouseSink(clickhouse_target(config), COLUMNS),
-                                  output_type=Types.TUPLE([Types.STRING(), Types.INT()]))
-                   .name("clickhouse writer").uid("clickhouse-writer"))
-        return discard(flushed, "clickhouse-flushes")
 
     def kafka(stream):
         written = (stream.process(KafkaSinkFunction(config), output_type=Types.INT())
                    .name("kafka writer").uid("kafka-writer"))
         return discard(written, "kafka-writes")
 
-    return {"clickhouse": clickhouse, "kafka": kafka}
+    return {"clickhouse": clickhouse_writer(config, COLUMNS), "kafka": kafka}
 
 
 def latest_checkpoint(home: pathlib.Path) -> pathlib.Path | None:

@@ -101,6 +101,22 @@ def discard(stream, name: str):
     return stream.sink_to(Sink(j_sink)).name(name).uid(name)
 
 
+def clickhouse_writer(config: Config, columns: dict):
+    """A sink for streams of ``(table, row)``: batched, idempotent ClickHouse inserts."""
+
+    def write(stream):
+        from pyflink.common import Types
+
+        from udfs.flink.clickhouse_sink import ClickHouseSink
+
+        flushed = (stream.process(ClickHouseSink(clickhouse_target(config), columns),
+                                  output_type=Types.TUPLE([Types.STRING(), Types.INT()]))
+                   .name("clickhouse writer").uid("clickhouse-writer"))
+        return discard(flushed, "clickhouse-flushes")
+
+    return write
+
+
 def clickhouse_target(config: Config):
     from udfs.sinks.clickhouse import ClickHouseTarget
 

@@ -45,18 +45,9 @@ def kafka_sources(env, config: Config, bounded: bool) -> dict:
 
 
 def clickhouse_sinks(config: Config) -> dict:
-    from pyflink.common import Types
+    from jobs.runtime import clickhouse_writer
 
-    from jobs.runtime import clickhouse_target, discard
-    from udfs.flink.clickhouse_sink import ClickHouseSink
-
-    def write(stream):
-        flushed = (stream.process(ClickHouseSink(clickhouse_target(config), COLUMNS),
-                                  output_type=Types.TUPLE([Types.STRING(), Types.INT()]))
-                   .name("clickhouse-writer").uid("clickhouse-writer"))
-        return discard(flushed, "clickhouse-flush-reports")
-
-    return {"clickhouse": write}
+    return {"clickhouse": clickhouse_writer(config, COLUMNS)}
 
 
 def run(config: Config, bounded: bool = True) -> float:
