@@ -37,7 +37,7 @@ def run_graph(tmp_path, records):
     for offset, (stream, partner, record) in enumerate(records):
         payload = record if isinstance(record, bytes) else wire.encode(record, {
             "delivery_tasks": "DeliveryTask", "vehicle_positions": "VehiclePosition"}[stream])
-        ts = record.get("event_time", BASE) if isinstance(record, dict) else BASE
+        ts = record.get("event_time", BASE) if isinstance(record, dict) else rows[-1][4] if rows else BASE
         rows.append(Row(payload.decode("latin-1"), f"partners.{partner}.{stream}", 0, offset, ts))
     source = env.from_collection(rows, type_info=Types.ROW([Types.STRING(), Types.STRING(), Types.INT(),
                                                             Types.LONG(), Types.LONG()]))
@@ -63,8 +63,8 @@ def test_matches_equal_brute_force_and_side_effects_are_routed(tmp_path):
                            recipient_key=None))
     positions = [valid("vehicle_positions", partner="p0", now_ms=BASE + 200_000 + i * 1000) for i in range(30)]
     records = [("delivery_tasks", t["partner_id"], t) for t in tasks] + [("vehicle_positions", "p0", p) for p in positions]
-    records += [("delivery_tasks", "p1", b"\x00garbage"), ("vehicle_positions", "p0", valid("vehicle_positions",
-                                                                                           partner="intruder"))]
+    records += [("delivery_tasks", "p1", b"\x00garbage"),
+                ("vehicle_positions", "p0", valid("vehicle_positions", partner="intruder", now_ms=BASE + 230_000))]
     rows, kafka = run_graph(tmp_path, records)
 
     found = sorted((r[1], r[2], r[3], r[4]) for t, r in rows if t == "colocations" and not r[12])

@@ -6,6 +6,8 @@ Side outputs shared by all of them:
 """
 from __future__ import annotations
 
+import time
+
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction
 from pyflink.datastream.state import ValueStateDescriptor
@@ -29,8 +31,6 @@ def dead_letter_outputs(dead: DeadLetter):
 
 
 def _now_ms() -> int:
-    import time
-
     return int(time.time() * 1000)
 
 
@@ -57,7 +57,7 @@ class Intake(ProcessFunction):
                                                       violation.message, raw, partner, now))
             return
         if stream == "delivery_tasks":
-            yield record, str(source), now
+            yield record, source, now
             return
         event_time = record["event_time"] if "event_time" in record else record["available_from"]
         watermark = ctx.timer_service().current_watermark()
@@ -84,13 +84,12 @@ class Registry(KeyedProcessFunction):
         self._state = runtime_context.get_state(ValueStateDescriptor("shipment", Types.PICKLED_BYTE_ARRAY()))
 
     def process_element(self, value, ctx):
-        record, source_text, ingested_at = value
+        record, source, ingested_at = value
         task = task_from_record(record, self._res)
-        raw_source = Source(*_split_source(source_text))
         watermark = ctx.timer_service().current_watermark()
         if is_late(task, watermark, self._lateness):
             yield from dead_letter_outputs(DeadLetter(
-                source_text, "event-time", "late",
+                str(source), "event-time", "late",
                 f"delivery window ended {(watermark - task.window_end) / 1000:.0f} s before the watermark "
                 f"(allowed lateness {self._lateness / 1000:.0f} s)",
                 wire.encode(record, "DeliveryTask"), task.partner_id, ingested_at))
@@ -101,13 +100,13 @@ class Registry(KeyedProcessFunction):
             return  # same event_id again: already accepted once
         if verdict != ACCEPTED:
             yield from dead_letter_outputs(DeadLetter(
-                source_text, "versioning", verdict,
+                str(source), "versioning", verdict,
                 f"a newer announcement of {task.key} was accepted before this one",
                 wire.encode(record, "DeliveryTask"), task.partner_id, ingested_at))
             return
         self._state.update(new_stored)
         ctx.timer_service().register_event_time_timer(new_stored[0].window_end + self._lateness)
-        yield ROWS, ("delivery_tasks", event_row("delivery_tasks", record, raw_source, ingested_at))
+        yield ROWS, ("delivery_tasks", event_row("delivery_tasks", record, source, ingested_at))
         for message in messages:
             yield message
 
@@ -178,8 +177,4 @@ class KafkaSinkFunction(ProcessFunction):
             self._writer.close()
             self._writer = None
 
-
-def _split_source(text: str) -> tuple[str, int, int]:
-    topic, partition, offset = text.rsplit("/", 2)
-    return topic, int(partition), int(offset)
 
