@@ -91,8 +91,11 @@ def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print)
     and resume from the latest completed checkpoint there.
     """
     from jobs.runtime import stream_env
+    from lastmile.clickhouse import http_client
 
+    # Fail before starting Flink, in one line, when an endpoint is unreachable.
     topics.ensure_topics(config, list(topics.COORDINATION_TOPICS))
+    http_client(config).close()
     extra = {}
     if not bounded:
         checkpoints = config.home / "checkpoints"
