@@ -136,6 +136,30 @@ def cmd_run(args):
         coordination.print_summary(coordination.summary(config), seconds)
 
 
+def cmd_bench(args):
+    if not args.kernels:
+        raise LastmileError("choose what to measure: lastmile bench --kernels (the pipeline benchmark comes next)")
+    from bench import kernels
+
+    with _spinner("measuring kernels (Numba, numpy, plain Python; cold and cached JIT)", args.json):
+        result = kernels.run()
+    if args.json:
+        print(json.dumps(result))
+    else:
+        for key, value in result.items():
+            print(f"{key:>24}: {value:,}" if isinstance(value, (int, float)) else f"{key:>24}: {value}")
+
+
+def _spinner(text: str, quiet: bool):
+    import contextlib
+
+    if quiet:
+        return contextlib.nullcontext()
+    from rich.console import Console
+
+    return Console(stderr=True).status(text)
+
+
 def cmd_contract_doc(args):
     from lastmile import contract_doc
 
@@ -200,6 +224,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--colocation-radius-m", type=_positive_float)
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=cmd_simulate)
+    p = sub.add_parser("bench", help="performance benchmarks (see BENCHMARKS.md)")
+    p.add_argument("--kernels", action="store_true", help="the Numba kernels against Python and numpy")
+    p.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
+    p.set_defaults(func=cmd_bench)
     p = sub.add_parser("contract-doc", help="regenerate docs/data-contract.md from the schemas and rules")
     p.set_defaults(func=cmd_contract_doc)
     p = sub.add_parser("smoke", help="run the PyFlink smoke job over the position topics, show what reached ClickHouse")

@@ -1,0 +1,1 @@
+"""Benchmarks (`lastmile bench`): speed is measured here, never asserted in tests."""

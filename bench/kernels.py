@@ -1,0 +1,68 @@
+"""Kernel benchmark: ETA legs per second, Numba vs plain Python vs numpy, cold and warm JIT.
+
+Each variant runs on the same generated batch in the same process, so the ratios
+hold even on a noisy machine; the best of several repetitions is reported.
+"""
+from __future__ import annotations
+
+import os
+import platform
+import subprocess
+import sys
+import time
+
+import numpy as np
+
+
+def _batch(vehicles: int, stops: int, seed: int = 1):
+    rng = np.random.default_rng(seed)
+    offsets = np.arange(0, (vehicles + 1) * stops, stops, dtype=np.int64)
+    n = vehicles * stops
+    return (52.5 + rng.normal(0, 0.05, vehicles), 13.4 + rng.normal(0, 0.05, vehicles),
+            rng.integers(1_700_000_000_000, 1_800_000_000_000, vehicles).astype(np.int64), offsets,
+            52.5 + rng.normal(0, 0.05, n), 13.4 + rng.normal(0, 0.05, n), rng.uniform(2, 20, n))
+
+
+def _best(fn, repeat: int) -> float:
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - started)
+    return min(times)
+
+
+def _cold_start_seconds(cached: bool) -> float:
+    """Seconds for a fresh interpreter to import the kernel and run one batch (JIT cache on or off)."""
+    code = ("import time; t=time.perf_counter(); from udfs.kernels.eta import warm_up; warm_up(); "
+            "print(time.perf_counter()-t)")
+    env = dict(os.environ)
+    if not cached:  # an empty cache directory: the kernels compile from scratch
+        env["NUMBA_CACHE_DIR"] = os.path.join(os.environ.get("TMPDIR", "/tmp"), f"lastmile-numba-cold-{os.getpid()}")
+    out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True)
+    return float(out.stdout.strip().splitlines()[-1])
+
+
+def run(vehicles: int = 20_000, stops: int = 50, python_legs: int = 50_000) -> dict:
+    from udfs.kernels.eta import eta_batch, eta_batch_numpy, eta_batch_reference, warm_up
+
+    warm_up()
+    args = _batch(vehicles, stops)
+    legs = vehicles * stops
+    numba_s = _best(lambda: eta_batch(*args, 1.3, 90.0, 6.0), 5)
+    numpy_s = _best(lambda: eta_batch_numpy(*args, 1.3, 90.0, 6.0), 3)
+    small_vehicles = max(1, python_legs // stops)
+    small = _batch(small_vehicles, stops, seed=2)
+    python_s = _best(lambda: eta_batch_reference(*small, 1.3, 90.0, 6.0), 2) * legs / (small_vehicles * stops)
+    return {
+        "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} "
+                   f"{platform.python_version()}",
+        "eta_legs": legs,
+        "eta_legs_per_s": round(legs / numba_s),
+        "eta_numpy_legs_per_s": round(legs / numpy_s),
+        "eta_python_legs_per_s": round(legs / python_s),
+        "eta_speedup_vs_python": round(python_s / numba_s, 1),
+        "eta_speedup_vs_numpy": round(numpy_s / numba_s, 1),
+        "jit_cold_start_s": round(_cold_start_seconds(cached=False), 3),
+        "jit_cached_start_s": round(_cold_start_seconds(cached=True), 3),
+    }
