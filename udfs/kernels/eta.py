@@ -17,7 +17,7 @@ EARTH_RADIUS_M = 6_371_008.8
 KERNEL_VERSION = "eta-1"
 
 
-@njit(cache=True)
+@njit(cache=True, fastmath=True)
 def eta_batch(start_lat, start_lng, start_ms, offsets, stop_lat, stop_lng, leg_speed_mps, detour, dwell_s,
               fallback_speed_mps):
     """Arrival time (epoch ms) at every stop of every vehicle; see the module docstring."""
