@@ -27,7 +27,7 @@ from lastmile.config import Config
 from udfs.colocation import resolution_for_radius
 from udfs.rows import COLUMNS
 
-SOURCE_PATTERN = r"partners\.[a-z0-9][a-z0-9-]{1,31}\.(delivery_tasks|shipment_status|vehicle_positions|capacity_offers)"
+SOURCE_PATTERN = topics.stream_pattern(*topics.STREAMS)
 
 
 def build(env, sources: dict, sinks: dict, config: Config):

@@ -34,9 +34,10 @@ def inbox_topic(partner_id: str) -> str:
     return f"partners.{check_partner_id(partner_id)}.inbox"
 
 
-def stream_pattern(stream: str) -> str:
-    """Regex matching every partner's topic of one stream (for pattern subscriptions)."""
-    return r"partners\.[a-z0-9][a-z0-9-]{1,31}\." + re.escape(stream)
+def stream_pattern(*streams: str) -> str:
+    """Regex matching every partner's topic of the given streams (for pattern subscriptions)."""
+    alternatives = "|".join(re.escape(s) for s in streams)
+    return r"partners\.[a-z0-9][a-z0-9-]{1,31}\." + (f"({alternatives})" if len(streams) > 1 else alternatives)
 
 
 def partner_of_topic(topic: str) -> str | None:

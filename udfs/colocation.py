@@ -29,8 +29,9 @@ from typing import NamedTuple
 
 import h3.api.basic_int as h3i
 
+from udfs.h3cells import SHARED_RESOLUTION
+
 EARTH_RADIUS_M = 6_371_008.8
-SHARED_RESOLUTION = 10  # cell written to shared tables (privacy: no raw coordinates)
 
 
 class Task(NamedTuple):

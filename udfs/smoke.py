@@ -10,11 +10,10 @@ import time
 
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire
-from udfs.h3cells import cell
 from udfs.records import DeadLetter, Source
+from udfs.rows import COLUMNS, event_row
 
-POSITION_COLUMNS = ("event_id", "partner_id", "vehicle_id", "event_time", "ingested_at", "h3_cell", "speed_mps",
-                    "load_volume_l", "capacity_volume_l", "source_topic", "source_partition", "source_offset")
+POSITION_COLUMNS = COLUMNS["vehicle_positions"]
 
 
 def position_row(payload: bytes, source: Source, topic_partner: str | None,
@@ -22,9 +21,8 @@ def position_row(payload: bytes, source: Source, topic_partner: str | None,
     """A ``vehicle_positions`` row (raw coordinates replaced by the res-10 H3 cell), or a DeadLetter."""
     now_ms = int(time.time() * 1000) if now_ms is None else now_ms
     try:
-        r, _writer = from_wire(payload, "vehicle_positions", topic_partner, now_ms)
+        record, _writer = from_wire(payload, "vehicle_positions", topic_partner, now_ms)
     except ContractViolation as violation:
         return DeadLetter(str(source), violation.stage, violation.reason, violation.message, bytes(payload),
                           topic_partner, now_ms)
-    return (r["event_id"], r["partner_id"], r["vehicle_id"], r["event_time"], now_ms, cell(r["lat"], r["lng"]),
-            r["speed_mps"], r["load_volume_l"], r["capacity_volume_l"], source.topic, source.partition, source.offset)
+    return event_row("vehicle_positions", record, source, now_ms)

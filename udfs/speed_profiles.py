@@ -8,9 +8,10 @@ city default, when a cell-hour has too few observations.
 from __future__ import annotations
 
 import dataclasses
-import math
 
 import h3.api.basic_int as h3i
+
+from udfs.colocation import haversine_m
 
 PROFILE_RESOLUTION = 9
 PARENT_RESOLUTION = 7
@@ -18,7 +19,6 @@ MIN_OBSERVATIONS = 5
 MAX_GAP_MS = 10 * 60_000  # pings further apart say nothing about one street's speed
 MAX_SPEED_MPS = 40.0  # 144 km/h: above that, the GPS jumped
 MIN_MOVE_M = 15.0  # below that, the van was parked (dwell at a stop), not travelling
-EARTH_RADIUS_M = 6_371_008.8
 HOUR = 3_600_000
 WEEK_START_OFFSET_H = 72  # 1970-01-01 was a Thursday: shift so hour 0 is Monday 00:00 UTC
 
@@ -28,19 +28,13 @@ def hour_of_week(ts_ms: int) -> int:
     return int((ts_ms // HOUR + WEEK_START_OFFSET_H) % 168)
 
 
-def _haversine(lat1, lng1, lat2, lng2) -> float:
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = math.sin((p2 - p1) / 2) ** 2 + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lng2 - lng1) / 2) ** 2
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
-
-
 def segment_speed(prev: tuple[int, float, float], cur: tuple[int, float, float]) -> tuple[int, int, float] | None:
     """(cell, hour of week, m/s) of the travel between two pings ``(ts_ms, lat, lng)`` of one
     vehicle, attributed to the midpoint; None for gaps, GPS jumps and parked vans."""
     dt = cur[0] - prev[0]
     if dt <= 0 or dt > MAX_GAP_MS:
         return None
-    metres = _haversine(prev[1], prev[2], cur[1], cur[2])
+    metres = haversine_m(prev[1], prev[2], cur[1], cur[2])
     if metres < MIN_MOVE_M:
         return None
     speed = metres / (dt / 1000.0)
