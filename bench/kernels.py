@@ -18,9 +18,11 @@ def _batch(vehicles: int, stops: int, seed: int = 1):
     rng = np.random.default_rng(seed)
     offsets = np.arange(0, (vehicles + 1) * stops, stops, dtype=np.int64)
     n = vehicles * stops
-    return (52.5 + rng.normal(0, 0.05, vehicles), 13.4 + rng.normal(0, 0.05, vehicles),
-            rng.integers(1_700_000_000_000, 1_800_000_000_000, vehicles).astype(np.int64), offsets,
-            52.5 + rng.normal(0, 0.05, n), 13.4 + rng.normal(0, 0.05, n), rng.uniform(2, 20, n))
+    start = rng.integers(1_700_000_000_000, 1_800_000_000_000, vehicles).astype(np.int64)
+    not_before = np.where(rng.random(n) < 0.3, np.repeat(start, stops) + rng.integers(0, 8 * 3_600_000, n), 0)
+    return (52.5 + rng.normal(0, 0.05, vehicles), 13.4 + rng.normal(0, 0.05, vehicles), start, offsets,
+            52.5 + rng.normal(0, 0.05, n), 13.4 + rng.normal(0, 0.05, n), not_before.astype(np.int64),
+            rng.uniform(2, 20, n))
 
 
 def _best(fn, repeat: int) -> float:

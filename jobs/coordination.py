@@ -1,19 +1,25 @@
-"""The coordination job: all partner streams in, co-locations out.
+"""The coordination job: all partner streams in; co-locations, ETAs and consolidation proposals out.
 
     raw Kafka records ──► Intake (decode, validate; ─► ClickHouse rows, dead letters)
-                            │ delivery tasks (watermarks per Kafka partition, from the source)
-                            ▼
-                          Registry  keyed by partner:shipment (duplicates, versions, lateness)
-                            │ add/remove per index cell (home + border replicas)
-                            ▼
-                          Matcher   keyed by H3 index cell ─► matches / retractions
-    ClickHouse writer ◄── rows of every stage        Kafka writer ◄── CoLocation, inboxes, dead letters
+                            │ tasks, statuses        │ positions                    │ capacity offers
+                            ▼                        ▼                              │
+                          Registry  partner:shipment   Tracker  partner:vehicle      │
+                            │ (versions, lateness,     │ segments                    │
+                            │  task x status join)     ▼                             │
+                            │          stops ──┐     Profiles  district ─ speeds ─┐  │
+                            │ add/remove       ▼                     (broadcast)  ▼  │
+                            ▼                 Eta  partner:vehicle ◄─ positions ─────┤ ─► EtaUpdate
+                          Matcher  index cell ─► matches / retractions              │
+                            │ links of matched deliveries                           ▼ (broadcast)
+                            ▼                                                       │
+                          Consolidator  neighbourhood ◄─────────────────────────────┘ ─► ConsolidationProposal
+    ClickHouse writer ◄── rows of every stage    Kafka writer ◄── records for coordination.*, inboxes, dead letters
 
 Why this shape (costs measured on these machines are in shared/notes/platform.md):
 every record crosses into Python once, in one fat Intake operator that decodes,
 validates and writes the three high-volume streams straight to the ClickHouse
-writer (chained, no shuffle). Only delivery tasks, a few percent of the events,
-pay for keyed exchanges. Border replication sends a task to its home cell plus
+writer (chained, no shuffle). Delivery tasks and the statuses that
+move shipments on and off vans go through the per-shipment Registry. Border replication sends a task to its home cell plus
 only the neighbours its radius reaches (about 1.5 on average at 150 m), not to
 a 7-cell ring, and a probe reads one key's state.
 """
@@ -36,24 +42,41 @@ def build(env, sources: dict, sinks: dict, config: Config):
     ``sinks["clickhouse"]`` takes ``(table, row)``, ``sinks["kafka"]`` takes ``(topic, key, value)``."""
     from pyflink.common import Types
 
-    from udfs.flink.coordination import KAFKA, ROWS, Intake, Matcher, Registry
+    from udfs.flink import consolidation, eta
+    from udfs.flink.coordination import GROUPS, KAFKA, OFFERS, POSITIONS, ROWS, STOPS, Intake, Matcher, Registry
 
     radius = config.colocation_radius_m
     lateness_ms = int(config.allowed_lateness_s * 1000)
     pickled = Types.PICKLED_BYTE_ARRAY()
+    string, long = Types.STRING(), Types.LONG()
 
     intake = (sources["partner_events"]
               .process(Intake(), output_type=pickled)
               .name("intake: decode + validate").uid("intake"))
-    registry = (intake.key_by(lambda v: f"{v[0]['partner_id']}:{v[0]['shipment_id']}", key_type=Types.STRING())
+    registry = (intake.key_by(lambda v: f"{v[0]['partner_id']}:{v[0]['shipment_id']}", key_type=string)
                 .process(Registry(radius, resolution_for_radius(radius), lateness_ms), output_type=pickled)
-                .name("registry: versions per shipment").uid("registry"))
-    matcher = (registry.key_by(lambda m: m.cell, key_type=Types.LONG())
+                .name("registry: versions and deliveries per shipment").uid("registry"))
+    matcher = (registry.key_by(lambda m: m.cell, key_type=long)
                .process(Matcher(radius, lateness_ms), output_type=pickled)
                .name("matcher: co-locations per H3 cell").uid("matcher"))
 
-    rows = intake.get_side_output(ROWS).union(registry.get_side_output(ROWS), matcher.get_side_output(ROWS))
-    messages = intake.get_side_output(KAFKA).union(registry.get_side_output(KAFKA), matcher.get_side_output(KAFKA))
+    positions = intake.get_side_output(POSITIONS)
+    speeds = (positions.key_by(lambda p: p[0], key_type=string)
+              .process(eta.Tracker(), output_type=pickled).name("tracker: segments per vehicle").uid("tracker")
+              .key_by(lambda s: s[0], key_type=long)
+              .process(eta.Profiles(), output_type=pickled).name("profiles: speeds per district").uid("profiles"))
+    etas = (positions.union(registry.get_side_output(STOPS))
+            .key_by(lambda v: v[0], key_type=string)
+            .connect(speeds.broadcast(eta.SPEEDS))
+            .process(eta.Eta(), output_type=pickled).name("eta: routes per vehicle").uid("eta"))
+    proposals = (matcher.get_side_output(GROUPS).key_by(lambda g: g[1], key_type=long)
+                 .connect(intake.get_side_output(OFFERS).broadcast(consolidation.OFFERS))
+                 .process(consolidation.Consolidator(), output_type=pickled)
+                 .name("consolidator: proposals per neighbourhood").uid("consolidator"))
+
+    stages = (intake, registry, matcher, etas, proposals)
+    rows = stages[0].get_side_output(ROWS).union(*(s.get_side_output(ROWS) for s in stages[1:]))
+    messages = stages[0].get_side_output(KAFKA).union(*(s.get_side_output(KAFKA) for s in stages[1:]))
     return sinks["clickhouse"](rows), sinks["kafka"](messages)
 
 

@@ -48,6 +48,7 @@ class Task(NamedTuple):
     recipient_key: str | None
     home_cell: int  # index-resolution cell of the destination
     revision: int = 0  # 0, 1, 2, ... for successive accepted versions of the shipment
+    volume_l: float = 0.0  # what the consolidation needs of the rest of the task
 
     @property
     def key(self) -> str:
@@ -236,11 +237,15 @@ class Routed(NamedTuple):
 
 
 def task_from_record(record: dict, resolution: int, revision: int = 0) -> Task:
-    """A DeliveryTask record (internal form) as a :class:`Task` homed at ``resolution``."""
+    """A DeliveryTask record (internal form) as a :class:`Task` homed at ``resolution``;
+    ``volume_l`` falls back to a typical parcel volume per parcel when not given."""
+    from udfs.consolidation import volume_of
+
     lat, lng = record["dest_lat"], record["dest_lng"]
     return Task(record["partner_id"], record["shipment_id"], record["event_time"], record["event_id"], lat, lng,
                 record["window_start"], record["window_end"], record["recipient_key"],
-                h3i.latlng_to_cell(lat, lng, resolution), revision)
+                h3i.latlng_to_cell(lat, lng, resolution), revision,
+                volume_of(record.get("volume_l"), record.get("parcel_count")))
 
 
 def is_late(task: Task, watermark_ms: int, allowed_lateness_ms: int) -> bool:

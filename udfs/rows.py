@@ -5,6 +5,7 @@ Privacy: coordinates become resolution-10 H3 cells; recipient keys are not writt
 from __future__ import annotations
 
 from udfs.colocation import Match
+from udfs.consolidation import Proposal
 from udfs.h3cells import cell
 from udfs.records import DEAD_LETTER_COLUMNS, Source
 
@@ -21,6 +22,10 @@ COLUMNS = {
                         "available_from", "available_to", "spare_volume_l", "spare_stops", *_SOURCE),
     "colocations": ("match_id", "partner_a", "shipment_a", "partner_b", "shipment_b", "h3_cell", "distance_m",
                     "overlap_start", "overlap_end", "same_recipient", "detected_at", "version", "retracted"),
+    "eta_predictions": ("partner_id", "shipment_id", "vehicle_id", "predicted_at", "eta", "model_version"),
+    "consolidation_proposals": ("proposal_id", "partners", "shipments", "assigned_partner", "km_separate",
+                                "km_consolidated", "km_saved", "kernel_version", "inputs_digest", "created_at",
+                                "assigned_offer", "tour"),
     "dead_letters": DEAD_LETTER_COLUMNS,
 }
 
@@ -58,3 +63,9 @@ def match_record(m: Match) -> dict:
             "distance_m": m.distance_m, "overlap_start": m.overlap_start, "overlap_end": m.overlap_end,
             "same_recipient": m.same_recipient, "detected_at": m.detected_at, "version": m.version,
             "retracted": m.retracted}
+
+
+def proposal_row(p: Proposal) -> tuple:
+    return (p.proposal_id, list(p.partners), list(p.shipments), p.assigned_partner, p.km_separate,
+            p.km_consolidated, p.km_saved, p.kernel_version, p.inputs_digest, p.created_at, p.offer_key,
+            list(p.tour))

@@ -2,8 +2,17 @@
 
 Resolution 9 (cells ~0.1 km², edge ~200 m): fine enough to tell a ring road from the
 streets beside it, coarse enough that a city's vans cross each cell-hour often
-enough to learn from. Lookups fall back to the resolution-7 parent, then to the
-city default, when a cell-hour has too few observations.
+enough to learn from. Every segment also teaches the cell's resolution-7 parent
+(a district, ~5 km²), and both levels keep an all-hours estimate beside the one
+per hour of the week. A lookup takes the first of (cell, hour), (cell, any hour),
+(district, hour), (district, any hour) that has seen enough segments: where the
+van drives matters more than when (a congested centre is three times slower than
+the ring road; rush hour costs a third), and an hour of the week only repeats
+once a week. Nothing learned at all: the city default.
+
+Learning (:func:`learn`) and lookup (:class:`SpeedTable`) are separate because in
+the job they live in different operators: estimates are keyed state per
+(cell, hour); only estimates that moved are published to the ETA operator.
 """
 from __future__ import annotations
 
@@ -15,10 +24,16 @@ from udfs.colocation import haversine_m
 
 PROFILE_RESOLUTION = 9
 PARENT_RESOLUTION = 7
+ANY_HOUR = 168  # the hour key of all-hours estimates
+DEFAULT_SPEED_MPS = 7.0  # ~25 km/h: where and when nothing has been learned yet
+PUBLISH_CHANGE = 0.05  # publish an estimate again once it moved by 5 %
 MIN_OBSERVATIONS = 5
 MAX_GAP_MS = 10 * 60_000  # pings further apart say nothing about one street's speed
 MAX_SPEED_MPS = 40.0  # 144 km/h: above that, the GPS jumped
-MIN_MOVE_M = 15.0  # below that, the van was parked (dwell at a stop), not travelling
+# A parked van's pings scatter by GPS noise (~5 m, now and then 15 m and more), and vans
+# wait at stops for many pings: below 30 m and 1 m/s it was parked, not travelling.
+MIN_MOVE_M = 30.0
+MIN_SPEED_MPS = 1.0
 HOUR = 3_600_000
 WEEK_START_OFFSET_H = 72  # 1970-01-01 was a Thursday: shift so hour 0 is Monday 00:00 UTC
 
@@ -28,17 +43,25 @@ def hour_of_week(ts_ms: int) -> int:
     return int((ts_ms // HOUR + WEEK_START_OFFSET_H) % 168)
 
 
-def segment_speed(prev: tuple[int, float, float], cur: tuple[int, float, float]) -> tuple[int, int, float] | None:
-    """(cell, hour of week, m/s) of the travel between two pings ``(ts_ms, lat, lng)`` of one
-    vehicle, attributed to the midpoint; None for gaps, GPS jumps and parked vans."""
+Ping = tuple  # (ts_ms, lat, lng) or (ts_ms, lat, lng, reported speed m/s or None)
+
+
+def segment_speed(prev: Ping, cur: Ping) -> tuple[int, int, float] | None:
+    """(cell, hour of week, m/s) of the travel between two pings of one vehicle, attributed
+    to the midpoint; None for gaps, GPS jumps and parked vans. When the pings carry the
+    device's speed, a segment with either end standing still straddles a stop (the van
+    drove part of the time): it would teach a speed far below the street's, so it is skipped."""
     dt = cur[0] - prev[0]
     if dt <= 0 or dt > MAX_GAP_MS:
         return None
+    for ping in (prev, cur):
+        if len(ping) > 3 and ping[3] is not None and ping[3] < MIN_SPEED_MPS:
+            return None
     metres = haversine_m(prev[1], prev[2], cur[1], cur[2])
     if metres < MIN_MOVE_M:
         return None
     speed = metres / (dt / 1000.0)
-    if speed > MAX_SPEED_MPS:
+    if speed > MAX_SPEED_MPS or speed < MIN_SPEED_MPS:
         return None
     cell = h3i.latlng_to_cell((prev[1] + cur[1]) / 2, (prev[2] + cur[2]) / 2, PROFILE_RESOLUTION)
     return cell, hour_of_week((prev[0] + cur[0]) // 2), speed
@@ -56,6 +79,7 @@ class RobustSpeed:
     estimate: float = 0.0
     count: int = 0
     warmup: tuple[float, ...] = ()
+    published: float = 0.0  # last value published to lookups (0: never)
 
     WARMUP = 5
     RATE = 0.03
@@ -74,25 +98,59 @@ class RobustSpeed:
             self.estimate = max(0.0, self.estimate - step)
 
 
-class SpeedProfile:
-    """Speeds per (cell, hour of week) with fallbacks: cell -> parent cell -> city default."""
+def profile_keys(cell: int, hour: int) -> tuple[tuple[int, int], ...]:
+    """The (cell, hour) estimates a segment in a resolution-9 cell teaches, in lookup order."""
+    parent = h3i.cell_to_parent(cell, PARENT_RESOLUTION)
+    return (cell, hour), (cell, ANY_HOUR), (parent, hour), (parent, ANY_HOUR)
 
-    def __init__(self, default_mps: float):
+
+def learn(estimate: RobustSpeed | None, speed: float) -> tuple[RobustSpeed, float | None]:
+    """Add one observed speed to a cell-hour's estimate; also the value to publish now, if any:
+    the estimate once it rests on ``MIN_OBSERVATIONS`` segments, then whenever it moved by
+    ``PUBLISH_CHANGE`` since it was last published."""
+    estimate = estimate if estimate is not None else RobustSpeed()
+    estimate.update(speed)
+    if estimate.count < MIN_OBSERVATIONS:
+        return estimate, None
+    if estimate.published and abs(estimate.estimate - estimate.published) < PUBLISH_CHANGE * estimate.published:
+        return estimate, None
+    estimate.published = max(estimate.estimate, 0.1)
+    return estimate, estimate.published
+
+
+class SpeedTable:
+    """Published speeds per (cell, hour of week), any level; lookups fall back level by level."""
+
+    def __init__(self, default_mps: float = DEFAULT_SPEED_MPS):
         self.default_mps = default_mps
-        self.cells: dict[tuple[int, int], RobustSpeed] = {}
-        self.parents: dict[tuple[int, int], RobustSpeed] = {}
+        self.speeds: dict[tuple[int, int], float] = {}
 
-    def observe(self, cell: int, hour: int, speed: float) -> None:
-        self.cells.setdefault((cell, hour), RobustSpeed()).update(speed)
-        parent = h3i.cell_to_parent(cell, PARENT_RESOLUTION)
-        self.parents.setdefault((parent, hour), RobustSpeed()).update(speed)
+    def put(self, key: tuple[int, int], mps: float) -> None:
+        self.speeds[key] = mps
 
     def speed(self, cell: int, hour: int) -> float:
-        """Learned m/s for a resolution-9 cell at an hour of week, with fallbacks."""
-        own = self.cells.get((cell, hour))
-        if own is not None and own.count >= MIN_OBSERVATIONS:
-            return own.estimate
-        parent = self.parents.get((h3i.cell_to_parent(cell, PARENT_RESOLUTION), hour))
-        if parent is not None and parent.count >= MIN_OBSERVATIONS:
-            return parent.estimate
+        """m/s at a resolution-9 cell in an hour of the week: the first estimate that is known."""
+        for key in profile_keys(cell, hour):
+            known = self.speeds.get(key)
+            if known is not None:
+                return known
         return self.default_mps
+
+
+class SpeedProfile:
+    """Learning and lookup in one place (tests and the offline accuracy benchmark; the job
+    splits them across operators with the same :func:`learn`)."""
+
+    def __init__(self, default_mps: float = DEFAULT_SPEED_MPS):
+        self.table = SpeedTable(default_mps)
+        self.estimates: dict[tuple[int, int], RobustSpeed] = {}
+
+    def observe(self, cell: int, hour: int, speed: float) -> None:
+        for key in profile_keys(cell, hour):
+            estimate, published = learn(self.estimates.get(key), speed)
+            self.estimates[key] = estimate
+            if published is not None:
+                self.table.put(key, published)
+
+    def speed(self, cell: int, hour: int) -> float:
+        return self.table.speed(cell, hour)

@@ -96,7 +96,9 @@ def _partner_day(cfg, city, rng, plan, partner, n, day, day_start, depot, key):
     start_hour = 8 + rng.choice(len(WINDOW_START_PROFILE), n, p=WINDOW_START_PROFILE / WINDOW_START_PROFILE.sum())
     w_start = day_start + start_hour * HOUR + rng.integers(0, 4, n) * 15 * MINUTE
     w_end = w_start + rng.integers(1, 5, n) * HOUR
-    announced = w_start - rng.integers(2 * HOUR, 14 * HOUR, n)
+    # Announced 2-14 h ahead of the window, and before the vans are loaded (from 06:20).
+    announced = np.minimum(w_start - rng.integers(2 * HOUR, 14 * HOUR, n),
+                           day_start + 6 * HOUR - rng.integers(0, HOUR, n))
     parcels = 1 + rng.poisson(0.4, n)
     volume = np.round(rng.lognormal(2.5, 0.6, n) * parcels, 1)
     weight = np.round(volume * rng.uniform(0.08, 0.25, n), 2)
@@ -176,6 +178,15 @@ def _order_stops(stops: list[dict], depot) -> list[dict]:
     return ordered
 
 
+def detour_corner(lat0, lng0, lat1, lng1, side: float) -> tuple[float, float]:
+    """The corner of a two-stretch path from point 0 to point 1 that is DETOUR times as long as
+    the straight line: beside the midpoint, on the ``side`` (+1 left, -1 right) of the line."""
+    kx = math.cos(math.radians((lat0 + lat1) / 2))  # degrees of longitude -> local flat units
+    dy, dx = (lat1 - lat0) / 2, (lng1 - lng0) * kx / 2
+    lift = side * math.sqrt(DETOUR ** 2 - 1)  # |corner - mid| = lift x half the straight line
+    return (lat0 + lat1) / 2 + lift * dx, (lng0 + lng1) / 2 - lift * dy / kx
+
+
 def _drive(cfg, city, rng, plan, partner, vehicle, stops, day_start, depot):
     stops = _order_stops(stops, depot)
     pos = plan.positions
@@ -201,9 +212,14 @@ def _drive(cfg, city, rng, plan, partner, vehicle, stops, day_start, depot):
         if len(times) == 0:
             return
         frac = (times - t0) / max(t1 - t0, 1)
+        # Streets are not straight lines: the van follows two straight stretches via a
+        # corner beside the midpoint, DETOUR times the straight distance in all, at its speed.
+        corner_lat, corner_lng = detour_corner(lat0, lng0, lat1, lng1, 1.0 if rng.random() < 0.5 else -1.0)
+        first = frac < 0.5
+        f = np.where(first, 2 * frac, 2 * frac - 1)
         noise = rng.normal(0, 4e-5, (2, len(times)))  # ~4 m GPS noise
-        plat = lat0 + (lat1 - lat0) * frac + noise[0]
-        plng = lng0 + (lng1 - lng0) * frac + noise[1]
+        plat = np.where(first, lat0 + (corner_lat - lat0) * f, corner_lat + (lat1 - corner_lat) * f) + noise[0]
+        plng = np.where(first, lng0 + (corner_lng - lng0) * f, corner_lng + (lng1 - corner_lng) * f) + noise[1]
         jumps = rng.random(len(times)) < cfg.gps_jump_share  # occasional multi-km GPS glitch
         plat = np.where(jumps, plat + 0.02, plat)
         spd = np.clip(speed * (1 + rng.normal(0, 0.1, len(times))), 0, None) if speed > 0 else np.zeros(len(times))
@@ -230,6 +246,7 @@ def _drive(cfg, city, rng, plan, partner, vehicle, stops, day_start, depot):
 
     for seq, s in enumerate(stops):
         drive_to(s["dest_lat"], s["dest_lng"])
+        arrived = t
         wait_until = max(t, s["window_start"])
         dwell = int(rng.integers(90_000, 300_000))
         pings(t, wait_until + dwell, here[0], here[1], here[0], here[1], 0.0)
@@ -239,7 +256,7 @@ def _drive(cfg, city, rng, plan, partner, vehicle, stops, day_start, depot):
         plan.statuses.append(_status(rng, partner, s["shipment_id"], t, status, vehicle, seq, here[0], here[1],
                                      "recipient not at home" if failed else None))
         plan.outcomes[f"{partner}:{s['shipment_id']}"] = {
-            "outcome": status, "time": t, "vehicle_id": vehicle, "stop_sequence": seq,
+            "outcome": status, "time": t, "arrived": arrived, "vehicle_id": vehicle, "stop_sequence": seq,
             "window_start": s["window_start"], "window_end": s["window_end"]}
         if not failed:
             load -= s["volume_l"]

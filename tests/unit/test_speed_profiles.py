@@ -2,8 +2,8 @@
 import numpy as np
 import h3.api.basic_int as h3i
 
-from udfs.speed_profiles import (PARENT_RESOLUTION, PROFILE_RESOLUTION, RobustSpeed, SpeedProfile, hour_of_week,
-                                 segment_speed)
+from udfs.speed_profiles import (MIN_OBSERVATIONS, PARENT_RESOLUTION, PROFILE_RESOLUTION, PUBLISH_CHANGE,
+                                 RobustSpeed, SpeedProfile, hour_of_week, learn, segment_speed)
 
 MONDAY = 1_762_128_000_000  # 2025-11-03T00:00:00Z, a Monday
 
@@ -29,6 +29,7 @@ def test_gaps_jumps_and_parked_vans_are_ignored():
     assert segment_speed(base, (MONDAY + 11 * 60_000, 52.51, 13.4)) is None  # gap
     assert segment_speed(base, (MONDAY + 30_000, 52.52, 13.4)) is None  # 2.2 km in 30 s: GPS jump
     assert segment_speed(base, (MONDAY + 30_000, 52.50005, 13.4)) is None  # 5.6 m: parked
+    assert segment_speed(base, (MONDAY + 30_000, 52.5002, 13.4)) is None  # 22 m: GPS noise of a parked van
 
 
 def test_robust_estimate_follows_the_median_not_outliers():
@@ -40,14 +41,46 @@ def test_robust_estimate_follows_the_median_not_outliers():
     assert estimate.count == 2000 and estimate.warmup == ()
 
 
-def test_profile_falls_back_from_cell_to_parent_to_default():
+def test_profile_falls_back_from_cell_to_any_hour_to_district_to_default():
     profile = SpeedProfile(default_mps=7.0)
     cell = h3i.latlng_to_cell(52.52, 13.405, PROFILE_RESOLUTION)
-    sibling = next(c for c in h3i.cell_to_children(h3i.cell_to_parent(cell, PARENT_RESOLUTION), PROFILE_RESOLUTION)
-                   if c != cell)
+    district = h3i.cell_to_parent(cell, PARENT_RESOLUTION)
+    sibling = next(c for c in h3i.cell_to_children(district, PROFILE_RESOLUTION) if c != cell)
+    elsewhere = h3i.latlng_to_cell(48.14, 11.58, PROFILE_RESOLUTION)
     assert profile.speed(cell, 10) == 7.0
-    for _ in range(6):
+    for _ in range(MIN_OBSERVATIONS - 1):
         profile.observe(cell, 10, 4.0)
+    assert profile.speed(cell, 10) == 7.0  # not enough segments yet
+    profile.observe(cell, 10, 4.0)
     assert profile.speed(cell, 10) == 4.0
-    assert profile.speed(sibling, 10) == 4.0  # parent knows
-    assert profile.speed(cell, 11) == 7.0  # another hour: default
+    assert profile.speed(cell, 11) == 4.0  # another hour: the cell's all-hours estimate
+    assert profile.speed(sibling, 10) == 4.0  # another cell of the district
+    assert profile.speed(elsewhere, 10) == 7.0  # another city: the default
+    for _ in range(MIN_OBSERVATIONS):
+        profile.observe(sibling, 11, 10.0)
+    assert profile.speed(sibling, 11) == 10.0
+    assert profile.speed(cell, 11) == 4.0  # the cell's own (all-hours) estimate beats the district's hour
+
+
+def test_publishing_waits_for_enough_segments_then_for_real_moves():
+    estimate, published = None, []
+    for speed in [5.0] * MIN_OBSERVATIONS + [5.0] * 20:
+        estimate, value = learn(estimate, speed)
+        published.append(value)
+    assert published[:MIN_OBSERVATIONS - 1] == [None] * (MIN_OBSERVATIONS - 1)
+    assert published[MIN_OBSERVATIONS - 1] == 5.0
+    assert all(v is None for v in published[MIN_OBSERVATIONS:])  # a steady estimate is published once
+    for _ in range(30):
+        estimate, value = learn(estimate, 9.0)
+        if value is not None:
+            published.append(value)
+    moved = [v for v in published[MIN_OBSERVATIONS:] if v is not None]
+    assert moved and all(b > a * (1 + PUBLISH_CHANGE) - 1e-9 for a, b in zip([5.0, *moved], moved))
+
+
+def test_pings_that_straddle_a_stop_teach_nothing():
+    step = 150.0 / 111_194.93  # 150 m in 30 s: 5 m/s
+    moving, parked = (MONDAY, 52.5, 13.4, 5.2), (MONDAY + 30_000, 52.5 + step, 13.4, 0.0)
+    assert segment_speed(moving, parked) is None  # arrived at a stop during the segment
+    assert segment_speed(parked[:3] + (4.9,), (MONDAY + 60_000, 52.5 + 2 * step, 13.4, 5.1)) is not None
+    assert segment_speed((MONDAY, 52.5, 13.4), (MONDAY + 30_000, 52.5 + step, 13.4)) is not None  # no speeds sent

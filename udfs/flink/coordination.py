@@ -3,6 +3,10 @@
 Side outputs shared by all of them:
 ``ROWS`` — ``(table, row)`` for the ClickHouse writer; ``KAFKA`` — ``(topics, key, value)``
 (one value for one or more topics: a match goes to the colocations topic and two inboxes).
+Side outputs that feed the ETA and consolidation operators (udfs.flink.eta,
+udfs.flink.consolidation): ``POSITIONS`` and ``OFFERS`` from the Intake, ``STOPS``
+(udfs.eta.Assign / Unassign) from the Registry, ``GROUPS`` (links and unlinks of
+matched deliveries) from the Matcher.
 """
 from __future__ import annotations
 
@@ -13,15 +17,23 @@ from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction
 from pyflink.datastream.state import ValueStateDescriptor
 
 from lastmile import topics
-from udfs.colocation import ACCEPTED, DUPLICATE, CellIndex, is_late, register, task_from_record
+from udfs.colocation import ACCEPTED, DUPLICATE, CellIndex, Task, is_late, register, task_from_record
+from udfs.consolidation import Member, neighbourhood_of, offer_from_record
 from udfs.contracts import wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire
+from udfs.eta import FINAL_STATUSES, OPEN_STATUSES, Delivery
 from udfs.records import DeadLetter, Source
 from udfs.rows import event_row, match_record, match_row
 
 ROWS = OutputTag("rows")
 KAFKA = OutputTag("kafka")
+POSITIONS = OutputTag("positions")  # (partner:vehicle, event time, lat, lng, reported speed)
+OFFERS = OutputTag("offers")  # udfs.consolidation.Offer
+STOPS = OutputTag("stops")  # udfs.eta.Assign / Unassign, for the vehicle's ETA state
+GROUPS = OutputTag("groups")  # ("link", neighbourhood, Member, Member) / ("unlink", neighbourhood, key, key)
+TRACKED_STATUSES = OPEN_STATUSES + FINAL_STATUSES
+DELIVERY_RETENTION_MS = 2 * 24 * 3_600_000  # a shipment's status is kept this long after its last change
 
 
 def dead_letter_outputs(dead: DeadLetter):
@@ -39,8 +51,10 @@ class Intake(ProcessFunction):
 
     Delivery tasks continue on the main output as ``(record, source, ingested_at)``
     (their lateness depends on their window: the Registry decides). The other
-    streams go straight to their ClickHouse table (``ROWS``), or to dead letters
-    as ``late`` when their event time is behind the current watermark.
+    streams go to their ClickHouse table (``ROWS``), or to dead letters as ``late``
+    when their event time is behind the current watermark; statuses that put a
+    shipment on a van or end its delivery also continue on the main output (to the
+    Registry), positions to ``POSITIONS``, capacity offers to ``OFFERS``.
     """
 
     def process_element(self, value, ctx):
@@ -67,14 +81,23 @@ class Intake(ProcessFunction):
                 f"event_time is {(watermark - event_time) / 1000:.0f} s behind the watermark", raw, partner, now))
             return
         yield ROWS, (stream, event_row(stream, record, source, now))
+        if stream == "vehicle_positions":
+            yield POSITIONS, (f"{record['partner_id']}:{record['vehicle_id']}", record["event_time"], record["lat"],
+                              record["lng"], record["speed_mps"])
+        elif stream == "shipment_status" and record["status"] in TRACKED_STATUSES:
+            yield record, source, now
+        elif stream == "capacity_offers":
+            yield OFFERS, offer_from_record(record)
 
 
 class Registry(KeyedProcessFunction):
-    """Keyed by ``partner:shipment``: the current version of each shipment.
+    """Keyed by ``partner:shipment``: the current version of each shipment, and its delivery.
 
     Drops duplicates, refuses superseded and late versions (dead letters), writes
     accepted tasks to ClickHouse, and routes add/remove messages to the cells.
-    State is cleared when the window has ended plus the allowed lateness.
+    Joins the shipment's task with its statuses (udfs.eta.Delivery) and tells its
+    van (``STOPS``). Task state is cleared when the window has ended plus the
+    allowed lateness; delivery state ``DELIVERY_RETENTION_MS`` after its last change.
     """
 
     def __init__(self, radius_m: float, resolution: int, allowed_lateness_ms: int):
@@ -82,9 +105,27 @@ class Registry(KeyedProcessFunction):
 
     def open(self, runtime_context):
         self._state = runtime_context.get_state(ValueStateDescriptor("shipment", Types.PICKLED_BYTE_ARRAY()))
+        self._delivery = runtime_context.get_state(ValueStateDescriptor("delivery", Types.PICKLED_BYTE_ARRAY()))
+
+    def _deliver(self, ctx, record: dict, task: Task | None):
+        """Apply a status or an accepted task to the shipment's delivery; what its van must know."""
+        delivery = self._delivery.value() or Delivery(record["partner_id"], record["shipment_id"])
+        if task is not None:
+            changes = delivery.on_task(task.event_time, task.lat, task.lng, task.window_start)
+        else:
+            changes = delivery.on_status(record["event_time"], record["status"], record["vehicle_id"],
+                                         record["stop_sequence"])
+        self._delivery.update(delivery)
+        ctx.timer_service().register_event_time_timer(max(delivery.task_time, delivery.status_time)
+                                                      + DELIVERY_RETENTION_MS)
+        for change in changes:
+            yield STOPS, change
 
     def process_element(self, value, ctx):
         record, source, ingested_at = value
+        if "status" in record:
+            yield from self._deliver(ctx, record, None)
+            return
         task = task_from_record(record, self._res)
         watermark = ctx.timer_service().current_watermark()
         if is_late(task, watermark, self._lateness):
@@ -109,11 +150,15 @@ class Registry(KeyedProcessFunction):
         yield ROWS, ("delivery_tasks", event_row("delivery_tasks", record, source, ingested_at))
         for message in messages:
             yield message
+        yield from self._deliver(ctx, record, new_stored[0])
 
     def on_timer(self, timestamp, ctx):
         stored = self._state.value()
         if stored is not None and stored[0].window_end + self._lateness <= timestamp:
             self._state.clear()
+        delivery = self._delivery.value()
+        if delivery is not None and max(delivery.task_time, delivery.status_time) + DELIVERY_RETENTION_MS <= timestamp:
+            self._delivery.clear()
         return iter(())
 
 
@@ -141,6 +186,12 @@ class Matcher(KeyedProcessFunction):
             yield ROWS, ("colocations", match_row(m))
             targets = (topics.COLOCATIONS, topics.inbox_topic(m.partner_a), topics.inbox_topic(m.partner_b))
             yield KAFKA, (targets, m.match_id, wire.encode(match_record(m), "CoLocation"))
+            key_a, key_b = f"{m.partner_a}:{m.shipment_a}", f"{m.partner_b}:{m.shipment_b}"
+            if m.retracted:
+                yield GROUPS, ("unlink", neighbourhood_of(m.h3_cell), key_a, key_b)
+            else:
+                yield GROUPS, ("link", neighbourhood_of(m.h3_cell), member(index.tasks[key_a]),
+                               member(index.tasks[key_b]))
 
     def on_timer(self, timestamp, ctx):
         tasks = self._state.value()
@@ -152,6 +203,11 @@ class Matcher(KeyedProcessFunction):
             else:
                 self._state.clear()
         return iter(())
+
+
+def member(task: Task) -> Member:
+    return Member(task.partner_id, task.shipment_id, task.lat, task.lng, task.window_start, task.window_end,
+                  task.volume_l)
 
 
 class KafkaSinkFunction(ProcessFunction):

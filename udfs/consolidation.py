@@ -1,0 +1,250 @@
+"""Consolidation proposals: one carrier serves a group of co-located deliveries.
+
+A *group* is a connected component of the current co-location matches inside one
+*neighbourhood* (the resolution-7 H3 cell of the match's midpoint, a district of
+~5 km²; a chain of matches across a district border is split there). A group is
+*due* ``LEAD_MS`` before its earliest window opens: early enough for carriers to
+load their vans accordingly. Then every due group not yet decided with exactly
+these members goes to the Numba kernel (udfs/kernels/consolidation.py) in one
+batch, with the capacity offers of the group's partners as candidate carriers:
+
+* a candidate must take every delivery of the other partners within its spare
+  volume and spare stops (less what this neighbourhood already proposed it
+  carries), and its consolidated tour, started at the decision time or when its
+  offer begins, must reach every stop inside its window and its availability;
+* kilometres: every partner's own trip from its depot (or its first stop) through
+  its deliveries, against one tour from the chosen carrier's vehicle or depot;
+* the feasible candidate saving the most km is proposed; none saves: no proposal.
+
+A group whose members change (a new match, a retraction) is a new group and is
+decided again; a decided group is not. Capacity promised by proposals is tracked
+per neighbourhood only: two districts may both count on the same spare room.
+Proposals are advice: the carriers accept or not.
+
+Pure Python and numpy (no pyflink import); the Flink operator is a thin wrapper.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from typing import NamedTuple
+
+import h3.api.basic_int as h3i
+import numpy as np
+
+from udfs import kernels
+from udfs.eta import DETOUR, DWELL_S
+from udfs.kernels.consolidation import KERNEL_VERSION, components, plan_groups
+
+NEIGHBOURHOOD_RESOLUTION = 7
+LEAD_MS = 3 * 3_600_000
+PLANNING_SPEED_MPS = 7.0  # ~25 km/h, a city van between stops
+DEFAULT_PARCEL_L = 20.0  # volume of a parcel whose volume is not given
+MAX_OFFERS_PER_PARTNER = 3  # the roomiest ones
+
+
+class Member(NamedTuple):
+    """A delivery in a group (from the DeliveryTask)."""
+
+    partner_id: str
+    shipment_id: str
+    lat: float
+    lng: float
+    window_start: int
+    window_end: int
+    volume_l: float
+
+    @property
+    def key(self) -> str:
+        return f"{self.partner_id}:{self.shipment_id}"
+
+
+class Offer(NamedTuple):
+    """Spare capacity from a CapacityOffer."""
+
+    partner_id: str
+    offer_key: str  # partner:vehicle, or partner:event_id for an offer without a vehicle
+    lat: float
+    lng: float
+    available_from: int
+    available_to: int
+    spare_volume_l: float
+    spare_stops: int
+
+
+class Proposal(NamedTuple):
+    proposal_id: str
+    partners: tuple[str, ...]
+    shipments: tuple[str, ...]  # partner:shipment
+    assigned_partner: str
+    km_separate: float
+    km_consolidated: float
+    km_saved: float
+    kernel_version: str
+    inputs_digest: str
+    created_at: int
+    offer_key: str
+    tour: tuple[str, ...]  # partner:shipment in visiting order
+
+
+def neighbourhood_of(h3_cell: int) -> int:
+    return h3i.cell_to_parent(h3_cell, NEIGHBOURHOOD_RESOLUTION)
+
+
+def volume_of(volume_l: float | None, parcel_count: int | None) -> float:
+    return volume_l if volume_l is not None else (parcel_count or 1) * DEFAULT_PARCEL_L
+
+
+def offer_from_record(r: dict) -> Offer:
+    who = r["vehicle_id"] if r.get("vehicle_id") is not None else r["event_id"]
+    return Offer(r["partner_id"], f"{r['partner_id']}:{who}", r["depot_lat"], r["depot_lng"], r["available_from"],
+                 r["available_to"], r["spare_volume_l"], r["spare_stops"])
+
+
+def group_digest(members: list[Member]) -> str:
+    return hashlib.sha256("\x1f".join(sorted(m.key for m in members)).encode()).hexdigest()[:32]
+
+
+@dataclasses.dataclass
+class Neighbourhood:
+    """Keyed state of one neighbourhood: current matches, decided groups, promised capacity."""
+
+    members: dict[str, Member] = dataclasses.field(default_factory=dict)
+    edges: set[tuple[str, str]] = dataclasses.field(default_factory=set)
+    decided: dict[str, int] = dataclasses.field(default_factory=dict)  # group digest -> forget after (ms)
+    # offer -> (litres, stops, until): capacity promised by proposals here, until their windows end
+    promised: dict[str, tuple[float, int, int]] = dataclasses.field(default_factory=dict)
+
+    def link(self, a: Member, b: Member) -> int:
+        """A (new version of a) match; returns when the group becomes due (the caller's timer)."""
+        self.members[a.key], self.members[b.key] = a, b
+        self.edges.add((min(a.key, b.key), max(a.key, b.key)))
+        return min(a.window_start, b.window_start) - LEAD_MS
+
+    def unlink(self, key_a: str, key_b: str) -> None:
+        """A retracted match."""
+        self.edges.discard((min(key_a, key_b), max(key_a, key_b)))
+        self._drop_lonely()
+
+    def expire(self, now: int) -> None:
+        """Forget deliveries whose window has ended, and decisions about finished groups."""
+        self.edges = {(a, b) for a, b in self.edges
+                      if self.members[a].window_end > now and self.members[b].window_end > now}
+        self._drop_lonely()
+        self.decided = {d: until for d, until in self.decided.items() if until > now}
+        self.promised = {o: v for o, v in self.promised.items() if v[2] > now}
+
+    def _drop_lonely(self) -> None:
+        linked = {k for edge in self.edges for k in edge}
+        self.members = {k: m for k, m in self.members.items() if k in linked}
+
+    def groups(self) -> list[list[Member]]:
+        keys = sorted(self.members)
+        index = {k: i for i, k in enumerate(keys)}
+        edges = sorted(self.edges)
+        labels = kernels.call(components, len(keys), np.array([index[a] for a, _ in edges], dtype=np.int64),
+                            np.array([index[b] for _, b in edges], dtype=np.int64))
+        by_label: dict[int, list[Member]] = {}
+        for k, label in zip(keys, labels.tolist()):
+            by_label.setdefault(label, []).append(self.members[k])
+        return list(by_label.values())
+
+    def due(self, now: int) -> list[list[Member]]:
+        """Groups due at ``now`` that were not decided with exactly these members."""
+        return [g for g in self.groups()
+                if min(m.window_start for m in g) - LEAD_MS <= now and group_digest(g) not in self.decided]
+
+    def decide(self, now: int, offers: dict[str, Offer]) -> list[Proposal]:
+        """Plan every due group in one kernel batch; returns the proposals made."""
+        groups = self.due(now)
+        if not groups:
+            return []
+        for g in groups:
+            self.decided[group_digest(g)] = max(m.window_end for m in g)
+        live = [o for o in offers.values() if o.available_to > now]
+        proposals = []
+        for g, batch in zip(groups, _batches(groups, live, self.promised, now)):
+            proposal = _proposal(g, batch, now)
+            if proposal is not None:
+                volume, stops, until = self.promised.get(proposal.offer_key, (0.0, 0, 0))
+                extra = [m for m in g if m.partner_id != proposal.assigned_partner]
+                self.promised[proposal.offer_key] = (volume + sum(m.volume_l for m in extra), stops + len(extra),
+                                                     max(until, max(m.window_end for m in g)))
+                proposals.append(proposal)
+        return proposals
+
+
+class _Batch(NamedTuple):
+    """One group's kernel inputs, also what the inputs digest is computed from."""
+
+    candidates: list[Offer]  # with spare room already reduced by what was promised
+    own_start: dict[str, tuple[float, float]]  # partner -> depot, when known
+    result: tuple | None  # (chosen candidate index, km_separate, km_consolidated, tour order) after planning
+
+
+def _batches(groups: list[list[Member]], offers: list[Offer], promised: dict, now: int) -> list[_Batch]:
+    """Run the kernel once for all groups; one :class:`_Batch` per group."""
+    by_partner: dict[str, list[Offer]] = {}
+    for o in sorted(offers, key=lambda o: (-o.spare_volume_l, o.offer_key)):
+        used_l, used_stops, _ = promised.get(o.offer_key, (0.0, 0, 0))
+        left = o._replace(spare_volume_l=o.spare_volume_l - used_l, spare_stops=o.spare_stops - used_stops)
+        by_partner.setdefault(o.partner_id, []).append(left)
+    batches = []
+    rows, cands = [], []
+    group_offsets, cand_offsets = [0], [0]
+    for g in groups:
+        partners = sorted({m.partner_id for m in g})
+        candidates = [o for p in partners for o in by_partner.get(p, [])[:MAX_OFFERS_PER_PARTNER]]
+        own = {p: (by_partner[p][0].lat, by_partner[p][0].lng) for p in partners if by_partner.get(p)}
+        batches.append(_Batch(candidates, own, None))
+        rows += [(m, own.get(m.partner_id, (np.nan, np.nan))) for m in g]
+        cands += candidates
+        group_offsets.append(len(rows))
+        cand_offsets.append(len(cands))
+    partner_index = {p: i for i, p in enumerate(sorted({m.partner_id for m, _ in rows}))}
+    f64 = lambda values: np.array(values, dtype=np.float64)  # noqa: E731
+    i64 = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
+    chosen, km_separate, km_consolidated, order = kernels.call(
+        plan_groups,
+        i64(group_offsets), f64([m.lat for m, _ in rows]), f64([m.lng for m, _ in rows]),
+        i64([m.window_start for m, _ in rows]), i64([m.window_end for m, _ in rows]),
+        f64([m.volume_l for m, _ in rows]), i64([partner_index[m.partner_id] for m, _ in rows]),
+        f64([o[0] for _, o in rows]), f64([o[1] for _, o in rows]), i64([now] * len(groups)),
+        i64(cand_offsets), i64([partner_index.get(o.partner_id, -1) for o in cands]),
+        f64([o.lat for o in cands]), f64([o.lng for o in cands]), i64([o.available_from for o in cands]),
+        i64([o.available_to for o in cands]), f64([o.spare_volume_l for o in cands]),
+        i64([o.spare_stops for o in cands]), DETOUR, PLANNING_SPEED_MPS, DWELL_S)
+    for gi, batch in enumerate(batches):
+        c = int(chosen[gi])
+        tour = [int(r) - group_offsets[gi] for r in order[group_offsets[gi]:group_offsets[gi + 1]]] if c >= 0 else []
+        batches[gi] = batch._replace(result=(c - cand_offsets[gi] if c >= 0 else -1, float(km_separate[gi]),
+                                             float(km_consolidated[gi]), tour))
+    return batches
+
+
+def _proposal(group: list[Member], batch: _Batch, now: int) -> Proposal | None:
+    chosen, km_separate, km_consolidated, tour = batch.result
+    if chosen < 0:
+        return None
+    offer = batch.candidates[chosen]
+    inputs = {"kernel_version": KERNEL_VERSION, "decided_at": now,
+              "params": {"detour": DETOUR, "speed_mps": PLANNING_SPEED_MPS, "dwell_s": DWELL_S},
+              "deliveries": [list(m) for m in group], "candidates": [list(o) for o in batch.candidates],
+              "own_start": {p: list(v) for p, v in sorted(batch.own_start.items())}}
+    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    return Proposal(
+        proposal_id=hashlib.sha256(f"{KERNEL_VERSION}\x1f{digest}".encode()).hexdigest()[:32],
+        partners=tuple(sorted({m.partner_id for m in group})), shipments=tuple(sorted(m.key for m in group)),
+        assigned_partner=offer.partner_id, km_separate=round(km_separate, 3),
+        km_consolidated=round(km_consolidated, 3), km_saved=round(km_separate - km_consolidated, 3),
+        kernel_version=KERNEL_VERSION, inputs_digest=digest, created_at=now, offer_key=offer.offer_key,
+        tour=tuple(group[i].key for i in tour))
+
+
+def proposal_record(p: Proposal) -> dict:
+    """The ``ConsolidationProposal`` Avro record."""
+    return {"proposal_id": p.proposal_id, "partners": list(p.partners), "shipments": list(p.shipments),
+            "assigned_partner": p.assigned_partner, "km_separate": p.km_separate,
+            "km_consolidated": p.km_consolidated, "km_saved": p.km_saved, "kernel_version": p.kernel_version,
+            "inputs_digest": p.inputs_digest, "created_at": p.created_at}

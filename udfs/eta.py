@@ -1,0 +1,235 @@
+"""ETAs for shipments out for delivery, from each position update of their vehicle.
+
+Two pieces of keyed state. One :class:`Delivery` per shipment (``partner:shipment``)
+joins its latest DeliveryTask (destination, window) with its latest status and
+tells vehicles what changed (:class:`Assign`, :class:`Unassign`), in whatever
+order task and statuses arrive. One :class:`Route` per vehicle (``partner:vehicle``)
+holds the stops it still has to make. On every position the remaining stops, in ``stop_sequence`` order
+(then window start, for stops without one), go to the Numba kernel as one batch:
+
+    travel of a leg = haversine x DETOUR / learned speed of the leg's midpoint cell
+                      in the hour of the week the leg starts (udfs.speed_profiles)
+    a van that arrives before a window opens waits; each stop then takes DWELL_S.
+
+Every van also keeps its *pace*: its own recent segment speeds over the profile's
+speeds for the same cells and hours (a heavy van, a careful driver), as a ratio of
+exponentially weighted sums (``PACE_WEIGHT`` per segment: about the last hundred
+segments count, an hour of driving). Leg speeds are multiplied by it once
+``MIN_PACE_SEGMENTS`` were seen.
+
+Leg start hours come from a first pass at the ping's hour, then the kernel runs
+again with each leg's speed looked up at the hour the first pass says it starts.
+An update is emitted for a shipment when its ETA moved since the last one emitted by
+more than ``EMIT_CHANGE_MS`` or ``EMIT_CHANGE_SHARE`` of the time still to go, whichever
+is more, or when ``EMIT_INTERVAL_MS`` has passed.
+
+Pure Python and numpy (no pyflink import); the Flink operator is a thin wrapper.
+"""
+from __future__ import annotations
+
+import dataclasses
+from typing import Callable, NamedTuple
+
+import h3.api.basic_int as h3i
+import numpy as np
+
+from udfs import kernels
+from udfs.kernels.eta import KERNEL_VERSION, eta_batch
+from udfs.speed_profiles import PROFILE_RESOLUTION, hour_of_week, segment_speed
+
+DETOUR = 1.3  # road distance / straight line, typical of European cities
+DWELL_S = 180.0  # time at a stop: park, walk, hand over
+EMIT_CHANGE_MS = 2 * 60_000
+EMIT_CHANGE_SHARE = 0.1
+EMIT_INTERVAL_MS = 30 * 60_000
+MIN_PACE_SEGMENTS = 5
+PACE_WEIGHT = 0.01
+PACE_LIMITS = (0.5, 2.0)  # a van's pace is believed within these factors of the profile
+MODEL_VERSION = f"{KERNEL_VERSION}/profiles-r{PROFILE_RESOLUTION}"
+OPEN_STATUSES = ("OUT_FOR_DELIVERY",)
+FINAL_STATUSES = ("DELIVERED", "FAILED_ATTEMPT", "RETURNED", "CANCELLED")
+
+SpeedOf = Callable[[int, int], float]  # (resolution-9 cell, hour of week) -> m/s
+
+
+class Stop(NamedTuple):
+    shipment_id: str
+    stop_sequence: int | None
+    lat: float
+    lng: float
+    window_start: int
+
+    def order_key(self):
+        return (self.stop_sequence is None, self.stop_sequence or 0, self.window_start, self.shipment_id)
+
+
+class EtaUpdate(NamedTuple):
+    """Fields of the ``EtaUpdate`` record."""
+
+    partner_id: str
+    shipment_id: str
+    vehicle_id: str
+    predicted_at: int
+    eta: int
+    model_version: str
+
+
+class Assign(NamedTuple):
+    vehicle_key: str  # partner:vehicle
+    stop: Stop
+
+
+class Unassign(NamedTuple):
+    vehicle_key: str
+    shipment_id: str
+
+
+@dataclasses.dataclass
+class Delivery:
+    """Keyed by ``partner:shipment``: the latest task and status of one shipment."""
+
+    partner_id: str
+    shipment_id: str
+    dest: tuple[float, float, int] | None = None  # lat, lng, window start of the latest task
+    task_time: int = -1
+    status: str | None = None
+    status_time: int = -1
+    vehicle_id: str | None = None
+    stop_sequence: int | None = None
+
+    def _vehicle_key(self) -> str | None:
+        return f"{self.partner_id}:{self.vehicle_id}" if self.vehicle_id is not None else None
+
+    def _stop(self) -> Stop:
+        lat, lng, window_start = self.dest
+        return Stop(self.shipment_id, self.stop_sequence, lat, lng, window_start)
+
+    def on_task(self, event_time: int, lat: float, lng: float, window_start: int) -> list:
+        """A (newer) announcement: a van that already carries the shipment gets the new stop."""
+        if event_time <= self.task_time:
+            return []
+        self.task_time, self.dest = event_time, (lat, lng, window_start)
+        if self.status in OPEN_STATUSES and self.vehicle_id is not None:
+            return [Assign(self._vehicle_key(), self._stop())]
+        return []
+
+    def on_status(self, event_time: int, status: str, vehicle_id: str | None, stop_sequence: int | None) -> list:
+        """A status newer than the last one applied; older ones (late arrivals) change nothing."""
+        if event_time < self.status_time:
+            return []
+        out = []
+        if self.status in OPEN_STATUSES:
+            previous = self._vehicle_key()
+        elif self.status is None and status in FINAL_STATUSES and vehicle_id is not None:
+            previous = f"{self.partner_id}:{vehicle_id}"  # its state was gone (a very late delivery)
+        else:
+            previous = None
+        self.status, self.status_time = status, event_time
+        if status in OPEN_STATUSES and vehicle_id is not None:
+            self.vehicle_id, self.stop_sequence = vehicle_id, stop_sequence
+            if previous is not None and previous != self._vehicle_key():
+                out.append(Unassign(previous, self.shipment_id))  # moved to another van
+            if self.dest is not None:
+                out.append(Assign(self._vehicle_key(), self._stop()))
+        elif status in FINAL_STATUSES and previous is not None:
+            out.append(Unassign(previous, self.shipment_id))
+        return out
+
+
+def midpoint_cell(lat1: float, lng1: float, lat2: float, lng2: float) -> int:
+    return h3i.latlng_to_cell((lat1 + lat2) / 2, (lng1 + lng2) / 2, PROFILE_RESOLUTION)
+
+
+@dataclasses.dataclass
+class Route:
+    """What the platform knows of one vehicle's day (keyed state of the ETA operator)."""
+
+    partner_id: str
+    vehicle_id: str
+    stops: dict[str, Stop] = dataclasses.field(default_factory=dict)
+    last_ping: tuple | None = None  # (event time, lat, lng, reported speed or None)
+    emitted: dict[str, tuple[int, int]] = dataclasses.field(default_factory=dict)  # shipment -> (at, eta)
+    # exponentially weighted sums of own and profile speeds over the van's segments, and their count
+    pace_sums: tuple[float, float, int] = (0.0, 0.0, 0)
+    # Visiting order and the midpoint cell of each leg between consecutive stops
+    # (only the first leg, from the van, changes with every ping); None: recompute.
+    _plan: tuple[tuple[Stop, ...], tuple[int, ...]] | None = None
+
+    def assign(self, stop: Stop) -> None:
+        """The shipment is out for delivery on this vehicle (again: the newer assignment holds)."""
+        self.stops[stop.shipment_id] = stop
+        self._plan = None
+
+    def complete(self, shipment_id: str) -> None:
+        """Delivered, failed, returned or cancelled: no further ETA."""
+        if self.stops.pop(shipment_id, None) is not None:
+            self._plan = None
+        self.emitted.pop(shipment_id, None)
+
+    def observe(self, ts: int, lat: float, lng: float, speed_mps: float | None = None
+                ) -> tuple[int, int, float] | None:
+        """Record a position; returns the travel segment it closes ``(cell, hour, m/s)``, if usable.
+        Positions older than the newest one seen (late arrivals) teach nothing and move nothing."""
+        if self.last_ping is not None and ts <= self.last_ping[0]:
+            return None
+        ping = (ts, lat, lng, speed_mps)
+        segment = segment_speed(self.last_ping, ping) if self.last_ping is not None else None
+        self.last_ping = ping
+        return segment
+
+    def learn_pace(self, segment: tuple[int, int, float], speed_of: SpeedOf) -> None:
+        """Compare one of the van's own segments with what the profile expected there and then."""
+        cell, hour, mps = segment
+        own, expected, n = self.pace_sums
+        keep = 1.0 - PACE_WEIGHT
+        self.pace_sums = (own * keep + mps, expected * keep + speed_of(cell, hour), n + 1)
+
+    def pace_factor(self) -> float:
+        own, expected, n = self.pace_sums
+        if n < MIN_PACE_SEGMENTS or expected <= 0:
+            return 1.0
+        return min(max(own / expected, PACE_LIMITS[0]), PACE_LIMITS[1])
+
+    def plan(self) -> tuple[tuple[Stop, ...], tuple[int, ...]]:
+        if self._plan is None:
+            ordered = tuple(sorted(self.stops.values(), key=Stop.order_key))
+            cells = tuple(midpoint_cell(a.lat, a.lng, b.lat, b.lng) for a, b in zip(ordered, ordered[1:]))
+            self._plan = (ordered, cells)
+        return self._plan
+
+    def predict(self, speed_of: SpeedOf, detour: float = DETOUR, dwell_s: float = DWELL_S,
+                use_pace: bool = True) -> np.ndarray:
+        """Arrival (epoch ms) at every remaining stop, in :meth:`plan` order, from the last position."""
+        ordered, between = self.plan()
+        if not ordered or self.last_ping is None:
+            return np.empty(0, dtype=np.int64)
+        ts, lat, lng = self.last_ping[:3]
+        cells = (midpoint_cell(lat, lng, ordered[0].lat, ordered[0].lng), *between)
+        stop_lat = np.array([s.lat for s in ordered])
+        stop_lng = np.array([s.lng for s in ordered])
+        not_before = np.array([s.window_start for s in ordered], dtype=np.int64)
+        batch = (np.array([lat]), np.array([lng]), np.array([ts], dtype=np.int64),
+                 np.array([0, len(ordered)], dtype=np.int64), stop_lat, stop_lng, not_before)
+        hour, pace = hour_of_week(ts), (self.pace_factor() if use_pace else 1.0)
+        speeds = np.array([speed_of(c, hour) for c in cells]) * pace
+        first = kernels.call(eta_batch, *batch, speeds, detour, dwell_s, 1.0)
+        # Second pass: each leg at the speed of the hour it starts (after the previous stop).
+        departs = np.concatenate(([ts], np.maximum(first[:-1], not_before[:-1]) + int(dwell_s * 1000)))
+        speeds = np.array([speed_of(c, hour_of_week(int(t))) for c, t in zip(cells, departs)]) * pace
+        return kernels.call(eta_batch, *batch, speeds, detour, dwell_s, 1.0)
+
+    def updates(self, speed_of: SpeedOf) -> list[EtaUpdate]:
+        """The ETA updates worth emitting after the last position (see the module docstring)."""
+        if self.last_ping is None or not self.stops:
+            return []
+        ordered, _ = self.plan()
+        at = self.last_ping[0]
+        out = []
+        for stop, eta in zip(ordered, self.predict(speed_of).tolist()):
+            last = self.emitted.get(stop.shipment_id)
+            moved = abs(eta - last[1]) if last is not None else 0
+            if (last is None or moved > max(EMIT_CHANGE_MS, EMIT_CHANGE_SHARE * (eta - at))
+                    or at - last[0] >= EMIT_INTERVAL_MS):
+                self.emitted[stop.shipment_id] = (at, eta)
+                out.append(EtaUpdate(self.partner_id, stop.shipment_id, self.vehicle_id, at, eta, MODEL_VERSION))
+        return out

@@ -1,0 +1,79 @@
+"""Flink function of the consolidation path (thin: the logic is in udfs.consolidation).
+
+    GROUPS (links / unlinks of matched deliveries, from the Matcher)
+        ─► Consolidator  keyed by neighbourhood (resolution-7 cell), broadcast input: capacity offers
+            └─► ConsolidationProposal: ClickHouse consolidation_proposals, coordination.proposals,
+                the inbox of every partner involved
+
+Event-time timers decide: one when a group becomes due (``LEAD_MS`` before its
+earliest window), one when a member's window ends (state cleanup).
+"""
+from __future__ import annotations
+
+from pyflink.common import Types
+from pyflink.datastream import KeyedBroadcastProcessFunction
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+
+from lastmile import topics
+from udfs.consolidation import Neighbourhood, Offer, proposal_record
+from udfs.contracts import wire
+from udfs.flink.coordination import KAFKA, ROWS
+from udfs.rows import proposal_row
+
+#: Broadcast state: offer key -> Offer. An offer replaces the earlier one with the same key.
+OFFERS = MapStateDescriptor("offers", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
+OFFER_RETENTION_MS = 24 * 3_600_000  # offers that ended a day before the newest one began are dropped
+
+
+class Consolidator(KeyedBroadcastProcessFunction):
+
+    def open(self, runtime_context):
+        from udfs.kernels import use_kernel_thread
+
+        use_kernel_thread()  # see udfs/kernels/__init__.py; also compiles or loads the kernels now
+        self._state = runtime_context.get_state(ValueStateDescriptor("neighbourhood", Types.PICKLED_BYTE_ARRAY()))
+        self._offers: dict[str, Offer] | None = None
+
+    def _offers_now(self, ctx) -> dict[str, Offer]:
+        """The lookup mirror of the broadcast state (rebuilt after a restore)."""
+        if self._offers is None:
+            self._offers = dict(ctx.get_broadcast_state(OFFERS).items())
+        return self._offers
+
+    def process_broadcast_element(self, offer: Offer, ctx):
+        state = ctx.get_broadcast_state(OFFERS)
+        state.put(offer.offer_key, offer)
+        for key, old in list(state.items()):
+            if old.available_to + OFFER_RETENTION_MS < offer.available_from:
+                state.remove(key)
+        self._offers = None  # rebuilt on the next lookup
+
+    def process_element(self, value, ctx):
+        n = self._state.value() or Neighbourhood()
+        if value[0] == "link":
+            _, _, a, b = value
+            timers = ctx.timer_service()
+            timers.register_event_time_timer(n.link(a, b))
+            timers.register_event_time_timer(a.window_end)
+            timers.register_event_time_timer(b.window_end)
+        else:
+            n.unlink(value[2], value[3])
+        self._save(n)
+        return iter(())
+
+    def on_timer(self, timestamp, ctx):
+        n = self._state.value()
+        if n is None:
+            return
+        n.expire(timestamp)
+        for p in n.decide(timestamp, self._offers_now(ctx)):
+            yield ROWS, ("consolidation_proposals", proposal_row(p))
+            targets = (topics.PROPOSALS, *(topics.inbox_topic(partner) for partner in p.partners))
+            yield KAFKA, (targets, p.proposal_id, wire.encode(proposal_record(p), "ConsolidationProposal"))
+        self._save(n)
+
+    def _save(self, n: Neighbourhood) -> None:
+        if n.members or n.decided or n.promised:
+            self._state.update(n)
+        else:
+            self._state.clear()

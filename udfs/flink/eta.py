@@ -1,0 +1,140 @@
+"""Flink functions of the ETA path (thin: the logic is in udfs.eta and udfs.speed_profiles).
+
+    POSITIONS ─► Tracker  keyed by partner:vehicle ─► segments ─► Profiles  keyed by district
+                                                                   │ published speeds (broadcast)
+    POSITIONS + STOPS ─► Eta  keyed by partner:vehicle ◄───────────┘
+                          └─► EtaUpdate: ClickHouse eta_predictions, coordination.eta, the partner's inbox
+
+Speeds are learned in keyed state (one district's cell-hour estimates per key) and
+reach every ETA instance as broadcast state, mirrored in a dict for lookups.
+"""
+from __future__ import annotations
+
+import h3.api.basic_int as h3i
+from pyflink.common import Types
+from pyflink.datastream import KeyedBroadcastProcessFunction, KeyedProcessFunction
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+
+from lastmile import topics
+from udfs.contracts import wire
+from udfs.eta import Assign, Route, Unassign
+from udfs.flink.coordination import KAFKA, ROWS
+from udfs.speed_profiles import PARENT_RESOLUTION, SpeedTable, learn, profile_keys, segment_speed
+
+#: Broadcast state of the ETA operator: "cell:hour" -> m/s (string keys: lookups by
+#: pickled keys do not find their entries in PyFlink's broadcast state).
+SPEEDS = MapStateDescriptor("speeds", Types.STRING(), Types.DOUBLE())
+HOUR_MS = 3_600_000
+IDLE_ROUTE_MS = 24 * HOUR_MS  # a stop whose window opened a day ago is over, final status or not;
+                              # a van without stops that sent nothing for a day is forgotten
+
+
+def _hour_after(ts: int) -> int:
+    """Timers on whole hours: at most one per key and hour, whatever the event rate."""
+    return (ts // HOUR_MS + 1) * HOUR_MS + IDLE_ROUTE_MS
+
+
+def speed_key(key: tuple[int, int]) -> str:
+    return f"{key[0]}:{key[1]}"
+
+
+def parse_speed_key(text: str) -> tuple[int, int]:
+    cell, hour = text.split(":")
+    return int(cell), int(hour)
+
+
+class Tracker(KeyedProcessFunction):
+    """Keyed by ``partner:vehicle``: the last position; emits ``(district, cell, hour, m/s)``
+    for every usable travel segment (udfs.speed_profiles.segment_speed)."""
+
+    def open(self, runtime_context):
+        self._last = runtime_context.get_state(ValueStateDescriptor("last-ping", Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, value, ctx):
+        _, ts, lat, lng, speed = value
+        last = self._last.value()
+        if last is not None and ts <= last[0]:
+            return  # older than what was seen: says nothing about the street now
+        ping = (ts, lat, lng, speed)
+        self._last.update(ping)
+        segment = segment_speed(last, ping) if last is not None else None
+        if segment is not None:
+            yield (h3i.cell_to_parent(segment[0], PARENT_RESOLUTION), *segment)
+
+
+class Profiles(KeyedProcessFunction):
+    """Keyed by district (resolution-7 cell): running estimates per (cell, hour) in map state;
+    emits ``("cell:hour", m/s)`` when an estimate is worth publishing (udfs.speed_profiles.learn)."""
+
+    def open(self, runtime_context):
+        self._estimates = runtime_context.get_map_state(
+            MapStateDescriptor("estimates", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
+
+    def process_element(self, value, ctx):
+        _, cell, hour, speed = value
+        for key in profile_keys(cell, hour):
+            name = speed_key(key)
+            estimate, published = learn(self._estimates.get(name), speed)
+            self._estimates.put(name, estimate)
+            if published is not None:
+                yield name, published
+
+
+class Eta(KeyedBroadcastProcessFunction):
+    """Keyed by ``partner:vehicle``: the van's :class:`udfs.eta.Route`; broadcast input: speeds."""
+
+    def open(self, runtime_context):
+        from udfs.kernels import use_kernel_thread
+
+        use_kernel_thread()  # see udfs/kernels/__init__.py; also compiles or loads the kernels now
+        self._route = runtime_context.get_state(ValueStateDescriptor("route", Types.PICKLED_BYTE_ARRAY()))
+        self._table: SpeedTable | None = None
+
+    def _speeds(self, ctx) -> SpeedTable:
+        """The lookup mirror of the broadcast state (rebuilt after a restore)."""
+        if self._table is None:
+            self._table = SpeedTable()
+            for name, mps in ctx.get_broadcast_state(SPEEDS).items():
+                self._table.put(parse_speed_key(name), mps)
+        return self._table
+
+    def process_broadcast_element(self, value, ctx):
+        name, mps = value
+        ctx.get_broadcast_state(SPEEDS).put(name, mps)
+        if self._table is not None:
+            self._table.put(parse_speed_key(name), mps)
+
+    def process_element(self, value, ctx):
+        route = self._route.value()
+        if route is None:
+            partner, vehicle = ctx.get_current_key().split(":", 1)
+            route = Route(partner, vehicle)
+        if isinstance(value, Assign):
+            route.assign(value.stop)
+            ctx.timer_service().register_event_time_timer(_hour_after(value.stop.window_start))
+        elif isinstance(value, Unassign):
+            route.complete(value.shipment_id)
+        else:
+            _, ts, lat, lng, speed = value
+            table = self._speeds(ctx)
+            segment = route.observe(ts, lat, lng, speed)
+            if segment is not None:
+                route.learn_pace(segment, table.speed)
+            for u in route.updates(table.speed):
+                yield ROWS, ("eta_predictions", tuple(u))
+                yield KAFKA, ((topics.ETA, topics.inbox_topic(u.partner_id)), f"{u.partner_id}:{u.shipment_id}",
+                              wire.encode(u._asdict(), "EtaUpdate"))
+            ctx.timer_service().register_event_time_timer(_hour_after(ts))
+        self._route.update(route)
+
+    def on_timer(self, timestamp, ctx):
+        route = self._route.value()
+        if route is None:
+            return iter(())
+        for stop in [s for s in route.stops.values() if s.window_start + IDLE_ROUTE_MS <= timestamp]:
+            route.complete(stop.shipment_id)
+        if not route.stops and (route.last_ping is None or route.last_ping[0] + IDLE_ROUTE_MS <= timestamp):
+            self._route.clear()
+        else:
+            self._route.update(route)
+        return iter(())
