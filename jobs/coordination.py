@@ -43,7 +43,8 @@ def build(env, sources: dict, sinks: dict, config: Config):
     from pyflink.common import Types
 
     from udfs.flink import consolidation, eta
-    from udfs.flink.coordination import GROUPS, KAFKA, OFFERS, POSITIONS, ROWS, STOPS, Intake, Matcher, Registry
+    from udfs.flink.coordination import (GROUPS, KAFKA, OFFERS, POSITIONS, ROWS, STOPS, Intake, Matcher, Registry,
+                                         ToSideOutputs)
 
     radius = config.colocation_radius_m
     lateness_ms = int(config.allowed_lateness_s * 1000)
@@ -68,11 +69,13 @@ def build(env, sources: dict, sinks: dict, config: Config):
     etas = (positions.union(registry.get_side_output(STOPS))
             .key_by(lambda v: v[0], key_type=string)
             .connect(speeds.broadcast(eta.SPEEDS))
-            .process(eta.Eta(), output_type=pickled).name("eta: routes per vehicle").uid("eta"))
+            .process(eta.Eta(), output_type=pickled).name("eta: routes per vehicle").uid("eta")
+            .process(ToSideOutputs(), output_type=pickled).name("eta outputs").uid("eta-outputs"))
     proposals = (matcher.get_side_output(GROUPS).key_by(lambda g: g[1], key_type=long)
                  .connect(intake.get_side_output(OFFERS).broadcast(consolidation.OFFERS))
                  .process(consolidation.Consolidator(), output_type=pickled)
-                 .name("consolidator: proposals per neighbourhood").uid("consolidator"))
+                 .name("consolidator: proposals per neighbourhood").uid("consolidator")
+                 .process(ToSideOutputs(), output_type=pickled).name("proposal outputs").uid("proposal-outputs"))
 
     stages = (intake, registry, matcher, etas, proposals)
     rows = stages[0].get_side_output(ROWS).union(*(s.get_side_output(ROWS) for s in stages[1:]))

@@ -77,11 +77,13 @@ class EtaUpdate(NamedTuple):
 class Assign(NamedTuple):
     vehicle_key: str  # partner:vehicle
     stop: Stop
+    at: int  # event time of the task or status that caused it
 
 
 class Unassign(NamedTuple):
     vehicle_key: str
     shipment_id: str
+    at: int
 
 
 @dataclasses.dataclass
@@ -110,7 +112,7 @@ class Delivery:
             return []
         self.task_time, self.dest = event_time, (lat, lng, window_start)
         if self.status in OPEN_STATUSES and self.vehicle_id is not None:
-            return [Assign(self._vehicle_key(), self._stop())]
+            return [Assign(self._vehicle_key(), self._stop(), event_time)]
         return []
 
     def on_status(self, event_time: int, status: str, vehicle_id: str | None, stop_sequence: int | None) -> list:
@@ -128,11 +130,11 @@ class Delivery:
         if status in OPEN_STATUSES and vehicle_id is not None:
             self.vehicle_id, self.stop_sequence = vehicle_id, stop_sequence
             if previous is not None and previous != self._vehicle_key():
-                out.append(Unassign(previous, self.shipment_id))  # moved to another van
+                out.append(Unassign(previous, self.shipment_id, event_time))  # moved to another van
             if self.dest is not None:
-                out.append(Assign(self._vehicle_key(), self._stop()))
+                out.append(Assign(self._vehicle_key(), self._stop(), event_time))
         elif status in FINAL_STATUSES and previous is not None:
-            out.append(Unassign(previous, self.shipment_id))
+            out.append(Unassign(previous, self.shipment_id, event_time))
         return out
 
 

@@ -18,6 +18,8 @@ from samples import HOUR, valid
 from udfs.contracts import wire
 
 BASE = 1_751_328_000_000  # 2025-07-01
+SCHEMAS = {"delivery_tasks": "DeliveryTask", "vehicle_positions": "VehiclePosition",
+           "shipment_status": "ShipmentStatus", "capacity_offers": "CapacityOffer"}
 
 # The Python workers cannot import this test module: ship its classes by value.
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
@@ -35,9 +37,9 @@ def run_graph(tmp_path, records):
     env = stream_env(config, extra={"pipeline.auto-watermark-interval": "1 ms"})
     rows = []
     for offset, (stream, partner, record) in enumerate(records):
-        payload = record if isinstance(record, bytes) else wire.encode(record, {
-            "delivery_tasks": "DeliveryTask", "vehicle_positions": "VehiclePosition"}[stream])
-        ts = record.get("event_time", BASE) if isinstance(record, dict) else rows[-1][4] if rows else BASE
+        payload = record if isinstance(record, bytes) else wire.encode(record, SCHEMAS[stream])
+        ts = record.get("event_time", record.get("available_from")) if isinstance(record, dict) else \
+            rows[-1][4] if rows else BASE
         rows.append(Row(payload.decode("latin-1"), f"partners.{partner}.{stream}", 0, offset, ts))
     source = env.from_collection(rows, type_info=Types.ROW([Types.STRING(), Types.STRING(), Types.INT(),
                                                             Types.LONG(), Types.LONG()]))
@@ -97,3 +99,64 @@ def test_late_tasks_and_positions_become_dead_letters(tmp_path):
     assert {source.split("/")[0] for *_, source in dead} == {"partners.pc.delivery_tasks", "partners.pa.vehicle_positions"}
     assert sum(t == "delivery_tasks" for t, _ in rows) == 2
     assert sum(t == "vehicle_positions" for t, _ in rows) == 3000
+
+
+def test_etas_for_vans_out_for_delivery_and_proposals_for_co_located_groups(tmp_path):
+    from udfs.consolidation import Member, Neighbourhood, neighbourhood_of, offer_from_record
+    from udfs.eta import MODEL_VERSION
+    from udfs.h3cells import cell
+    from udfs.rows import proposal_row
+
+    def task(partner, shipment, lat, lng, start_h, end_h, volume):
+        return valid("delivery_tasks", partner=partner, now_ms=BASE + HOUR, shipment_id=shipment, dest_lat=lat,
+                     dest_lng=lng, window_start=BASE + start_h * HOUR, window_end=BASE + end_h * HOUR,
+                     volume_l=volume, recipient_key=None)
+
+    tasks = [task("pa", "S1", 52.5200, 13.4050, 10, 12, 30.0), task("pa", "S2", 52.5300, 13.4100, 10, 13, 20.0),
+             task("pb", "T1", 52.5205, 13.4052, 10, 12, 25.0), task("pc", "U1", 52.5198, 13.4046, 11, 14, 40.0)]
+    offers = [valid("capacity_offers", partner="pa", now_ms=BASE + 6 * HOUR, vehicle_id="van-9", depot_lat=52.45,
+                    depot_lng=13.30, available_to=BASE + 18 * HOUR, spare_volume_l=500.0, spare_stops=20),
+              valid("capacity_offers", partner="pb", now_ms=BASE + 6 * HOUR, vehicle_id="van-7", depot_lat=52.60,
+                    depot_lng=13.50, available_to=BASE + 18 * HOUR, spare_volume_l=0.5, spare_stops=20)]
+    statuses = [valid("shipment_status", partner="pa", now_ms=BASE + 8 * HOUR + i, shipment_id=s, vehicle_id="van-1",
+                      stop_sequence=i, lat=None, lng=None) for i, s in enumerate(("S1", "S2"))]
+    step = 200.0 / 111_194.93  # 200 m north per 30 s ping
+    pings = [valid("vehicle_positions", partner="pa", now_ms=BASE + 8 * HOUR + 300_000 + i * 30_000,
+                   vehicle_id="van-1", lat=52.49 + i * step, lng=13.405, speed_mps=6.7) for i in range(40)]
+    records = [("delivery_tasks", t["partner_id"], t) for t in tasks]
+    records += [("capacity_offers", o["partner_id"], o) for o in offers]
+    records += [("shipment_status", "pa", s) for s in statuses] + [("vehicle_positions", "pa", p) for p in pings]
+    rows, kafka = run_graph(tmp_path, records)
+
+    etas = [r for t, r in rows if t == "eta_predictions"]
+    ping_times = {p["event_time"] for p in pings}
+    assert {r[1] for r in etas} == {"S1", "S2"}
+    assert all(r[0] == "pa" and r[2] == "van-1" and r[5] == MODEL_VERSION for r in etas)
+    assert all(r[3] in ping_times and r[4] > r[3] for r in etas)
+    by_time = {}
+    for r in etas:
+        by_time.setdefault(r[3], {})[r[1]] = r[4]
+    assert all(both["S2"] > both["S1"] for both in by_time.values() if len(both) == 2)  # stop order holds
+    assert sum(r[1] == "S2" for r in etas) < len(pings)  # only moves worth telling are emitted
+    eta_messages = [m for m in kafka if "coordination.eta" in m[0]]
+    assert len(eta_messages) == len(etas) and all("partners.pa.inbox" in m[0] for m in eta_messages)
+    decoded = sorted(tuple(wire.decode(m[2], "EtaUpdate")[0].values()) for m in eta_messages)
+    assert decoded == sorted(etas)
+
+    # The proposal is the pure model's, from the same inputs: S2 is nobody's neighbour.
+    members = {t["shipment_id"]: Member(t["partner_id"], t["shipment_id"], t["dest_lat"], t["dest_lng"],
+                                        t["window_start"], t["window_end"], t["volume_l"]) for t in tasks}
+    expected = Neighbourhood()
+    for a, b in (("S1", "T1"), ("S1", "U1"), ("T1", "U1")):
+        expected.link(members[a], members[b])
+    assert {neighbourhood_of(cell(m.lat, m.lng)) for m in members.values() if m.shipment_id != "S2"} == {
+        neighbourhood_of(cell(52.5200, 13.4050))}
+    proposals = expected.decide(BASE + 7 * HOUR, {o.offer_key: o for o in map(offer_from_record, offers)})
+    assert len(proposals) == 1 and proposals[0].assigned_partner == "pa"  # pb's van has no room
+    found = [r for t, r in rows if t == "consolidation_proposals"]
+    assert found == [proposal_row(proposals[0])]
+    assert found[0][2] == ["pa:S1", "pb:T1", "pc:U1"] and found[0][6] > 0
+    proposal_messages = [m for m in kafka if "coordination.proposals" in m[0]]
+    assert [set(m[0]) for m in proposal_messages] == [
+        {"coordination.proposals", "partners.pa.inbox", "partners.pb.inbox", "partners.pc.inbox"}]
+    assert wire.decode(proposal_messages[0][2], "ConsolidationProposal")[0]["proposal_id"] == proposals[0].proposal_id

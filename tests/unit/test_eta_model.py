@@ -27,19 +27,20 @@ def test_a_shipment_joins_its_van_once_task_and_status_are_both_known():
     d = Delivery("p1", "S1")
     assert d.on_status(T0, "OUT_FOR_DELIVERY", "VAN-1", 3) == []  # destination unknown yet
     changes = d.on_task(T0 - 3_600_000, 52.5, 13.4, T0 + 60 * MIN)
-    assert changes == [Assign("p1:VAN-1", Stop("S1", 3, 52.5, 13.4, T0 + 60 * MIN))]
+    assert changes == [Assign("p1:VAN-1", Stop("S1", 3, 52.5, 13.4, T0 + 60 * MIN), T0 - 3_600_000)]
     moved = d.on_task(T0 + MIN, 52.5, 13.4, T0 + 120 * MIN)  # the recipient moved the window
-    assert moved == [Assign("p1:VAN-1", Stop("S1", 3, 52.5, 13.4, T0 + 120 * MIN))]
+    assert moved == [Assign("p1:VAN-1", Stop("S1", 3, 52.5, 13.4, T0 + 120 * MIN), T0 + MIN)]
     assert d.on_task(T0 - 7_200_000, 0.0, 0.0, 0) == []  # an older announcement changes nothing
     assert d.on_status(T0 + 30 * MIN, "OUT_FOR_DELIVERY", "VAN-2", 0) == [
-        Unassign("p1:VAN-1", "S1"), Assign("p1:VAN-2", Stop("S1", 0, 52.5, 13.4, T0 + 120 * MIN))]
+        Unassign("p1:VAN-1", "S1", T0 + 30 * MIN),
+        Assign("p1:VAN-2", Stop("S1", 0, 52.5, 13.4, T0 + 120 * MIN), T0 + 30 * MIN)]
     assert d.on_status(T0 + 10 * MIN, "DELIVERED", "VAN-1", 3) == []  # older than the last status applied
-    assert d.on_status(T0 + 90 * MIN, "DELIVERED", "VAN-2", 0) == [Unassign("p1:VAN-2", "S1")]
+    assert d.on_status(T0 + 90 * MIN, "DELIVERED", "VAN-2", 0) == [Unassign("p1:VAN-2", "S1", T0 + 90 * MIN)]
     assert d.on_status(T0 + 91 * MIN, "DELIVERED", "VAN-2", 0) == []  # already off the van
 
 
 def test_a_final_status_for_a_forgotten_shipment_still_frees_its_van():
-    assert Delivery("p1", "S1").on_status(T0, "FAILED_ATTEMPT", "VAN-1", 4) == [Unassign("p1:VAN-1", "S1")]
+    assert Delivery("p1", "S1").on_status(T0, "FAILED_ATTEMPT", "VAN-1", 4) == [Unassign("p1:VAN-1", "S1", T0)]
     assert Delivery("p1", "S1").on_status(T0, "CANCELLED", None, None) == []
 
 

@@ -6,7 +6,9 @@
                 the inbox of every partner involved
 
 Event-time timers decide: one when a group becomes due (``LEAD_MS`` before its
-earliest window), one when a member's window ends (state cleanup).
+earliest window), one when a member's window ends (state cleanup). Output:
+``("rows" | "kafka", payload)`` on the main output (see
+:class:`udfs.flink.coordination.ToSideOutputs`).
 """
 from __future__ import annotations
 
@@ -17,7 +19,6 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from lastmile import topics
 from udfs.consolidation import Neighbourhood, Offer, proposal_record
 from udfs.contracts import wire
-from udfs.flink.coordination import KAFKA, ROWS
 from udfs.rows import proposal_row
 
 #: Broadcast state: offer key -> Offer. An offer replaces the earlier one with the same key.
@@ -67,9 +68,9 @@ class Consolidator(KeyedBroadcastProcessFunction):
             return
         n.expire(timestamp)
         for p in n.decide(timestamp, self._offers_now(ctx)):
-            yield ROWS, ("consolidation_proposals", proposal_row(p))
+            yield "rows", ("consolidation_proposals", proposal_row(p))
             targets = (topics.PROPOSALS, *(topics.inbox_topic(partner) for partner in p.partners))
-            yield KAFKA, (targets, p.proposal_id, wire.encode(proposal_record(p), "ConsolidationProposal"))
+            yield "kafka", (targets, p.proposal_id, wire.encode(proposal_record(p), "ConsolidationProposal"))
         self._save(n)
 
     def _save(self, n: Neighbourhood) -> None:

@@ -205,6 +205,18 @@ class Matcher(KeyedProcessFunction):
         return iter(())
 
 
+class ToSideOutputs(ProcessFunction):
+    """``("rows" | "kafka", payload)`` from the main output -> ``ROWS`` / ``KAFKA`` side outputs.
+
+    The keyed broadcast functions (ETA, consolidation) emit this way because PyFlink
+    2.2 drops the side-output routing of ``KeyedBroadcastProcessFunction.on_timer``
+    (operations.py yields its results without the side-output context), and those
+    functions emit from timers."""
+
+    def process_element(self, value, ctx):
+        yield (ROWS if value[0] == "rows" else KAFKA), value[1]
+
+
 def member(task: Task) -> Member:
     return Member(task.partner_id, task.shipment_id, task.lat, task.lng, task.window_start, task.window_end,
                   task.volume_l)

@@ -18,7 +18,6 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from lastmile import topics
 from udfs.contracts import wire
 from udfs.eta import Assign, Route, Unassign
-from udfs.flink.coordination import KAFKA, ROWS
 from udfs.speed_profiles import PARENT_RESOLUTION, SpeedTable, learn, profile_keys, segment_speed
 
 #: Broadcast state of the ETA operator: "cell:hour" -> m/s (string keys: lookups by
@@ -81,13 +80,22 @@ class Profiles(KeyedProcessFunction):
 
 
 class Eta(KeyedBroadcastProcessFunction):
-    """Keyed by ``partner:vehicle``: the van's :class:`udfs.eta.Route`; broadcast input: speeds."""
+    """Keyed by ``partner:vehicle``: the van's :class:`udfs.eta.Route`; broadcast input: speeds.
+
+    Positions come straight from the Intake, stops through the Registry: on a backlog
+    the positions would overtake the stops they belong with. So elements wait in
+    state until the watermark passes their event time and are then applied in
+    event-time order (stops before positions of the same millisecond); late ones
+    are applied at once. Output: ``("rows" | "kafka", payload)`` on the main output,
+    see :class:`udfs.flink.coordination.ToSideOutputs`.
+    """
 
     def open(self, runtime_context):
         from udfs.kernels import use_kernel_thread
 
         use_kernel_thread()  # see udfs/kernels/__init__.py; also compiles or loads the kernels now
         self._route = runtime_context.get_state(ValueStateDescriptor("route", Types.PICKLED_BYTE_ARRAY()))
+        self._pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.PICKLED_BYTE_ARRAY()))
         self._table: SpeedTable | None = None
 
     def _speeds(self, ctx) -> SpeedTable:
@@ -105,36 +113,57 @@ class Eta(KeyedBroadcastProcessFunction):
             self._table.put(parse_speed_key(name), mps)
 
     def process_element(self, value, ctx):
-        route = self._route.value()
-        if route is None:
-            partner, vehicle = ctx.get_current_key().split(":", 1)
-            route = Route(partner, vehicle)
-        if isinstance(value, Assign):
-            route.assign(value.stop)
-            ctx.timer_service().register_event_time_timer(_hour_after(value.stop.window_start))
-        elif isinstance(value, Unassign):
-            route.complete(value.shipment_id)
-        else:
-            _, ts, lat, lng, speed = value
-            table = self._speeds(ctx)
-            segment = route.observe(ts, lat, lng, speed)
-            if segment is not None:
-                route.learn_pace(segment, table.speed)
-            for u in route.updates(table.speed):
-                yield ROWS, ("eta_predictions", tuple(u))
-                yield KAFKA, ((topics.ETA, topics.inbox_topic(u.partner_id)), f"{u.partner_id}:{u.shipment_id}",
-                              wire.encode(u._asdict(), "EtaUpdate"))
-            ctx.timer_service().register_event_time_timer(_hour_after(ts))
-        self._route.update(route)
+        at = value.at if isinstance(value, (Assign, Unassign)) else value[1]
+        if at <= ctx.timer_service().current_watermark():
+            yield from self._apply([value], ctx)
+            return
+        pending = self._pending.value() or []
+        pending.append((at, 1 if isinstance(value, tuple) and not isinstance(value, (Assign, Unassign)) else 0,
+                        len(pending), value))
+        self._pending.update(pending)
+        ctx.timer_service().register_event_time_timer(at)
 
     def on_timer(self, timestamp, ctx):
+        pending = self._pending.value() or []
+        due = sorted(p for p in pending if p[0] <= timestamp)
+        if due:
+            rest = [p for p in pending if p[0] > timestamp]
+            if rest:
+                self._pending.update(rest)
+            else:
+                self._pending.clear()
+            yield from self._apply([p[3] for p in due], ctx)
         route = self._route.value()
         if route is None:
-            return iter(())
+            return
         for stop in [s for s in route.stops.values() if s.window_start + IDLE_ROUTE_MS <= timestamp]:
             route.complete(stop.shipment_id)
         if not route.stops and (route.last_ping is None or route.last_ping[0] + IDLE_ROUTE_MS <= timestamp):
             self._route.clear()
         else:
             self._route.update(route)
-        return iter(())
+
+    def _apply(self, values, ctx):
+        route = self._route.value()
+        if route is None:
+            partner, vehicle = ctx.get_current_key().split(":", 1)
+            route = Route(partner, vehicle)
+        timers = ctx.timer_service()
+        for value in values:
+            if isinstance(value, Assign):
+                route.assign(value.stop)
+                timers.register_event_time_timer(_hour_after(value.stop.window_start))
+            elif isinstance(value, Unassign):
+                route.complete(value.shipment_id)
+            else:
+                _, ts, lat, lng, speed = value
+                table = self._speeds(ctx)
+                segment = route.observe(ts, lat, lng, speed)
+                if segment is not None:
+                    route.learn_pace(segment, table.speed)
+                for u in route.updates(table.speed):
+                    yield "rows", ("eta_predictions", tuple(u))
+                    yield "kafka", ((topics.ETA, topics.inbox_topic(u.partner_id)),
+                                    f"{u.partner_id}:{u.shipment_id}", wire.encode(u._asdict(), "EtaUpdate"))
+                timers.register_event_time_timer(_hour_after(ts))
+        self._route.update(route)
