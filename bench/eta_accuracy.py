@@ -137,3 +137,33 @@ def run(city: str = "berlin", partners: int = 5, tasks_per_day: int = 5_000, see
               "city_average_mps": round(speed_sum / max(speed_n, 1), 2)}
     result.update(errors.summary())
     return result
+
+
+def print_report(result: dict) -> None:
+    """Both models side by side, and mean absolute error by how far ahead, as bars."""
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    console.print(f"[bold]ETA accuracy[/bold], {result['city']}, {result['partners']} partners, "
+                  f"{result['tasks_per_day']:,} tasks/day: learned {result['learn_days']} days, judged the next "
+                  f"({result['predictions']:,} predictions of {result['shipments_evaluated']:,} shipments)")
+    table = Table()
+    for column in ("model", "MAE min", "p90 min", "bias min"):
+        table.add_column(column, justify="right" if column != "model" else "left")
+    table.add_row("learned (cells x hours, van pace)", str(result["learned_mae_min"]), str(result["learned_p90_min"]),
+                  str(result["learned_bias_min"]))
+    table.add_row(f"naive (straight line, {result['city_average_mps']} m/s)", str(result["naive_mae_min"]),
+                  str(result["naive_p90_min"]), str(result["naive_bias_min"]))
+    console.print(table)
+    console.print(f"MAE {result['mae_improvement']:.0%} lower than the naive baseline (target: at least 30 %)")
+    chart = Table(title="mean absolute error by time to arrival (each block = 2 min)", show_header=True)
+    chart.add_column("ahead")
+    chart.add_column("learned")
+    chart.add_column("naive")
+    for row in result["by_horizon"]:
+        if row["predictions"]:
+            chart.add_row(f"{row['horizon_min']} min",
+                          f"[green]{'█' * round(row['learned_mae_min'] / 2)}[/green] {row['learned_mae_min']}",
+                          f"[red]{'█' * round(row['naive_mae_min'] / 2)}[/red] {row['naive_mae_min']}")
+    console.print(chart)

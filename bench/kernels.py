@@ -1,4 +1,6 @@
-"""Kernel benchmark: ETA legs per second, Numba vs plain Python vs numpy, cold and warm JIT.
+"""Kernel benchmark: ETA legs per second (Numba vs plain Python vs numpy, and through the C entry
+point the job uses), 1,000 co-located deliveries consolidated (bench/consolidation.py), cold
+and cached JIT start.
 
 Each variant runs on the same generated batch in the same process, so the ratios
 hold even on a noisy machine; the best of several repetitions is reported.
@@ -36,7 +38,7 @@ def _best(fn, repeat: int) -> float:
 
 def _cold_start_seconds(cached: bool) -> float:
     """Seconds for a fresh interpreter to import the kernel and run one batch (JIT cache on or off)."""
-    code = ("import time; t=time.perf_counter(); from udfs.kernels.eta import warm_up; warm_up(); "
+    code = ("import time; t=time.perf_counter(); from udfs.kernels import warm_up_all; warm_up_all(); "
             "print(time.perf_counter()-t)")
     env = dict(os.environ)
     if not cached:  # an empty cache directory: the kernels compile from scratch
@@ -46,12 +48,18 @@ def _cold_start_seconds(cached: bool) -> float:
 
 
 def run(vehicles: int = 20_000, stops: int = 50, python_legs: int = 50_000) -> dict:
-    from udfs.kernels.eta import eta_batch, eta_batch_numpy, eta_batch_reference, warm_up
+    from bench import consolidation
+    from udfs.kernels import native, warm_up_all
+    from udfs.kernels.eta import eta_batch, eta_batch_numpy, eta_batch_reference
 
-    warm_up()
+    warm_up_all()
     args = _batch(vehicles, stops)
     legs = vehicles * stops
     numba_s = _best(lambda: eta_batch(*args, 1.3, 90.0, 6.0), 5)
+    native_s = _best(lambda: native.eta_batch(*args, 1.3, 90.0, 6.0), 5)
+    # what the job does: one van's ~50 remaining stops per call, call overhead included
+    one_van = _batch(1, stops, seed=3)
+    per_van_s = _best(lambda: [native.eta_batch(*one_van, 1.3, 90.0, 6.0) for _ in range(1000)], 3) / 1000
     numpy_s = _best(lambda: eta_batch_numpy(*args, 1.3, 90.0, 6.0), 3)
     small_vehicles = max(1, python_legs // stops)
     small = _batch(small_vehicles, stops, seed=2)
@@ -61,10 +69,13 @@ def run(vehicles: int = 20_000, stops: int = 50, python_legs: int = 50_000) -> d
                    f"{platform.python_version()}",
         "eta_legs": legs,
         "eta_legs_per_s": round(legs / numba_s),
+        "eta_native_legs_per_s": round(legs / native_s),
+        "eta_one_van_call_us": round(per_van_s * 1e6, 1),
         "eta_numpy_legs_per_s": round(legs / numpy_s),
         "eta_python_legs_per_s": round(legs / python_s),
         "eta_speedup_vs_python": round(python_s / numba_s, 1),
         "eta_speedup_vs_numpy": round(numpy_s / numba_s, 1),
+        **consolidation.run(),
         "jit_cold_start_s": round(_cold_start_seconds(cached=False), 3),
         "jit_cached_start_s": round(_cold_start_seconds(cached=True), 3),
     }

@@ -160,6 +160,12 @@ def summary(config: Config) -> dict:
                      for t in ("delivery_tasks", "shipment_status", "vehicle_positions", "capacity_offers")},
         "dead_letters": {f"{stage}/{reason}": n for stage, reason, n in q(
             "SELECT stage, reason, count() AS n FROM dead_letters FINAL GROUP BY stage, reason ORDER BY n DESC")},
+        "eta": dict(zip(("updates", "shipments", "vehicles"), q(
+            "SELECT count(), uniqExact(partner_id, shipment_id), uniqExact(partner_id, vehicle_id) "
+            "FROM eta_predictions FINAL")[0])),
+        "proposals": dict(zip(("proposals", "deliveries", "km_separate", "km_saved"), q(
+            "SELECT count(), sum(length(shipments)), round(sum(km_separate), 1), round(sum(km_saved), 1) "
+            "FROM consolidation_proposals FINAL")[0])),
     }
 
 
@@ -177,5 +183,10 @@ def print_summary(result: dict, seconds: float) -> None:
     for pair, n in result["by_partner_pair"].items():
         table.add_row(pair, f"{n:,}")
     console.print(table)
+    eta, proposals = result["eta"], result["proposals"]
+    console.print(f"ETA updates: {eta['updates']:,} for {eta['shipments']:,} shipments on {eta['vehicles']:,} vans")
+    console.print(f"consolidation proposals: {proposals['proposals']:,} covering {proposals['deliveries'] or 0:,} "
+                  f"deliveries, {proposals['km_saved'] or 0:,} km saved of {proposals['km_separate'] or 0:,} km "
+                  f"driven separately to them")
     console.print("accepted events: " + ", ".join(f"{t} {n:,}" for t, n in result["accepted"].items()))
     console.print("dead letters: " + (", ".join(f"{r} {n:,}" for r, n in result["dead_letters"].items()) or "none"))

@@ -137,17 +137,50 @@ def cmd_run(args):
 
 
 def cmd_bench(args):
-    if not args.kernels:
-        raise LastmileError("choose what to measure: lastmile bench --kernels (the pipeline benchmark comes next)")
-    from bench import kernels
+    if not (args.kernels or args.eta_accuracy):
+        raise LastmileError("choose what to measure: lastmile bench --kernels | --eta-accuracy "
+                            "(the pipeline benchmark comes next)")
+    result = {}
+    if args.kernels:
+        from bench import kernels
 
-    with _spinner("measuring kernels (Numba, numpy, plain Python; cold and cached JIT)", args.json):
-        result = kernels.run()
+        with _spinner("measuring kernels (Numba, numpy, plain Python; cold and cached JIT)", args.json):
+            result.update(kernels.run())
+    if args.eta_accuracy:
+        from bench import eta_accuracy
+
+        with _progress_bar("ETA accuracy: replaying a simulated week + 1 day", args.json) as advance:
+            accuracy = eta_accuracy.run(city=args.city, seed=args.seed, progress=advance)
+        result.update({f"eta_{k}" if not k.startswith(("eta", "naive", "learned")) else k: v
+                       for k, v in accuracy.items()})
+        if not args.json:
+            eta_accuracy.print_report(accuracy)
     if args.json:
         print(json.dumps(result))
-    else:
+    elif args.kernels:
         for key, value in result.items():
-            print(f"{key:>24}: {value:,}" if isinstance(value, (int, float)) else f"{key:>24}: {value}")
+            if key != "by_horizon" and not key.startswith(("learned", "naive")):
+                print(f"{key:>34}: {value:,}" if isinstance(value, (int, float)) else f"{key:>34}: {value}")
+
+
+def _progress_bar(text: str, quiet: bool):
+    """A context manager yielding ``advance(done, total)``; silent when ``quiet``."""
+    import contextlib
+
+    @contextlib.contextmanager
+    def bar():
+        if quiet:
+            yield lambda done, total: None
+            return
+        from rich.console import Console
+        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+        with Progress(TextColumn(text), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                      console=Console(stderr=True)) as progress:
+            task = progress.add_task(text, total=None)
+            yield lambda done, total: progress.update(task, completed=done, total=total)
+
+    return bar()
 
 
 def _spinner(text: str, quiet: bool):
@@ -226,6 +259,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("bench", help="performance benchmarks (see BENCHMARKS.md)")
     p.add_argument("--kernels", action="store_true", help="the Numba kernels against Python and numpy")
+    p.add_argument("--eta-accuracy", action="store_true",
+                   help="learned ETAs against a naive baseline on a simulated city (a week to learn, a day to judge)")
+    p.add_argument("--city", choices=sorted(CITIES), default="berlin", help="city of --eta-accuracy")
+    p.add_argument("--seed", type=int, default=7, help="simulator seed of --eta-accuracy")
     p.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     p.set_defaults(func=cmd_bench)
     p = sub.add_parser("contract-doc", help="regenerate docs/data-contract.md from the schemas and rules")

@@ -33,9 +33,9 @@ from typing import NamedTuple
 import h3.api.basic_int as h3i
 import numpy as np
 
-from udfs import kernels
 from udfs.eta import DETOUR, DWELL_S
-from udfs.kernels.consolidation import KERNEL_VERSION, components, plan_groups
+from udfs.kernels.consolidation import KERNEL_VERSION
+from udfs.kernels.native import components, plan_groups
 
 NEIGHBOURHOOD_RESOLUTION = 7
 LEAD_MS = 3 * 3_600_000
@@ -143,7 +143,7 @@ class Neighbourhood:
         keys = sorted(self.members)
         index = {k: i for i, k in enumerate(keys)}
         edges = sorted(self.edges)
-        labels = kernels.call(components, len(keys), np.array([index[a] for a, _ in edges], dtype=np.int64),
+        labels = components(len(keys), np.array([index[a] for a, _ in edges], dtype=np.int64),
                             np.array([index[b] for _, b in edges], dtype=np.int64))
         by_label: dict[int, list[Member]] = {}
         for k, label in zip(keys, labels.tolist()):
@@ -205,8 +205,7 @@ def _batches(groups: list[list[Member]], offers: list[Offer], promised: dict, no
     partner_index = {p: i for i, p in enumerate(sorted({m.partner_id for m, _ in rows}))}
     f64 = lambda values: np.array(values, dtype=np.float64)  # noqa: E731
     i64 = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
-    chosen, km_separate, km_consolidated, order = kernels.call(
-        plan_groups,
+    chosen, km_separate, km_consolidated, order = plan_groups(
         i64(group_offsets), f64([m.lat for m, _ in rows]), f64([m.lng for m, _ in rows]),
         i64([m.window_start for m, _ in rows]), i64([m.window_end for m, _ in rows]),
         f64([m.volume_l for m, _ in rows]), i64([partner_index[m.partner_id] for m, _ in rows]),
@@ -237,7 +236,8 @@ def _proposal(group: list[Member], batch: _Batch, now: int) -> Proposal | None:
         proposal_id=hashlib.sha256(f"{KERNEL_VERSION}\x1f{digest}".encode()).hexdigest()[:32],
         partners=tuple(sorted({m.partner_id for m in group})), shipments=tuple(sorted(m.key for m in group)),
         assigned_partner=offer.partner_id, km_separate=round(km_separate, 3),
-        km_consolidated=round(km_consolidated, 3), km_saved=round(km_separate - km_consolidated, 3),
+        km_consolidated=round(km_consolidated, 3),
+        km_saved=round(round(km_separate, 3) - round(km_consolidated, 3), 3),  # adds up as shown
         kernel_version=KERNEL_VERSION, inputs_digest=digest, created_at=now, offer_key=offer.offer_key,
         tour=tuple(group[i].key for i in tour))
 

@@ -33,15 +33,15 @@ from typing import Callable, NamedTuple
 import h3.api.basic_int as h3i
 import numpy as np
 
-from udfs import kernels
-from udfs.kernels.eta import KERNEL_VERSION, eta_batch
+from udfs.kernels.eta import KERNEL_VERSION
+from udfs.kernels.native import eta_batch
 from udfs.speed_profiles import PROFILE_RESOLUTION, hour_of_week, segment_speed
 
 DETOUR = 1.3  # road distance / straight line, typical of European cities
 DWELL_S = 180.0  # time at a stop: park, walk, hand over
-EMIT_CHANGE_MS = 2 * 60_000
-EMIT_CHANGE_SHARE = 0.1
-EMIT_INTERVAL_MS = 30 * 60_000
+EMIT_CHANGE_MS = 3 * 60_000
+EMIT_CHANGE_SHARE = 0.2
+EMIT_INTERVAL_MS = 60 * 60_000
 MIN_PACE_SEGMENTS = 5
 PACE_WEIGHT = 0.01
 PACE_LIMITS = (0.5, 2.0)  # a van's pace is believed within these factors of the profile
@@ -214,11 +214,11 @@ class Route:
                  np.array([0, len(ordered)], dtype=np.int64), stop_lat, stop_lng, not_before)
         hour, pace = hour_of_week(ts), (self.pace_factor() if use_pace else 1.0)
         speeds = np.array([speed_of(c, hour) for c in cells]) * pace
-        first = kernels.call(eta_batch, *batch, speeds, detour, dwell_s, 1.0)
+        first = eta_batch(*batch, speeds, detour, dwell_s, 1.0)
         # Second pass: each leg at the speed of the hour it starts (after the previous stop).
         departs = np.concatenate(([ts], np.maximum(first[:-1], not_before[:-1]) + int(dwell_s * 1000)))
         speeds = np.array([speed_of(c, hour_of_week(int(t))) for c, t in zip(cells, departs)]) * pace
-        return kernels.call(eta_batch, *batch, speeds, detour, dwell_s, 1.0)
+        return eta_batch(*batch, speeds, detour, dwell_s, 1.0)
 
     def updates(self, speed_of: SpeedOf) -> list[EtaUpdate]:
         """The ETA updates worth emitting after the last position (see the module docstring)."""

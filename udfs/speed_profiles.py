@@ -124,17 +124,22 @@ class SpeedTable:
     def __init__(self, default_mps: float = DEFAULT_SPEED_MPS):
         self.default_mps = default_mps
         self.speeds: dict[tuple[int, int], float] = {}
+        self._parents: dict[int, int] = {}  # lookups run per leg and position: parents once per cell
 
     def put(self, key: tuple[int, int], mps: float) -> None:
         self.speeds[key] = mps
 
     def speed(self, cell: int, hour: int) -> float:
-        """m/s at a resolution-9 cell in an hour of the week: the first estimate that is known."""
-        for key in profile_keys(cell, hour):
-            known = self.speeds.get(key)
-            if known is not None:
-                return known
-        return self.default_mps
+        """m/s at a resolution-9 cell in an hour of the week: the first estimate that is known
+        (the order of :func:`profile_keys`)."""
+        speeds = self.speeds
+        known = speeds.get((cell, hour)) or speeds.get((cell, ANY_HOUR))
+        if known is not None:
+            return known
+        parent = self._parents.get(cell)
+        if parent is None:
+            parent = self._parents[cell] = h3i.cell_to_parent(cell, PARENT_RESOLUTION)
+        return speeds.get((parent, hour)) or speeds.get((parent, ANY_HOUR)) or self.default_mps
 
 
 class SpeedProfile:

@@ -99,8 +99,13 @@ def test_colocations_and_inboxes_on_kafka(coordinated, stack):
                for r in latest.values() if not r["retracted"]}
     assert current == expected
     partner = sorted({p[0] for p in expected})[0]
-    inbox = [wire.decode(v)[0] for *_, v in read_topic(stack.kafka_bootstrap, topics.inbox_topic(partner))]
-    assert inbox and all(partner in (r["partner_a"], r["partner_b"]) for r in inbox)
+    inbox = [wire.decode(v) for *_, v in read_topic(stack.kafka_bootstrap, topics.inbox_topic(partner))]
+    matches = [r for r, schema in inbox if schema.name == "CoLocation"]
+    assert matches and all(partner in (r["partner_a"], r["partner_b"]) for r in matches)
+    assert {"CoLocation", "EtaUpdate"} <= {schema.name for _, schema in inbox} <= {
+        "CoLocation", "EtaUpdate", "ConsolidationProposal"}
+    assert all(r["partner_id"] == partner for r, schema in inbox if schema.name == "EtaUpdate")
+    assert all(partner in r["partners"] for r, schema in inbox if schema.name == "ConsolidationProposal")
 
 
 def test_reannouncement_retracts_a_match_on_the_real_stack(stack, ch, stack_env):
@@ -130,3 +135,69 @@ def test_reannouncement_retracts_a_match_on_the_real_stack(stack, ch, stack_env)
         ("A1", "B1", False), ("A1", "B1", True)]  # in version order: the retraction wins
     assert [(s_a, s_b, retracted) for _, s_a, s_b, retracted in history if s_a == "A2"] == [("A2", "B9", False)]
     assert ch.query(f"SELECT count() FROM delivery_tasks FINAL WHERE partner_id = '{b}'").result_rows == [(3,)]
+
+
+def test_eta_predictions_follow_the_vans_and_land_on_kafka(coordinated, ch, stack):
+    from udfs.eta import MODEL_VERSION
+
+    truth, _ = coordinated
+    shipments = truth["shipments"]
+    rows = ch.query(f"SELECT partner_id, shipment_id, vehicle_id, toUnixTimestamp64Milli(predicted_at), "
+                    f"toUnixTimestamp64Milli(eta), model_version FROM eta_predictions FINAL "
+                    f"WHERE startsWith(partner_id, '{PREFIX}')").result_rows
+    assert len(rows) > 100
+    errors = []
+    for partner, shipment, vehicle, predicted_at, eta, version in rows:
+        actual = shipments.get(f"{partner}:{shipment}")
+        assert version == MODEL_VERSION and eta > predicted_at
+        assert actual is not None and actual["vehicle_id"] == vehicle  # only shipments on that van get ETAs
+        if "arrived" in actual and 0 < actual["arrived"] - predicted_at <= HOUR:
+            errors.append(abs(eta - actual["arrived"]) / 60_000)
+    errors.sort()
+    assert len(errors) > 50 and errors[len(errors) // 2] < 10  # median error within the hour ahead: minutes
+    on_kafka = {(r["partner_id"], r["shipment_id"], r["predicted_at"])
+                for r in (wire.decode(v, expected="EtaUpdate")[0] for *_, v in read_topic(stack.kafka_bootstrap,
+                                                                                          topics.ETA))
+                if r["partner_id"].startswith(PREFIX)}
+    assert on_kafka == {(p, s, at) for p, s, _, at, _, _ in rows}
+
+
+def test_consolidation_proposals_group_co_located_deliveries_within_capacity(coordinated, ch, stack):
+    truth, _ = coordinated
+    neighbours = {}
+    for pa, sa, pb, sb in truth["colocations"]:
+        neighbours.setdefault(f"{pa}:{sa}", set()).add(f"{pb}:{sb}")
+        neighbours.setdefault(f"{pb}:{sb}", set()).add(f"{pa}:{sa}")
+    rows = ch.query(f"SELECT proposal_id, partners, shipments, assigned_partner, km_separate, km_consolidated, "
+                    f"km_saved, assigned_offer, tour FROM consolidation_proposals FINAL "
+                    f"WHERE hasAny(partners, [{', '.join(repr(p) for p in truth['summary']['km_per_partner'])}])"
+                    ).result_rows
+    assert len(rows) > 5
+    volumes = dict(ch.query(f"SELECT concat(partner_id, ':', shipment_id), argMax(volume_l, event_time) "
+                            f"FROM delivery_tasks FINAL WHERE startsWith(partner_id, '{PREFIX}') "
+                            f"GROUP BY partner_id, shipment_id").result_rows)
+    offers = {f"{p}:{v}": (vol, stops) for p, v, vol, stops in ch.query(
+        f"SELECT partner_id, vehicle_id, spare_volume_l, spare_stops FROM capacity_offers FINAL "
+        f"WHERE startsWith(partner_id, '{PREFIX}')").result_rows}
+    for _id, partners, group, assigned, km_separate, km_consolidated, km_saved, offer, tour in rows:
+        assert len(group) >= 2 and sorted(tour) == sorted(group) and sorted(partners) == partners
+        assert {s.split(":")[0] for s in group} == set(partners) and assigned in partners
+        reached, frontier = {group[0]}, [group[0]]  # connected through true co-locations
+        while frontier:
+            for other in neighbours.get(frontier.pop(), ()):
+                if other in group and other not in reached:
+                    reached.add(other)
+                    frontier.append(other)
+        assert reached == set(group)
+        assert km_saved > 0 and abs(km_separate - km_consolidated - km_saved) < 1e-6
+        others = [s for s in group if not s.startswith(assigned + ":")]
+        spare_volume, spare_stops = offers[offer]
+        assert offer.startswith(assigned + ":")
+        assert sum(volumes[s] for s in others) <= spare_volume + 1e-9 and len(others) <= spare_stops
+    ids = {r[0] for r in rows}
+    on_kafka = [wire.decode(v, expected="ConsolidationProposal")[0]
+                for *_, v in read_topic(stack.kafka_bootstrap, topics.PROPOSALS)]
+    assert ids <= {r["proposal_id"] for r in on_kafka}
+    partner = rows[0][1][0]
+    inbox = [wire.decode(v)[0] for *_, v in read_topic(stack.kafka_bootstrap, topics.inbox_topic(partner))]
+    assert rows[0][0] in {r.get("proposal_id") for r in inbox}

@@ -29,9 +29,9 @@ OFFER_RETENTION_MS = 24 * 3_600_000  # offers that ended a day before the newest
 class Consolidator(KeyedBroadcastProcessFunction):
 
     def open(self, runtime_context):
-        from udfs.kernels import use_kernel_thread
+        from udfs.kernels import warm_up_all
 
-        use_kernel_thread()  # see udfs/kernels/__init__.py; also compiles or loads the kernels now
+        warm_up_all()  # compile or load the kernels now, not on the first record
         self._state = runtime_context.get_state(ValueStateDescriptor("neighbourhood", Types.PICKLED_BYTE_ARRAY()))
         self._offers: dict[str, Offer] | None = None
 

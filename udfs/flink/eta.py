@@ -91,9 +91,9 @@ class Eta(KeyedBroadcastProcessFunction):
     """
 
     def open(self, runtime_context):
-        from udfs.kernels import use_kernel_thread
+        from udfs.kernels import warm_up_all
 
-        use_kernel_thread()  # see udfs/kernels/__init__.py; also compiles or loads the kernels now
+        warm_up_all()  # compile or load the kernels now, not on the first record
         self._route = runtime_context.get_state(ValueStateDescriptor("route", Types.PICKLED_BYTE_ARRAY()))
         self._pending = runtime_context.get_state(ValueStateDescriptor("pending", Types.PICKLED_BYTE_ARRAY()))
         self._table: SpeedTable | None = None
@@ -133,6 +133,8 @@ class Eta(KeyedBroadcastProcessFunction):
             else:
                 self._pending.clear()
             yield from self._apply([p[3] for p in due], ctx)
+        if timestamp % HOUR_MS:
+            return  # a position's timer; cleanups run on whole hours (see _hour_after)
         route = self._route.value()
         if route is None:
             return

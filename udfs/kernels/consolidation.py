@@ -463,12 +463,15 @@ def plan_groups_reference(group_offsets, lat, lng, window_start, window_end, vol
 
 def warm_up() -> None:
     """Compile (or load from the cache) before the first real batch: call in a Flink ``open()``."""
+    from udfs.kernels import native  # the C entry points: safe on a Flink operator thread
+
     pair = np.array([0, 1], np.int64)
-    components(2, pair[:1], pair[1:])
+    native.components(2, pair[:1], pair[1:])
     # one group of two deliveries 100 m apart, one per partner, and one candidate carrier 5 km away
     lat, lng = np.array([52.520, 52.521]), np.array([13.400, 13.400])
     no_own = np.full(2, np.nan)
     window_start, window_end = np.zeros(2, np.int64), np.full(2, 3_600_000, np.int64)
-    plan_groups(pair * 2, lat, lng, window_start, window_end, np.ones(2), pair, no_own, no_own,
-                np.zeros(1, np.int64), pair, pair[:1], np.array([52.565]), np.array([13.400]), np.zeros(1, np.int64),
-                np.full(1, 3_600_000, np.int64), np.full(1, 10.0), np.ones(1, np.int64), 1.3, 7.0, 180.0)
+    native.plan_groups(pair * 2, lat, lng, window_start, window_end, np.ones(2), pair, no_own, no_own,
+                       np.zeros(1, np.int64), pair, pair[:1], np.array([52.565]), np.array([13.400]),
+                       np.zeros(1, np.int64), np.full(1, 3_600_000, np.int64), np.full(1, 10.0), np.ones(1, np.int64),
+                       1.3, 7.0, 180.0)

@@ -100,4 +100,6 @@ def warm_up() -> None:
     """Compile (or load from the cache) before the first real batch: call in a Flink ``open()``."""
     one = np.zeros(1)
     zero_ms = np.zeros(1, np.int64)
-    eta_batch(one, one, zero_ms, np.array([0, 1]), one + 0.001, one, zero_ms, one + 5.0, 1.3, 60.0, 5.0)
+    from udfs.kernels import native  # the C entry point: safe on a Flink operator thread
+
+    native.eta_batch(one, one, zero_ms, np.array([0, 1]), one + 0.001, one, zero_ms, one + 5.0, 1.3, 60.0, 5.0)
