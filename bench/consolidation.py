@@ -11,23 +11,15 @@ variants run on the same batch in the same process; the best of several runs is 
 from __future__ import annotations
 
 import math
-import time
 
 import numpy as np
+
+from bench.timing import best_of
 
 DETOUR, SPEED_MPS, DWELL_S = 1.3, 7.0, 180.0
 HOUR = 3_600_000
 M_PER_DEG_LAT = 111_194.93  # on the sphere of radius 6,371,008.8 m
 DELIVERIES = 1000
-
-
-def _best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def _around(rng, lat, lng, min_m, max_m, n):
@@ -122,8 +114,8 @@ def run() -> dict:
     # the batch is built group by group, so each group must be one component labelled by its first row
     counts = np.diff(args["group_offsets"])
     assert (labels == np.repeat(args["group_offsets"][:-1], counts)).all()
-    numba_s = _best(numba_step, 20)
-    python_s = _best(python_step, 2)
+    numba_s = best_of(numba_step, 20)
+    python_s = best_of(python_step, 2)
     proposed = chosen >= 0
     return {
         "consolidation_deliveries": DELIVERIES,

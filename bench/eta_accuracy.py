@@ -22,7 +22,7 @@ import dataclasses
 
 import numpy as np
 
-from udfs.eta import Assign, Delivery, Route
+from udfs.eta import Delivery, Route, apply_changes
 from udfs.speed_profiles import DEFAULT_SPEED_MPS, SpeedProfile
 
 HORIZONS_MIN = (30, 60, 120, 240)
@@ -96,12 +96,7 @@ def run(city: str = "berlin", partners: int = 5, tasks_per_day: int = 5_000, see
                 changes = delivery.on_task(e["event_time"], e["dest_lat"], e["dest_lng"], e["window_start"])
             else:
                 changes = delivery.on_status(e["event_time"], e["status"], e["vehicle_id"], e["stop_sequence"])
-            for change in changes:
-                route = routes.setdefault(change.vehicle_key, Route(*change.vehicle_key.split(":", 1)))
-                if isinstance(change, Assign):
-                    route.assign(change.stop)
-                else:
-                    route.complete(change.shipment_id)
+            apply_changes(routes, changes)
         else:
             partner, vehicle_id, ts, lat, lng, reported = e
             vehicle = f"{partner}:{vehicle_id}"

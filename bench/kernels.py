@@ -11,9 +11,10 @@ import os
 import platform
 import subprocess
 import sys
-import time
 
 import numpy as np
+
+from bench.timing import best_of
 
 
 def _batch(vehicles: int, stops: int, seed: int = 1):
@@ -25,15 +26,6 @@ def _batch(vehicles: int, stops: int, seed: int = 1):
     return (52.5 + rng.normal(0, 0.05, vehicles), 13.4 + rng.normal(0, 0.05, vehicles), start, offsets,
             52.5 + rng.normal(0, 0.05, n), 13.4 + rng.normal(0, 0.05, n), not_before.astype(np.int64),
             rng.uniform(2, 20, n))
-
-
-def _best(fn, repeat: int) -> float:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - started)
-    return min(times)
 
 
 def _cold_start_seconds(cached: bool) -> float:
@@ -55,15 +47,15 @@ def run(vehicles: int = 20_000, stops: int = 50, python_legs: int = 50_000) -> d
     warm_up_all()
     args = _batch(vehicles, stops)
     legs = vehicles * stops
-    numba_s = _best(lambda: eta_batch(*args, 1.3, 90.0, 6.0), 5)
-    native_s = _best(lambda: native.eta_batch(*args, 1.3, 90.0, 6.0), 5)
+    numba_s = best_of(lambda: eta_batch(*args, 1.3, 90.0, 6.0), 5)
+    native_s = best_of(lambda: native.eta_batch(*args, 1.3, 90.0, 6.0), 5)
     # what the job does: one van's ~50 remaining stops per call, call overhead included
     one_van = _batch(1, stops, seed=3)
-    per_van_s = _best(lambda: [native.eta_batch(*one_van, 1.3, 90.0, 6.0) for _ in range(1000)], 3) / 1000
-    numpy_s = _best(lambda: eta_batch_numpy(*args, 1.3, 90.0, 6.0), 3)
+    per_van_s = best_of(lambda: [native.eta_batch(*one_van, 1.3, 90.0, 6.0) for _ in range(1000)], 3) / 1000
+    numpy_s = best_of(lambda: eta_batch_numpy(*args, 1.3, 90.0, 6.0), 3)
     small_vehicles = max(1, python_legs // stops)
     small = _batch(small_vehicles, stops, seed=2)
-    python_s = _best(lambda: eta_batch_reference(*small, 1.3, 90.0, 6.0), 2) * legs / (small_vehicles * stops)
+    python_s = best_of(lambda: eta_batch_reference(*small, 1.3, 90.0, 6.0), 2) * legs / (small_vehicles * stops)
     return {
         "machine": f"{platform.machine()} {os.cpu_count()} cores, {platform.python_implementation()} "
                    f"{platform.python_version()}",

@@ -138,6 +138,17 @@ class Delivery:
         return out
 
 
+def apply_changes(routes: dict[str, "Route"], changes) -> None:
+    """Apply :class:`Assign` / :class:`Unassign` messages to routes keyed by ``partner:vehicle``
+    (the offline replay's version of what the job's keyed ETA operator does)."""
+    for change in changes:
+        route = routes.setdefault(change.vehicle_key, Route(*change.vehicle_key.split(":", 1)))
+        if isinstance(change, Assign):
+            route.assign(change.stop)
+        else:
+            route.complete(change.shipment_id)
+
+
 def midpoint_cell(lat1: float, lng1: float, lat2: float, lng2: float) -> int:
     return h3i.latlng_to_cell((lat1 + lat2) / 2, (lng1 + lng2) / 2, PROFILE_RESOLUTION)
 

@@ -7,20 +7,11 @@ from hypothesis import strategies as st
 
 from udfs.colocation import haversine_m
 from udfs.eta import (DWELL_S, EMIT_CHANGE_MS, EMIT_INTERVAL_MS, MIN_PACE_SEGMENTS, PACE_LIMITS, Assign, Delivery,
-                      Route, Stop, Unassign)
+                      Route, Stop, Unassign, apply_changes)
 from udfs.kernels.eta import eta_batch_reference
 
 T0 = 1_762_153_200_000  # 2025-11-03T07:00:00Z, a Monday
 MIN = 60_000
-
-
-def apply(routes: dict, changes) -> None:
-    for change in changes:
-        route = routes.setdefault(change.vehicle_key, Route(*change.vehicle_key.split(":", 1)))
-        if isinstance(change, Assign):
-            route.assign(change.stop)
-        else:
-            route.complete(change.shipment_id)
 
 
 def test_a_shipment_joins_its_van_once_task_and_status_are_both_known():
@@ -53,9 +44,9 @@ def test_whatever_the_arrival_order_a_finished_shipment_leaves_no_stop(order, fi
     for i in order:
         e = events[i]
         if e[0] == "task":
-            apply(routes, d.on_task(e[1], 52.5, 13.4, T0 + 60 * MIN))
+            apply_changes(routes, d.on_task(e[1], 52.5, 13.4, T0 + 60 * MIN))
         else:
-            apply(routes, d.on_status(e[1], e[2], "VAN-1", 0 if e[2] == "OUT_FOR_DELIVERY" else None))
+            apply_changes(routes, d.on_status(e[1], e[2], "VAN-1", 0 if e[2] == "OUT_FOR_DELIVERY" else None))
     assert all(not r.stops for r in routes.values())
 
 
@@ -65,7 +56,7 @@ def test_a_shipment_out_for_delivery_is_on_its_van_in_any_order_of_task_and_stat
         steps = [lambda: d.on_task(T0 - 3_600_000, 52.5, 13.4, T0), lambda: d.on_status(T0, "OUT_FOR_DELIVERY",
                                                                                           "VAN-1", 0)]
         for step in (steps if first_task else steps[::-1]):
-            apply(routes, step())
+            apply_changes(routes, step())
         assert list(routes["p1:VAN-1"].stops) == ["S1"]
 
 
