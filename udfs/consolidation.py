@@ -164,14 +164,26 @@ class Neighbourhood:
             self.decided[group_digest(g)] = max(m.window_end for m in g)
         live = [o for o in offers.values() if o.available_to > now]
         proposals = []
-        for g, batch in zip(groups, _batches(groups, live, self.promised, now)):
-            proposal = _proposal(g, batch, now)
-            if proposal is not None:
+        while groups:
+            # Each group was planned against what was promised before this round (the kernel
+            # checked that capacity); a group whose carrier an earlier group of this round has
+            # taken is planned again in the next round, against what is left. Every round
+            # keeps at least its first proposal, so rounds end.
+            again, taken = [], set()
+            for g, batch in zip(groups, _batches(groups, live, self.promised, now)):
+                proposal = _proposal(g, batch, now)
+                if proposal is None:
+                    continue
+                if proposal.offer_key in taken:
+                    again.append(g)
+                    continue
+                taken.add(proposal.offer_key)
                 volume, stops, until = self.promised.get(proposal.offer_key, (0.0, 0, 0))
                 extra = [m for m in g if m.partner_id != proposal.assigned_partner]
                 self.promised[proposal.offer_key] = (volume + sum(m.volume_l for m in extra), stops + len(extra),
                                                      max(until, max(m.window_end for m in g)))
                 proposals.append(proposal)
+            groups = again
         return proposals
 
 
