@@ -236,11 +236,16 @@ class Routed(NamedTuple):
     by_revision: int
 
 
+DEFAULT_PARCEL_L = 20.0  # volume of a parcel whose volume is not given
+
+
+def volume_of(volume_l: float | None, parcel_count: int | None) -> float:
+    return volume_l if volume_l is not None else (parcel_count or 1) * DEFAULT_PARCEL_L
+
+
 def task_from_record(record: dict, resolution: int, revision: int = 0) -> Task:
     """A DeliveryTask record (internal form) as a :class:`Task` homed at ``resolution``;
     ``volume_l`` falls back to a typical parcel volume per parcel when not given."""
-    from udfs.consolidation import volume_of
-
     lat, lng = record["dest_lat"], record["dest_lng"]
     return Task(record["partner_id"], record["shipment_id"], record["event_time"], record["event_id"], lat, lng,
                 record["window_start"], record["window_end"], record["recipient_key"],

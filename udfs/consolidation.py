@@ -40,7 +40,6 @@ from udfs.kernels.native import components, plan_groups
 NEIGHBOURHOOD_RESOLUTION = 7
 LEAD_MS = 3 * 3_600_000
 PLANNING_SPEED_MPS = 7.0  # ~25 km/h, a city van between stops
-DEFAULT_PARCEL_L = 20.0  # volume of a parcel whose volume is not given
 MAX_OFFERS_PER_PARTNER = 3  # the roomiest ones
 
 
@@ -90,10 +89,6 @@ class Proposal(NamedTuple):
 
 def neighbourhood_of(h3_cell: int) -> int:
     return h3i.cell_to_parent(h3_cell, NEIGHBOURHOOD_RESOLUTION)
-
-
-def volume_of(volume_l: float | None, parcel_count: int | None) -> float:
-    return volume_l if volume_l is not None else (parcel_count or 1) * DEFAULT_PARCEL_L
 
 
 def offer_from_record(r: dict) -> Offer:

@@ -113,13 +113,13 @@ class Eta(KeyedBroadcastProcessFunction):
             self._table.put(parse_speed_key(name), mps)
 
     def process_element(self, value, ctx):
-        at = value.at if isinstance(value, (Assign, Unassign)) else value[1]
+        is_stop = isinstance(value, (Assign, Unassign))
+        at = value.at if is_stop else value[1]
         if at <= ctx.timer_service().current_watermark():
             yield from self._apply([value], ctx)
             return
         pending = self._pending.value() or []
-        pending.append((at, 1 if isinstance(value, tuple) and not isinstance(value, (Assign, Unassign)) else 0,
-                        len(pending), value))
+        pending.append((at, 0 if is_stop else 1, len(pending), value))  # stops first at equal times
         self._pending.update(pending)
         ctx.timer_service().register_event_time_timer(at)
 
