@@ -138,8 +138,7 @@ def cmd_run(args):
 
 def cmd_bench(args):
     if not (args.kernels or args.eta_accuracy):
-        raise LastmileError("choose what to measure: lastmile bench --kernels | --eta-accuracy "
-                            "(the pipeline benchmark comes next)")
+        return _bench_pipeline(args)
     result = {}
     if args.kernels:
         from bench import kernels
@@ -161,6 +160,22 @@ def cmd_bench(args):
         for key, value in result.items():
             if key != "by_horizon" and not key.startswith(("learned", "naive")):
                 print(f"{key:>34}: {value:,}" if isinstance(value, (int, float)) else f"{key:>34}: {value}")
+
+
+def _bench_pipeline(args):
+    import pathlib
+
+    from bench import pipeline
+
+    phases = [p for p in ("throughput", "baseline", "latency") if p not in (args.skip or [])]
+    say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    result = pipeline.run(args.events, args.rate, args.latency_seconds, phases, say=say, progress=not args.json)
+    if args.record:
+        pipeline.record(result, pathlib.Path("BENCHMARKS.md"), args.record)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        pipeline.print_report(result)
 
 
 def _progress_bar(text: str, quiet: bool):
@@ -261,6 +276,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernels", action="store_true", help="the Numba kernels against Python and numpy")
     p.add_argument("--eta-accuracy", action="store_true",
                    help="learned ETAs against a naive baseline on a simulated city (a week to learn, a day to judge)")
+    p.add_argument("--events", type=_positive_int, default=300_000, help="workload size of the pipeline benchmark")
+    p.add_argument("--rate", type=_positive_float, default=5_000.0, help="events/s of the live latency phase")
+    p.add_argument("--latency-seconds", type=_positive_float, default=60.0, help="length of the live latency phase")
+    p.add_argument("--skip", action="append", choices=["throughput", "baseline", "latency"],
+                   help="leave a phase out (repeatable)")
+    p.add_argument("--record", metavar="NOTE", help="append the figures to BENCHMARKS.md, NOTE naming the change")
     p.add_argument("--city", choices=sorted(CITIES), default="berlin", help="city of --eta-accuracy")
     p.add_argument("--seed", type=int, default=7, help="simulator seed of --eta-accuracy")
     p.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")

@@ -1,0 +1,353 @@
+"""`lastmile bench`: the coordination job against a naive consumer, on one fixed workload, in one run.
+
+Phases, each on a fresh stack of the benchmark's own (ports 39xxx, home
+``$LASTMILE_HOME/bench``), so a developer's stack and the test stack are left alone:
+
+1. **throughput**: the simulator loads the workload (5 partners, the usual stream
+   mix) into Kafka; ``lastmile run --bounded`` (every feature on) runs from start to
+   exit, when every row is in ClickHouse. Events/s over the whole run and over the
+   steady part (first to last ``ingested_at``), CPU-seconds per 1,000 events and the
+   peak RSS of every process (job client, its JVM, Kafka, ClickHouse).
+2. **baseline**: :mod:`bench.baseline` reads the same topics into another database;
+   its co-locations must equal the job's (checked here: a difference fails the bench).
+3. **latency**: a fresh stack, an unbounded ``lastmile run``, then the simulator
+   paced live at ``rate`` events/s; for every accepted event, production time (taken
+   when it is handed to the producer) to the row's ``ingested_at``, same clock.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import pathlib
+import platform
+import shutil
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+
+from bench.procstat import Sampler, wait_cpu_idle
+from lastmile import versions
+from lastmile.config import Config
+from lastmile.errors import LastmileError
+
+BENCH_PORTS = {
+    "LASTMILE_KAFKA_BOOTSTRAP": "127.0.0.1:39092",
+    "LASTMILE_KAFKA_CONTROLLER_PORT": "39093",
+    "LASTMILE_CLICKHOUSE_URL": "http://127.0.0.1:38123",
+    "LASTMILE_CLICKHOUSE_NATIVE_PORT": "39000",
+}
+BASELINE_DATABASE = "lastmile_baseline"
+RAW_TABLES = ("delivery_tasks", "shipment_status", "vehicle_positions", "capacity_offers")
+REPO = pathlib.Path(__file__).resolve().parent.parent
+
+
+class BenchError(LastmileError):
+    pass
+
+
+@dataclasses.dataclass(frozen=True)
+class Workload:
+    events: int = 300_000
+    partners: int = 5
+    seed: int = 7
+
+    @property
+    def tasks_per_day(self) -> int:
+        return max(500, self.events // 20)  # the demo's mix: 5,000 tasks a day for 100,000 events
+
+
+def bench_env(home: pathlib.Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LASTMILE_")}
+    env.update(BENCH_PORTS, LASTMILE_HOME=str(home))
+    for name in ("LASTMILE_CACHE",):
+        if name in os.environ:
+            env[name] = os.environ[name]
+    return env
+
+
+def _fresh_stack(config: Config) -> None:
+    from lastmile.stack import control
+
+    control.down(config, say=lambda _m: None)
+    shutil.rmtree(config.home, ignore_errors=True)
+    control.up(config, say=lambda _m: None)
+
+
+def _stack_pids(config: Config) -> dict[str, int]:
+    from lastmile.stack import clickhouse, kafka
+
+    return {name: module.process(config).pid() for name, module in (("kafka", kafka), ("clickhouse", clickhouse))}
+
+
+def _load(config: Config, workload: Workload, rate: float | None = None, events: int | None = None,
+          sink=None, progress: bool = False):
+    from lastmile.simulator.feed import MessConfig
+    from lastmile.simulator.plan import SimConfig
+    from lastmile.simulator.run import simulate
+    from lastmile.simulator.sinks import KafkaSink
+
+    sim = SimConfig(partners=workload.partners, tasks_per_day=workload.tasks_per_day, seed=workload.seed)
+    return simulate(sim, MessConfig(), sink or KafkaSink(config, sim.ecosystem_key), events=events or workload.events,
+                    rate=rate, radius_m=config.colocation_radius_m, progress=progress)
+
+
+def _lastmile(*args: str) -> list[str]:
+    return [sys.executable, "-m", "lastmile.cli", *args]
+
+
+def _pairs(client) -> list[tuple]:
+    return sorted(tuple(r) for r in client.query(
+        "SELECT partner_a, shipment_a, partner_b, shipment_b FROM colocations_current").result_rows)
+
+
+def throughput(config: Config, env: dict, workload: Workload, say) -> dict:
+    from lastmile.clickhouse import http_client
+
+    pids = _stack_pids(config)
+    wait_cpu_idle(list(pids.values()))
+    with Sampler(pids) as sampler:
+        started = time.monotonic()
+        job = subprocess.Popen(_lastmile("run", "--bounded", "--json"), env=env, cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sampler.add_root("job", job.pid)
+        out, err = job.communicate()
+        seconds = time.monotonic() - started
+    if job.returncode != 0:
+        raise BenchError(f"lastmile run --bounded failed (exit {job.returncode}): {(err or out).strip()[-400:]}")
+    client = http_client(config)
+    first, last = client.query(
+        "SELECT min(t), max(t) FROM (" + " UNION ALL ".join(
+            f"SELECT toUnixTimestamp64Milli(ingested_at) AS t FROM {t}" for t in RAW_TABLES) + ")").result_rows[0]
+    pairs = _pairs(client)
+    client.close()
+    cpu = sampler.cpu_s()
+    say(f"throughput: {workload.events:,} events in {seconds:.1f} s")
+    return {"seconds": round(seconds, 2), "events_per_s": round(workload.events / seconds),
+            "steady_events_per_s": round(workload.events / max((last - first) / 1000, 1e-3)),
+            "cpu_s": round(cpu, 1), "cpu_s_per_1000_events": round(cpu / workload.events * 1000, 3),
+            "processes": sampler.report(), "job_summary": json.loads(out.strip().splitlines()[-1]),
+            "colocations": len(pairs), "_pairs": pairs}
+
+
+def baseline(config: Config, env: dict, workload: Workload, say) -> dict:
+    from lastmile import migrations
+
+    migrations.apply(config.with_overrides(clickhouse_database=BASELINE_DATABASE))
+    pids = _stack_pids(config)
+    with tempfile.TemporaryDirectory() as tmp, Sampler(pids) as sampler:
+        out = pathlib.Path(tmp) / "baseline.json"
+        started = time.monotonic()
+        proc = subprocess.Popen([sys.executable, "-m", "bench.baseline", "--out", str(out)], cwd=REPO,
+                                env={**env, "LASTMILE_CLICKHOUSE_DATABASE": BASELINE_DATABASE},
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        sampler.add_root("baseline", proc.pid)
+        _, err = proc.communicate()
+        seconds = time.monotonic() - started
+        if proc.returncode != 0:
+            raise BenchError(f"the naive baseline failed (exit {proc.returncode}): {err.strip()[-400:]}")
+        result = json.loads(out.read_text())
+    cpu = sampler.cpu_s()
+    say(f"baseline: {result['events']:,} events in {seconds:.1f} s")
+    return {"seconds": round(seconds, 2), "events_per_s": round(result["events"] / seconds),
+            "cpu_s": round(cpu, 1), "cpu_s_per_1000_events": round(cpu / result["events"] * 1000, 3),
+            "processes": sampler.report(), "accepted": result["accepted"], "rejected": result["rejected"],
+            "colocations": len(result["pairs"]), "_pairs": [tuple(p) for p in result["pairs"]]}
+
+
+class _TimedSink:
+    """The simulator's Kafka sink, noting when each accepted event is handed to the producer."""
+
+    def __init__(self, inner):
+        self.inner, self.produced = inner, {}
+
+    def write(self, event):
+        if event.malformed is None:
+            self.produced[event.record["event_id"]] = time.time() * 1000
+        return self.inner.write(event)
+
+    def close(self):
+        self.inner.close()
+
+
+def latency(config: Config, env: dict, workload: Workload, rate: float, seconds: float, say) -> dict:
+    from lastmile.clickhouse import http_client
+    from lastmile.partner import PartnerClient
+    from lastmile.simulator.plan import SimConfig
+    from lastmile.simulator.sinks import KafkaSink
+
+    _fresh_stack(config)
+    client = http_client(config)
+    job = subprocess.Popen(_lastmile("run"), env=env, cwd=REPO, stdout=subprocess.DEVNULL,
+                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        # Wait until the job is running: a probe position (at the feed's start, so it moves
+        # no watermark past the feed) must come through.
+        probe = PartnerClient("bench-probe", config)
+        deadline = time.monotonic() + 180
+        while not client.query("SELECT count() FROM vehicle_positions WHERE partner_id = 'bench-probe'").result_rows[0][0]:
+            if job.poll() is not None:
+                raise BenchError(f"lastmile run exited ({job.returncode}): {job.stderr.read().strip()[-400:]}")
+            if time.monotonic() > deadline:
+                raise BenchError("the job did not take in a probe event within 180 s")
+            probe.publish("vehicle_positions", {
+                "event_id": str(uuid.uuid4()), "partner_id": "bench-probe", "vehicle_id": "probe",
+                "event_time": SimConfig.start_ms, "lat": 52.52, "lng": 13.40, "speed_mps": None,
+                "load_volume_l": None, "capacity_volume_l": None})
+            probe.flush()
+            time.sleep(1.0)
+        sink = _TimedSink(KafkaSink(config, SimConfig.ecosystem_key))
+        events = int(rate * seconds)
+        say(f"latency: {events:,} events paced at {rate:,.0f}/s")
+        _load(config, workload, rate=rate, events=events, sink=sink)
+        arrived, stable_since, previous = {}, time.monotonic(), -1
+        while time.monotonic() - stable_since < 10:
+            time.sleep(1.0)
+            rows = client.query(" UNION ALL ".join(
+                f"SELECT event_id, toUnixTimestamp64Milli(ingested_at) FROM {t} WHERE partner_id != 'bench-probe'"
+                for t in RAW_TABLES)).result_rows
+            arrived = {str(e): t for e, t in rows}
+            if len(arrived) != previous:
+                previous, stable_since = len(arrived), time.monotonic()
+    finally:
+        os.killpg(job.pid, signal.SIGTERM)
+        job.wait(60)
+        client.close()
+    waits = sorted(arrived[e] - p for e, p in sink.produced.items() if e in arrived)
+    if not waits:
+        raise BenchError("no paced event reached ClickHouse")
+    q = statistics.quantiles(waits, n=100, method="inclusive")
+    return {"rate": rate, "events": events, "measured": len(waits), "p50_latency_ms": round(q[49]),
+            "p95_latency_ms": round(q[94]), "p99_latency_ms": round(q[98]), "max_latency_ms": round(waits[-1])}
+
+
+def run(events: int, rate: float, latency_s: float = 60.0, phases=("throughput", "baseline", "latency"),
+        say=print, progress: bool = True) -> dict:
+    """Every phase in ``phases`` on a fresh stack; the figures ``lastmile bench --json`` prints."""
+    base = Config.from_env()
+    home = base.home / "bench"
+    env = bench_env(home)
+    config = Config.from_env(env)
+    workload = Workload(events=events)
+    result: dict = {"date": dt.date.today().isoformat(), "machine": machine(), "versions": versions_used(),
+                    "workload": dataclasses.asdict(workload)}
+    try:
+        if {"throughput", "baseline"} & set(phases):
+            _fresh_stack(config)
+            say(f"loading {events:,} events into Kafka")
+            loaded = _load(config, workload, progress=progress)
+            result["workload"]["per_stream"] = dict(loaded.per_stream)
+            truth = sorted(tuple(p) for p in loaded.truth["colocations"])
+        if "throughput" in phases:
+            result["throughput"] = throughput(config, env, workload, say)
+            result["events_per_s"] = result["throughput"]["events_per_s"]
+            result["cpu_s_per_1000_events"] = result["throughput"]["cpu_s_per_1000_events"]
+            result["job_peak_rss_mib"] = max(
+                (p["peak_rss_mib"] for name, p in result["throughput"]["processes"].items() if name.startswith("job")),
+                default=0.0)
+        if "baseline" in phases:
+            result["baseline"] = baseline(config, env, workload, say)
+            result["baseline_events_per_s"] = result["baseline"]["events_per_s"]
+        if "throughput" in phases and "baseline" in phases:
+            job_pairs, naive_pairs = result["throughput"].pop("_pairs"), result["baseline"].pop("_pairs")
+            result["colocations_equal"] = job_pairs == naive_pairs
+            result["colocations_equal_truth"] = job_pairs == truth
+            result["speedup_vs_baseline"] = round(result["events_per_s"] / result["baseline_events_per_s"], 2)
+            if job_pairs != naive_pairs:
+                only_job, only_naive = set(job_pairs) - set(naive_pairs), set(naive_pairs) - set(job_pairs)
+                raise BenchError(f"co-locations differ: {len(only_job)} only in the job, {len(only_naive)} only "
+                                 f"in the baseline (e.g. {next(iter(only_job or only_naive))})")
+        for phase in ("throughput", "baseline"):
+            result.get(phase, {}).pop("_pairs", None)
+        if "latency" in phases:
+            result["latency"] = latency(config, env, workload, rate, latency_s, say)
+            for key in ("p50_latency_ms", "p95_latency_ms", "p99_latency_ms"):
+                result[key] = result["latency"][key]
+    finally:
+        from lastmile.stack import control
+
+        control.down(config, say=lambda _m: None)
+    return result
+
+
+def machine() -> str:
+    model = "unknown CPU"
+    try:
+        model = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        pass
+    mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
+    return f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB, {platform.system()} {platform.release()}"
+
+
+def versions_used() -> dict:
+    return {"python": platform.python_version(), "flink": versions.FLINK_VERSION,
+            "kafka_connector": versions.FLINK_KAFKA_CONNECTOR_VERSION, "kafka": versions.KAFKA_VERSION,
+            "clickhouse (chdb-core)": versions.CHDB_CORE_VERSION}
+
+
+def record(result: dict, path: pathlib.Path, note: str = "") -> None:
+    """Append one row to the pipeline table of BENCHMARKS.md (created at the end if missing)."""
+    heading = "## Pipeline benchmark (`lastmile bench`)"
+    text = path.read_text() if path.exists() else "# Benchmarks\n"
+    if heading not in text:
+        text = text.rstrip("\n") + (
+            f"\n\n{heading}\n\nOne row per `lastmile bench` run, appended by the command; machine and versions "
+            "in each row.\n\n| date | change | events | job events/s (steady) | CPU s / 1k events | job peak RSS MiB "
+            "| baseline events/s | x baseline | p50 / p95 / p99 ms at rate | machine, versions |\n"
+            "|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
+    t, b, lat = result.get("throughput", {}), result.get("baseline", {}), result.get("latency", {})
+    v = result["versions"]
+    row = (f"| {result['date']} | {note} | {result['workload']['events']:,} | "
+           f"{t.get('events_per_s', '-'):,} ({t.get('steady_events_per_s', '-'):,}) | "
+           f"{t.get('cpu_s_per_1000_events', '-')} | {result.get('job_peak_rss_mib', '-')} | "
+           f"{b.get('events_per_s', '-'):,} | {result.get('speedup_vs_baseline', '-')} | "
+           + (f"{lat['p50_latency_ms']:,} / {lat['p95_latency_ms']:,} / {lat['p99_latency_ms']:,} at "
+              f"{lat['rate']:,.0f}/s" if lat else "-")
+           + f" | {result['machine'].split(' (')[0]}, Flink {v['flink']}, Python {v['python']} |\n")
+    lines = text.rstrip("\n").split("\n")
+    # insert after the last row of the table under the heading
+    start = lines.index(heading)
+    end = start + 1
+    while end < len(lines) and not lines[end].startswith("## "):
+        end += 1
+    last_row = max((i for i in range(start, end) if lines[i].startswith("|")), default=end - 1)
+    lines.insert(last_row + 1, row.rstrip("\n"))
+    path.write_text("\n".join(lines) + "\n")
+
+
+def print_report(result: dict) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    console = Console()
+    t, b, lat = result.get("throughput"), result.get("baseline"), result.get("latency")
+    table = Table(title=f"lastmile bench: {result['workload']['events']:,} events, {result['machine']}")
+    for col in ("", "events/s", "CPU s / 1k events", "co-locations"):
+        table.add_column(col, justify="right")
+    if t:
+        table.add_row("job (lastmile run --bounded)", f"{t['events_per_s']:,} (steady {t['steady_events_per_s']:,})",
+                      str(t["cpu_s_per_1000_events"]), f"{t['colocations']:,}")
+    if b:
+        table.add_row("naive consumer", f"{b['events_per_s']:,}", str(b["cpu_s_per_1000_events"]),
+                      f"{b['colocations']:,}")
+    console.print(table)
+    if "colocations_equal" in result:
+        console.print(f"co-locations equal: job = baseline {result['colocations_equal']}, job = simulator truth "
+                      f"{result['colocations_equal_truth']}; job / baseline = {result['speedup_vs_baseline']}x")
+    for name, phase in (("job", t), ("baseline", b)):
+        if phase:
+            procs = Table(title=f"processes during the {name} phase")
+            for col in ("process", "CPU s", "peak RSS MiB"):
+                procs.add_column(col, justify="right" if col != "process" else "left")
+            for proc, figures in sorted(phase["processes"].items()):
+                procs.add_row(proc, f"{figures['cpu_s']:.1f}", f"{figures['peak_rss_mib']:.0f}")
+            console.print(procs)
+    if lat:
+        console.print(f"latency at {lat['rate']:,.0f} events/s ({lat['measured']:,} events): p50 "
+                      f"{lat['p50_latency_ms']:,} ms, p95 {lat['p95_latency_ms']:,} ms, p99 {lat['p99_latency_ms']:,} ms")
