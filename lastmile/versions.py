@@ -13,6 +13,9 @@ FLINK_KAFKA_CONNECTOR_VERSION = "5.0.0-2.2"
 KAFKA_VERSION = "4.4.0"
 LOG4J_VERSION = "2.24.3"
 CHDB_CORE_VERSION = "26.9.0"
+# Libraries shaded into the project's own JVM functions (udfs/jvm).
+AVRO_JAVA_VERSION = "1.12.0"
+H3_JAVA_VERSION = "4.1.1"
 
 # Python distributions the runtime needs, pinned to what was verified together.
 RUNTIME_REQUIREMENTS = [

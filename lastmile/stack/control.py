@@ -92,6 +92,8 @@ def up(config: Config, say: Callable[[str], None] = print) -> None:
         jars.fetch(config, "kafka-broker")
     say("fetching Flink connector jars (cached after the first run)")
     jars.fetch(config, "flink-connectors")
+    say("building the JVM functions of udfs/jvm (cached after the first run)")
+    jars.udf_jar(config)
 
     started = []
     try:

@@ -1,4 +1,5 @@
-"""Fetch the jars the wheels do not ship (Kafka broker, Flink connectors) with Maven.
+"""Fetch the jars the wheels do not ship (Kafka broker, Flink connectors) with Maven,
+and build the project's own JVM functions (``udfs/jvm``).
 
 Each pom under ``infra/jars/<set>/`` names its artifacts with version properties
 that come from :mod:`lastmile.versions`. The resolved classpath is copied into
@@ -15,7 +16,9 @@ import subprocess
 from lastmile import versions
 from lastmile.config import Config
 from lastmile.errors import StackError
-from lastmile.paths import INFRA_DIR
+from lastmile.paths import INFRA_DIR, REPO_ROOT
+
+UDF_SOURCES = REPO_ROOT / "udfs" / "jvm"
 
 JAR_SETS = {
     "kafka-broker": {
@@ -60,9 +63,49 @@ def fetch(config: Config, name: str) -> pathlib.Path:
 
 
 def fetch_all(config: Config) -> dict[str, pathlib.Path]:
-    return {name: fetch(config, name) for name in JAR_SETS}
+    return {**{name: fetch(config, name) for name in JAR_SETS}, "lastmile-udfs": udf_jar(config)}
 
 
 def flink_connector_jars(config: Config) -> list[pathlib.Path]:
-    """The connector jars a Flink job needs on its classpath (``pipeline.jars``)."""
-    return sorted(fetch(config, "flink-connectors").glob("*.jar"))
+    """The jars a Flink job needs on its classpath (``pipeline.jars``): connectors and our functions."""
+    return [*sorted(fetch(config, "flink-connectors").glob("*.jar")), udf_jar(config)]
+
+
+def udf_jar(config: Config) -> pathlib.Path:
+    """The shaded jar of ``udfs/jvm``, built by Maven the first time and whenever its sources,
+    the pinned versions or the contract (schemas, rules) change.
+
+    The contract goes into the jar as ``lastmile/contract.json``, generated from
+    ``avro_schemas/`` and ``udfs/contracts/rules.py`` (:mod:`udfs.contracts.jvm_export`).
+    """
+    from udfs.contracts.jvm_export import contract_json
+
+    contract = contract_json()
+    digest = hashlib.sha256("|".join((contract, versions.FLINK_VERSION, versions.AVRO_JAVA_VERSION,
+                                      versions.H3_JAVA_VERSION)).encode())
+    for path in sorted(p for p in UDF_SOURCES.rglob("*") if p.is_file() and "target" not in p.parts):
+        digest.update(str(path.relative_to(UDF_SOURCES)).encode() + path.read_bytes())
+    target = config.cache / "jars" / f"lastmile-udfs-{digest.hexdigest()[:12]}"
+    jar = target / "lastmile-udfs.jar"
+    if jar.exists():
+        return jar
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise StackError("Maven (mvn) is needed to build udfs/jvm; install it (apt-get install maven)")
+    build = target.with_name(target.name + ".build")
+    shutil.rmtree(build, ignore_errors=True)
+    (build / "contract").mkdir(parents=True)
+    (build / "contract" / "contract.json").write_text(contract)
+    result = subprocess.run([mvn, "-q", "-B", "-f", str(UDF_SOURCES / "pom.xml"), "package",
+                             f"-Dbuild.dir={build / 'target'}", f"-Dcontract.dir={build / 'contract'}",
+                             f"-Dflink.version={versions.FLINK_VERSION}", f"-Davro.version={versions.AVRO_JAVA_VERSION}",
+                             f"-Dh3.version={versions.H3_JAVA_VERSION}"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    built = build / "target" / "lastmile-udfs-0.jar"
+    if result.returncode != 0 or not built.exists():
+        tail = " | ".join(result.stdout.strip().splitlines()[-5:])
+        raise StackError(f"Maven could not build udfs/jvm (exit {result.returncode}): {tail}")
+    target.mkdir(parents=True, exist_ok=True)
+    shutil.move(str(built), jar)
+    shutil.rmtree(build, ignore_errors=True)
+    return jar

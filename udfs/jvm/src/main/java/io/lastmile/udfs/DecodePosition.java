@@ -1,0 +1,59 @@
+package io.lastmile.udfs;
+
+import com.uber.h3core.H3Core;
+import org.apache.avro.generic.GenericRecord;
+import org.apache.flink.table.annotation.DataTypeHint;
+import org.apache.flink.table.functions.FunctionContext;
+import org.apache.flink.table.functions.ScalarFunction;
+import org.apache.flink.types.Row;
+
+import java.io.IOException;
+
+/**
+ * {@code LASTMILE_DECODE_POSITION(payload BYTES, topic STRING)}: a VehiclePosition from its Avro
+ * single-object bytes, checked by the contract's rules, with its resolution-10 H3 cell.
+ *
+ * <p>{@code ok} is false when the record is not accepted here: the job then hands the bytes to the
+ * Python reference ({@code udfs.contracts.intake.from_wire}), which writes the dead letter with its
+ * reason (see {@link Contract}). Not deterministic: the future-time rule reads the clock.
+ */
+public class DecodePosition extends ScalarFunction {
+
+    public static final String ROW = "ROW<ok BOOLEAN, event_id STRING, partner_id STRING, vehicle_id STRING, "
+            + "event_time BIGINT, lat DOUBLE, lng DOUBLE, speed_mps DOUBLE, load_volume_l DOUBLE, "
+            + "capacity_volume_l DOUBLE, h3_cell BIGINT>";
+    static final int SHARED_RESOLUTION = 10;
+    private static final Row REFUSED = Row.of(false, null, null, null, null, null, null, null, null, null, null);
+
+    private transient Contract.Reader reader;
+    private transient H3Core h3;
+
+    @Override
+    public void open(FunctionContext context) throws IOException {
+        reader = Contract.INSTANCE.new Reader();
+        h3 = H3Core.newInstance();
+    }
+
+    public @DataTypeHint(ROW) Row eval(byte[] payload, String topic) {
+        if (reader == null) {
+            try {
+                open(null);
+            } catch (IOException e) {
+                throw new IllegalStateException("cannot load the H3 library", e);
+            }
+        }
+        GenericRecord r = reader.accept(payload, topic, "VehiclePosition", System.currentTimeMillis());
+        if (r == null) {
+            return REFUSED;
+        }
+        double lat = (Double) r.get("lat"), lng = (Double) r.get("lng");
+        return Row.of(true, r.get("event_id").toString(), r.get("partner_id").toString(), r.get("vehicle_id").toString(),
+                (Long) r.get("event_time"), lat, lng, (Double) r.get("speed_mps"), (Double) r.get("load_volume_l"),
+                (Double) r.get("capacity_volume_l"), h3.latLngToCell(lat, lng, SHARED_RESOLUTION));
+    }
+
+    @Override
+    public boolean isDeterministic() {
+        return false;
+    }
+}
