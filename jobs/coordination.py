@@ -33,27 +33,99 @@ from lastmile.config import Config
 from udfs.colocation import resolution_for_radius
 from udfs.rows import COLUMNS
 
-SOURCE_PATTERN = topics.stream_pattern(*topics.STREAMS)
+POSITIONS_PATTERN = topics.stream_pattern("vehicle_positions")
+PARTNER_EVENTS_PATTERN = topics.stream_pattern(*(s for s in topics.STREAMS if s != "vehicle_positions"))
+
+
+#: The ClickHouse columns of vehicle_positions as the JVM writes them (udfs.rows.COLUMNS order);
+#: timestamps as UTC text, which ClickHouse parses into DateTime64(3, 'UTC').
+POSITION_COLUMNS = [("event_id", "STRING"), ("partner_id", "STRING"), ("vehicle_id", "STRING"),
+                    ("event_time", "STRING"), ("ingested_at", "STRING"), ("h3_cell", "BIGINT"),
+                    ("speed_mps", "DOUBLE"), ("load_volume_l", "DOUBLE"), ("capacity_volume_l", "DOUBLE"),
+                    ("source_topic", "STRING"), ("source_partition", "INT"), ("source_offset", "BIGINT")]
+
+
+def position_path(t_env, positions, config: Config):
+    """Vehicle positions on the JVM: decode and check (udfs/jvm DecodePosition), route.
+
+    Returns ``(rows, batches, refused)``: ``rows`` a table of accepted positions in
+    :data:`POSITION_COLUMNS`; ``batches`` a table ``(partner_id, vehicle_id, pings)``, one
+    row per vehicle and ``eta_interval_s`` of event time (udfs.pings); ``refused`` a table
+    like the source of what the JVM did not accept or found late, for the Python reference.
+    Late: ``ts`` or ``event_time`` behind the watermark (such a position would miss its window).
+    """
+    t_env.get_config().set("table.local-time-zone", "UTC")  # DATE_FORMAT below writes UTC
+    t_env.create_java_temporary_system_function("lastmile_decode_position", "io.lastmile.udfs.DecodePosition")
+    t_env.create_java_temporary_system_function("lastmile_epoch_ms", "io.lastmile.udfs.EpochMillis")
+    t_env.create_temporary_view("raw_positions", positions)
+    decoded = t_env.sql_query("""
+        SELECT p.*, r.topic, r.`partition`, r.`offset`, r.payload, r.ts AS kafka_ts,
+               CURRENT_WATERMARK(r.ts) IS NOT NULL AND (r.ts < CURRENT_WATERMARK(r.ts)
+                 OR TO_TIMESTAMP_LTZ(p.event_time, 3) < CURRENT_WATERMARK(r.ts)) AS late,
+               LASTMILE_EPOCH_MS(CURRENT_WATERMARK(r.ts)) AS judged_watermark
+        FROM raw_positions AS r, LATERAL TABLE(lastmile_decode_position(r.payload, r.topic)) AS p""")
+    # Through a DataStream and back (all on the JVM): the three queries below then share one
+    # Kafka read and one decode; planned apart, each would read and decode the topics again.
+    from pyflink.table import DataTypes, Schema
+
+    t_env.create_temporary_view("decoded_positions", t_env.from_data_stream(
+        t_env.to_data_stream(decoded),
+        Schema.new_builder().column_by_metadata("ts", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
+        .watermark("ts", "SOURCE_WATERMARK()").build()))
+    utc = "'yyyy-MM-dd HH:mm:ss.SSS'"
+    rows = t_env.sql_query(f"""
+        SELECT event_id, partner_id, vehicle_id, DATE_FORMAT(TO_TIMESTAMP_LTZ(event_time, 3), {utc}),
+               DATE_FORMAT(TO_TIMESTAMP_LTZ(ingested_at, 3), {utc}), h3_cell, speed_mps, load_volume_l,
+               capacity_volume_l, topic, `partition`, `offset`
+        FROM decoded_positions WHERE ok AND NOT late""")
+    interval_s = int(config.eta_interval_s)
+    batches = t_env.sql_query(f"""
+        SELECT partner_id, vehicle_id,
+               LISTAGG(CONCAT_WS(',', CAST(event_time AS STRING), CAST(lat AS STRING), CAST(lng AS STRING),
+                                 COALESCE(CAST(speed_mps AS STRING), '')), ';') AS pings
+        FROM TABLE(TUMBLE(TABLE decoded_positions, DESCRIPTOR(ts), INTERVAL '{interval_s}' SECOND(6)))
+        WHERE ok AND NOT late
+        GROUP BY partner_id, vehicle_id, window_start, window_end""")
+    # The watermark the lateness was judged by goes along: downstream, a subtask's own
+    # watermark can still lag behind it (it is the minimum over its input channels).
+    refused = t_env.sql_query("SELECT payload, topic, `partition`, `offset`, ts, judged_watermark "
+                              "FROM decoded_positions WHERE NOT ok OR late")
+    return rows, batches, refused
 
 
 def build(env, sources: dict, sinks: dict, config: Config):
-    """Wire the job. ``sources["partner_events"]``: ``Row(payload latin-1, topic, partition, offset, ...)``
-    with event-time timestamps and watermarks (see jobs.runtime.kafka_raw_source);
-    ``sinks["clickhouse"]`` takes ``(table, row)``, ``sinks["kafka"]`` takes ``(topic, key, value)``."""
+    """Wire the job.
+
+    ``sources["tables"]``: the StreamTableEnvironment of the sources;
+    ``sources["partner_events"]``: a table ``(payload BYTES, topic, partition, offset, ts)`` of
+    delivery tasks, statuses and capacity offers, ``sources["positions"]`` the same of vehicle
+    positions, both with event-time watermarks on ``ts`` (see jobs.runtime.kafka_table).
+    ``sinks["clickhouse"]`` takes a stream of ``(table, row)``, ``sinks["kafka"]`` one of
+    ``(topics, key, value)``, ``sinks["positions"]`` the table of accepted positions.
+    """
     from pyflink.common import Types
 
+    from jobs.runtime import to_python_rows
     from udfs.flink import consolidation, eta
     from udfs.flink.coordination import (GROUPS, KAFKA, OFFERS, POSITIONS, ROWS, STOPS, Intake, Matcher, Registry,
                                          ToSideOutputs)
+    from udfs.pings import batch_from_row
 
+    t_env = sources["tables"]
     radius = config.colocation_radius_m
     lateness_ms = int(config.allowed_lateness_s * 1000)
     pickled = Types.PICKLED_BYTE_ARRAY()
     string, long = Types.STRING(), Types.LONG()
 
-    intake = (sources["partner_events"]
+    position_rows, position_batches, refused_positions = position_path(t_env, sources["positions"], config)
+    written_positions = sinks["positions"](t_env, position_rows)
+    intake = (to_python_rows(t_env, sources["partner_events"])
               .process(Intake(), output_type=pickled)
               .name("intake: decode + validate").uid("intake"))
+    # What the JVM refused, the Python reference decides (dead letter with its reason, or accepted).
+    position_intake = (to_python_rows(t_env, refused_positions)
+                       .process(Intake(), output_type=pickled)
+                       .name("intake: positions the JVM refused").uid("intake-refused-positions"))
     registry = (intake.key_by(lambda v: f"{v[0]['partner_id']}:{v[0]['shipment_id']}", key_type=string)
                 .process(Registry(radius, resolution_for_radius(radius), lateness_ms), output_type=pickled)
                 .name("registry: versions and deliveries per shipment").uid("registry"))
@@ -61,13 +133,15 @@ def build(env, sources: dict, sinks: dict, config: Config):
                .process(Matcher(radius, lateness_ms), output_type=pickled)
                .name("matcher: co-locations per H3 cell").uid("matcher"))
 
-    positions = intake.get_side_output(POSITIONS)
-    speeds = (positions.key_by(lambda p: p[0], key_type=string)
+    batches = (t_env.to_data_stream(position_batches)
+               .map(batch_from_row, output_type=pickled).name("ping batches").uid("ping-batches")
+               .union(position_intake.get_side_output(POSITIONS)))
+    speeds = (batches.key_by(lambda b: b[0], key_type=string)
               .process(eta.Tracker(), output_type=pickled).name("tracker: segments per vehicle").uid("tracker")
               .key_by(lambda s: s[0], key_type=long)
               .process(eta.Profiles(), output_type=pickled).name("profiles: speeds per district").uid("profiles"))
-    etas = (positions.union(registry.get_side_output(STOPS))
-            .key_by(lambda v: v[0], key_type=string)
+    etas = (batches.union(registry.get_side_output(STOPS))
+            .key_by(lambda v: v[0], key_type=string)  # PingBatch.key, Assign/Unassign.vehicle_key
             .connect(speeds.broadcast(eta.SPEEDS))
             .process(eta.Eta(), output_type=pickled).name("eta: routes per vehicle").uid("eta")
             .process(ToSideOutputs(), output_type=pickled).name("eta outputs").uid("eta-outputs"))
@@ -77,23 +151,26 @@ def build(env, sources: dict, sinks: dict, config: Config):
                  .name("consolidator: proposals per neighbourhood").uid("consolidator")
                  .process(ToSideOutputs(), output_type=pickled).name("proposal outputs").uid("proposal-outputs"))
 
-    stages = (intake, registry, matcher, etas, proposals)
+    stages = (intake, position_intake, registry, matcher, etas, proposals)
     rows = stages[0].get_side_output(ROWS).union(*(s.get_side_output(ROWS) for s in stages[1:]))
     messages = stages[0].get_side_output(KAFKA).union(*(s.get_side_output(KAFKA) for s in stages[1:]))
-    return sinks["clickhouse"](rows), sinks["kafka"](messages)
+    return sinks["clickhouse"](rows), sinks["kafka"](messages), written_positions
 
 
 def kafka_sources(env, config: Config, bounded: bool) -> dict:
-    from jobs.runtime import kafka_raw_source, table_env
+    from jobs.runtime import kafka_table, table_env
 
-    return {"partner_events": kafka_raw_source(table_env(env), config, "partner_events", SOURCE_PATTERN,
-                                               "lastmile-coordination", bounded)}
+    t_env = table_env(env)
+    group = "lastmile-coordination"
+    return {"tables": t_env,
+            "partner_events": kafka_table(t_env, config, "partner_events", PARTNER_EVENTS_PATTERN, group, bounded),
+            "positions": kafka_table(t_env, config, "positions", POSITIONS_PATTERN, group, bounded)}
 
 
 def production_sinks(config: Config) -> dict:
     from pyflink.common import Types
 
-    from jobs.runtime import clickhouse_writer, discard
+    from jobs.runtime import clickhouse_jdbc_table, clickhouse_writer, discard
     from udfs.flink.coordination import KafkaSinkFunction
 
     def kafka(stream):
@@ -101,7 +178,14 @@ def production_sinks(config: Config) -> dict:
                    .name("kafka writer").uid("kafka-writer"))
         return discard(written, "kafka-writes")
 
-    return {"clickhouse": clickhouse_writer(config, COLUMNS), "kafka": kafka}
+    def positions(t_env, table):
+        clickhouse_jdbc_table(t_env, config, "clickhouse_vehicle_positions", "vehicle_positions", POSITION_COLUMNS)
+        statements = t_env.create_statement_set()
+        statements.add_insert("clickhouse_vehicle_positions", table)
+        statements.attach_as_datastream()  # runs with env.execute(), in the same job
+        return statements
+
+    return {"clickhouse": clickhouse_writer(config, COLUMNS), "kafka": kafka, "positions": positions}
 
 
 def latest_checkpoint(home: pathlib.Path) -> pathlib.Path | None:

@@ -46,17 +46,17 @@ def table_env(env):
     return StreamTableEnvironment.create(env)
 
 
-def kafka_raw_source(t_env, config: Config, name: str, topic_pattern: str, group_id: str, bounded: bool):
-    """Every record of the topics matching ``topic_pattern`` as
-    ``Row(payload, topic, partition, offset, ts)``, with event-time watermarks.
+def kafka_table(t_env, config: Config, name: str, topic_pattern: str, group_id: str, bounded: bool):
+    """Every record of the topics matching ``topic_pattern`` as a table
+    ``(payload BYTES, topic, partition, offset, ts)`` with event-time watermarks on ``ts``.
 
-    Uses the Flink Kafka connector with the ``raw`` format, so the bytes reach
-    Python untouched (decoding failures become dead letters with their offset).
-    ``ts`` is the Kafka record timestamp, which partner producers set to the event's
-    time (the SDK and `lastmile ingest` do): the connector then tracks watermarks
-    per partition (bounded out-of-orderness, idle partitions skipped), so reading a
-    backlog of many partitions at different speeds makes nothing late by accident.
-    ``bounded`` stops at the end offsets seen when the job starts.
+    Uses the Flink Kafka connector with the ``raw`` format, so the bytes arrive untouched
+    (decoding failures become dead letters with their offset). ``ts`` is the Kafka record
+    timestamp, which partner producers set to the event's time (the SDK and `lastmile
+    ingest` do): the connector then tracks watermarks per partition (bounded
+    out-of-orderness, idle partitions skipped), so reading a backlog of many partitions at
+    different speeds makes nothing late by accident. ``bounded`` stops at the end offsets
+    seen when the job starts.
     """
     options = {
         "connector": "kafka",
@@ -86,10 +86,43 @@ def kafka_raw_source(t_env, config: Config, name: str, topic_pattern: str, group
         ) WITH (
         {with_clause}
         )""")
-    # Bytes cross into Python as a latin-1 string (one char per byte, a bijection):
-    # cheaper than pemja's element-wise conversion of a Java byte[].
-    return t_env.to_data_stream(t_env.sql_query(
-        f"SELECT DECODE(`payload`, 'ISO-8859-1') AS `payload`, `topic`, `partition`, `offset`, `ts` FROM `{name}`"))
+    return t_env.from_path(f"`{name}`")
+
+
+def to_python_rows(t_env, table):
+    """``Row(payload, topic, partition, offset, ts, ...)`` for Python functions (further columns
+    of ``table`` follow).
+
+    Bytes cross into Python as a latin-1 string (one char per byte, a bijection):
+    cheaper than pemja's element-wise conversion of a Java byte[].
+    """
+    extra = "".join(f", `{name}`" for name in table.get_schema().get_field_names()[5:])
+    t_env.create_temporary_view("to_python_rows_input", table)
+    rows = t_env.sql_query("SELECT DECODE(`payload`, 'ISO-8859-1') AS `payload`, `topic`, `partition`, `offset`, `ts`"
+                           f"{extra} FROM to_python_rows_input")
+    t_env.drop_temporary_view("to_python_rows_input")
+    return t_env.to_data_stream(rows)
+
+
+def kafka_raw_source(t_env, config: Config, name: str, topic_pattern: str, group_id: str, bounded: bool):
+    """:func:`kafka_table` as a DataStream of :func:`to_python_rows`."""
+    return to_python_rows(t_env, kafka_table(t_env, config, name, topic_pattern, group_id, bounded))
+
+
+def clickhouse_jdbc_table(t_env, config: Config, name: str, table: str, columns: list[tuple[str, str]],
+                          max_rows: int = 10_000) -> None:
+    """A Flink SQL sink table ``name`` writing to ClickHouse ``table`` from the JVM (JDBC
+    connector, our ClickHouse dialect in udfs/jvm): batches of ``max_rows`` or one second,
+    flushed on every checkpoint and at the end of input; retried, then the job fails."""
+    scheme = "https" if config.clickhouse_secure else "http"
+    url = (f"jdbc:clickhouse:{scheme}://{config.clickhouse_host}:{config.clickhouse_http_port}/"
+           f"{config.clickhouse_database}")
+    options = {"connector": "jdbc", "url": url, "table-name": table, "username": config.clickhouse_user,
+               "password": config.clickhouse_password, "sink.buffer-flush.max-rows": str(max_rows),
+               "sink.buffer-flush.interval": "1 s", "sink.max-retries": "5"}
+    cols = ",\n".join(f"  `{c}` {t}" for c, t in columns)
+    with_clause = ",\n".join(f"  '{k}' = '{_sql_escape(v)}'" for k, v in options.items())
+    t_env.execute_sql(f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) WITH (\n{with_clause}\n)")
 
 
 def discard(stream, name: str):

@@ -41,6 +41,10 @@ class Config:
     idle_timeout_s: float = 30.0
     allowed_lateness_s: float = 600.0
     checkpoint_interval_s: float = 10.0
+    # Positions reach the ETA path as one batch per vehicle and this much event time (a
+    # tumbling window on the JVM): ETAs are at most this stale, and Python runs once per
+    # vehicle and interval instead of once per ping.
+    eta_interval_s: float = 300.0
     startup_timeout_s: float = 90.0
     # Shared secret of the ecosystem for recipient_key HMACs (partner SDK only).
     ecosystem_key: str = ""
@@ -58,6 +62,8 @@ class Config:
             )
         if self.kafka_controller_port == 0:
             object.__setattr__(self, "kafka_controller_port", port + 1)
+        if not (math.isfinite(self.eta_interval_s) and self.eta_interval_s >= 1):
+            raise ConfigError(f"eta_interval_s must be at least 1 second, got {self.eta_interval_s}")
         for name in ("out_of_orderness_s", "idle_timeout_s", "allowed_lateness_s", "checkpoint_interval_s"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"{name} must be a non-negative number of seconds, got {getattr(self, name)}")

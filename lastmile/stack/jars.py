@@ -27,6 +27,8 @@ JAR_SETS = {
     },
     "flink-connectors": {
         "flink.kafka.connector.version": versions.FLINK_KAFKA_CONNECTOR_VERSION,
+        "flink.jdbc.connector.version": versions.FLINK_JDBC_CONNECTOR_VERSION,
+        "clickhouse.jdbc.version": versions.CLICKHOUSE_JDBC_VERSION,
     },
 }
 
@@ -82,7 +84,7 @@ def udf_jar(config: Config) -> pathlib.Path:
 
     contract = contract_json()
     digest = hashlib.sha256("|".join((contract, versions.FLINK_VERSION, versions.AVRO_JAVA_VERSION,
-                                      versions.H3_JAVA_VERSION)).encode())
+                                      versions.H3_JAVA_VERSION, versions.FLINK_JDBC_CONNECTOR_VERSION)).encode())
     for path in sorted(p for p in UDF_SOURCES.rglob("*") if p.is_file() and "target" not in p.parts):
         digest.update(str(path.relative_to(UDF_SOURCES)).encode() + path.read_bytes())
     target = config.cache / "jars" / f"lastmile-udfs-{digest.hexdigest()[:12]}"
@@ -99,6 +101,7 @@ def udf_jar(config: Config) -> pathlib.Path:
     result = subprocess.run([mvn, "-q", "-B", "-f", str(UDF_SOURCES / "pom.xml"), "package",
                              f"-Dbuild.dir={build / 'target'}", f"-Dcontract.dir={build / 'contract'}",
                              f"-Dflink.version={versions.FLINK_VERSION}", f"-Davro.version={versions.AVRO_JAVA_VERSION}",
+                             f"-Dflink.jdbc.connector.version={versions.FLINK_JDBC_CONNECTOR_VERSION}",
                              f"-Dh3.version={versions.H3_JAVA_VERSION}"],
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     built = build / "target" / "lastmile-udfs-0.jar"

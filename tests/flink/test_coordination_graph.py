@@ -9,9 +9,10 @@ import cloudpickle
 import numpy as np
 from pyflink.common import Duration, Row, Types
 from pyflink.common.watermark_strategy import TimestampAssigner, WatermarkStrategy
+from pyflink.table.expressions import col
 
 from jobs import coordination
-from jobs.runtime import stream_env
+from jobs.runtime import stream_env, table_env
 from lastmile.config import Config
 from lastmile.simulator import truth as truth_mod
 from samples import HOUR, valid
@@ -30,26 +31,45 @@ class KafkaTime(TimestampAssigner):
         return value[4]
 
 
+def _table(env, t_env, rows):
+    """A source table like jobs.runtime.kafka_table: (payload BYTES, topic, partition, offset, ts)."""
+    from pyflink.table import DataTypes, Schema
+
+    names = ["payload", "topic", "partition", "offset", "event_ms"]
+    types = [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(), Types.INT(), Types.LONG(), Types.LONG()]
+    stream = env.from_collection(rows, type_info=Types.ROW_NAMED(names, types)).assign_timestamps_and_watermarks(
+        WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(60)).with_timestamp_assigner(KafkaTime()))
+    schema = (Schema.new_builder().column("payload", DataTypes.BYTES()).column("topic", DataTypes.STRING())
+              .column("partition", DataTypes.INT()).column("offset", DataTypes.BIGINT())
+              .column("event_ms", DataTypes.BIGINT())
+              .column_by_metadata("ts", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
+              .watermark("ts", "SOURCE_WATERMARK()").build())
+    return t_env.from_data_stream(stream, schema).select(col("payload"), col("topic"), col("partition"),
+                                                         col("offset"), col("ts"))
+
+
 def run_graph(tmp_path, records):
     """records: (stream, partner, record or raw bytes); returns what reached the two sinks."""
     config = Config.from_env({}, home=tmp_path, parallelism=2, out_of_orderness_s=60)
     # Watermarks are emitted periodically; every millisecond makes them follow the data closely.
     env = stream_env(config, extra={"pipeline.auto-watermark-interval": "1 ms"})
-    rows = []
+    t_env = table_env(env)
+    rows = {"positions": [], "partner_events": []}
+    last_ts = BASE
     for offset, (stream, partner, record) in enumerate(records):
         payload = record if isinstance(record, bytes) else wire.encode(record, SCHEMAS[stream])
-        ts = record.get("event_time", record.get("available_from")) if isinstance(record, dict) else \
-            rows[-1][4] if rows else BASE
-        rows.append(Row(payload.decode("latin-1"), f"partners.{partner}.{stream}", 0, offset, ts))
-    source = env.from_collection(rows, type_info=Types.ROW([Types.STRING(), Types.STRING(), Types.INT(),
-                                                            Types.LONG(), Types.LONG()]))
-    source = source.assign_timestamps_and_watermarks(
-        WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(60)).with_timestamp_assigner(KafkaTime()))
+        ts = record.get("event_time", record.get("available_from")) if isinstance(record, dict) else last_ts
+        last_ts = ts
+        source = "positions" if stream == "vehicle_positions" else "partner_events"
+        rows[source].append(Row(payload, f"partners.{partner}.{stream}", 0, offset, ts))
     sinks = {}
-    coordination.build(env, {"partner_events": source},
-                       {"clickhouse": lambda s: sinks.setdefault("rows", s), "kafka": lambda s: sinks.setdefault("kafka", s)},
+    coordination.build(env, {"tables": t_env, **{name: _table(env, t_env, r) for name, r in rows.items()}},
+                       {"clickhouse": lambda s: sinks.setdefault("rows", s), "kafka": lambda s: sinks.setdefault("kafka", s),
+                        "positions": lambda t, table: sinks.setdefault("positions", t.to_data_stream(table))},
                        config)
-    collected = sinks["rows"].union(sinks["kafka"].map(lambda m: ("kafka", m), output_type=Types.PICKLED_BYTE_ARRAY()))
+    positions = sinks["positions"].map(lambda r: ("vehicle_positions", tuple(r)), output_type=Types.PICKLED_BYTE_ARRAY())
+    collected = sinks["rows"].union(positions, sinks["kafka"].map(lambda m: ("kafka", m),
+                                                                  output_type=Types.PICKLED_BYTE_ARRAY()))
     out = list(collected.execute_and_collect())
     return [r for r in out if r[0] != "kafka"], [r[1] for r in out if r[0] == "kafka"]
 
@@ -89,9 +109,12 @@ def test_late_tasks_and_positions_become_dead_letters(tmp_path):
     late_task["event_time"] = BASE + 40 * HOUR
     old_position = valid("vehicle_positions", partner="pa", now_ms=BASE + HOUR)
     records = [("delivery_tasks", "pa", early), ("delivery_tasks", "pb", later)]
-    # enough records at the later time for several watermark intervals to pass
+    # enough records at the later time for several watermark intervals to pass, in both
+    # sources (positions are read apart from the other streams, each with its own watermarks)
     records += [("vehicle_positions", "pa", valid("vehicle_positions", partner="pa", now_ms=BASE + 40 * HOUR + i))
                 for i in range(3000)]
+    records += [("shipment_status", "pb", valid("shipment_status", partner="pb", now_ms=BASE + 40 * HOUR + i,
+                                                status="CREATED")) for i in range(3000)]
     records += [("delivery_tasks", "pc", late_task), ("vehicle_positions", "pa", old_position)]
     rows, _ = run_graph(tmp_path, records)
     dead = sorted((r[4], r[5], r[2]) for t, r in rows if t == "dead_letters")
@@ -99,6 +122,7 @@ def test_late_tasks_and_positions_become_dead_letters(tmp_path):
     assert {source.split("/")[0] for *_, source in dead} == {"partners.pc.delivery_tasks", "partners.pa.vehicle_positions"}
     assert sum(t == "delivery_tasks" for t, _ in rows) == 2
     assert sum(t == "vehicle_positions" for t, _ in rows) == 3000
+    assert sum(t == "shipment_status" for t, _ in rows) == 3000
 
 
 def test_etas_for_vans_out_for_delivery_and_proposals_for_co_located_groups(tmp_path):

@@ -23,12 +23,13 @@ from udfs.contracts import wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire
 from udfs.eta import FINAL_STATUSES, OPEN_STATUSES, Delivery
+from udfs.pings import single
 from udfs.records import DeadLetter, Source
 from udfs.rows import event_row, match_record, match_row
 
 ROWS = OutputTag("rows")
 KAFKA = OutputTag("kafka")
-POSITIONS = OutputTag("positions")  # (partner:vehicle, event time, lat, lng, reported speed)
+POSITIONS = OutputTag("positions")  # udfs.pings.PingBatch (of one position)
 OFFERS = OutputTag("offers")  # udfs.consolidation.Offer
 STOPS = OutputTag("stops")  # udfs.eta.Assign / Unassign, for the vehicle's ETA state
 GROUPS = OutputTag("groups")  # ("link", neighbourhood, Member, Member) / ("unlink", neighbourhood, key, key)
@@ -75,6 +76,8 @@ class Intake(ProcessFunction):
             return
         event_time = record["event_time"] if "event_time" in record else record["available_from"]
         watermark = ctx.timer_service().current_watermark()
+        if len(value) > 5 and value[5] is not None:  # the watermark the JVM judged a position by
+            watermark = max(watermark, value[5])
         if event_time < watermark:
             yield from dead_letter_outputs(DeadLetter(
                 str(source), "event-time", "late",
@@ -82,8 +85,8 @@ class Intake(ProcessFunction):
             return
         yield ROWS, (stream, event_row(stream, record, source, now))
         if stream == "vehicle_positions":
-            yield POSITIONS, (f"{record['partner_id']}:{record['vehicle_id']}", record["event_time"], record["lat"],
-                              record["lng"], record["speed_mps"])
+            yield POSITIONS, single(record["partner_id"], record["vehicle_id"], record["event_time"], record["lat"],
+                                    record["lng"], record["speed_mps"])
         elif stream == "shipment_status" and record["status"] in TRACKED_STATUSES:
             yield record, source, now
         elif stream == "capacity_offers":

@@ -1,16 +1,18 @@
-"""Flink functions of the ETA path (thin: the logic is in udfs.eta and udfs.speed_profiles).
+"""Flink functions of the ETA path (thin: the logic is in udfs.eta, udfs.pings and udfs.speed_profiles).
 
-    POSITIONS ─► Tracker  keyed by partner:vehicle ─► segments ─► Profiles  keyed by district
-                                                                   │ published speeds (broadcast)
-    POSITIONS + STOPS ─► Eta  keyed by partner:vehicle ◄───────────┘
+    ping batches ─► Tracker  keyed by partner:vehicle ─► segments by district ─► Profiles  keyed by district
+                                                                                 │ published speeds (broadcast)
+    ping batches + STOPS ─► Eta  keyed by partner:vehicle ◄──────────────────────┘
                           └─► EtaUpdate: ClickHouse eta_predictions, coordination.eta, the partner's inbox
 
-Speeds are learned in keyed state (one district's cell-hour estimates per key) and
-reach every ETA instance as broadcast state, mirrored in a dict for lookups.
+A ping batch (:class:`udfs.pings.PingBatch`) is one vehicle's positions over one
+event-time interval, grouped on the JVM (see jobs/coordination.py): every function
+here runs once per vehicle and interval, not once per position. Speeds are learned
+in keyed state (one district's cell-hour estimates per key) and reach every ETA
+instance as broadcast state, mirrored in a dict for lookups.
 """
 from __future__ import annotations
 
-import h3.api.basic_int as h3i
 from pyflink.common import Types
 from pyflink.datastream import KeyedBroadcastProcessFunction, KeyedProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
@@ -18,7 +20,8 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from lastmile import topics
 from udfs.contracts import wire
 from udfs.eta import Assign, Route, Unassign
-from udfs.speed_profiles import PARENT_RESOLUTION, SpeedTable, learn, profile_keys, segment_speed
+from udfs.pings import PingBatch, track
+from udfs.speed_profiles import SpeedTable, learn, profile_keys
 
 #: Broadcast state of the ETA operator: "cell:hour" -> m/s (string keys: lookups by
 #: pickled keys do not find their entries in PyFlink's broadcast state).
@@ -43,22 +46,20 @@ def parse_speed_key(text: str) -> tuple[int, int]:
 
 
 class Tracker(KeyedProcessFunction):
-    """Keyed by ``partner:vehicle``: the last position; emits ``(district, cell, hour, m/s)``
-    for every usable travel segment (udfs.speed_profiles.segment_speed)."""
+    """Keyed by ``partner:vehicle``: the last position; for each ping batch emits
+    ``(district, ((cell, hour, m/s), ...))`` per district its usable segments lie in
+    (udfs.pings.track)."""
 
     def open(self, runtime_context):
         self._last = runtime_context.get_state(ValueStateDescriptor("last-ping", Types.PICKLED_BYTE_ARRAY()))
 
-    def process_element(self, value, ctx):
-        _, ts, lat, lng, speed = value
+    def process_element(self, batch: PingBatch, ctx):
         last = self._last.value()
-        if last is not None and ts <= last[0]:
-            return  # older than what was seen: says nothing about the street now
-        ping = (ts, lat, lng, speed)
-        self._last.update(ping)
-        segment = segment_speed(last, ping) if last is not None else None
-        if segment is not None:
-            yield (h3i.cell_to_parent(segment[0], PARENT_RESOLUTION), *segment)
+        newest, by_district = track(last, batch.pings)
+        if newest is not last:
+            self._last.update(newest)
+        for district, segments in by_district.items():
+            yield district, tuple(segments)
 
 
 class Profiles(KeyedProcessFunction):
@@ -70,13 +71,17 @@ class Profiles(KeyedProcessFunction):
             MapStateDescriptor("estimates", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
 
     def process_element(self, value, ctx):
-        _, cell, hour, speed = value
-        for key in profile_keys(cell, hour):
-            name = speed_key(key)
-            estimate, published = learn(self._estimates.get(name), speed)
+        estimates, published = {}, {}
+        for cell, hour, speed in value[1]:  # in the order the van drove them
+            for key in profile_keys(cell, hour):
+                name = speed_key(key)
+                estimate = estimates[name] if name in estimates else self._estimates.get(name)
+                estimates[name], mps = learn(estimate, speed)
+                if mps is not None:
+                    published[name] = mps
+        for name, estimate in estimates.items():
             self._estimates.put(name, estimate)
-            if published is not None:
-                yield name, published
+        yield from published.items()
 
 
 class Eta(KeyedBroadcastProcessFunction):
@@ -117,7 +122,7 @@ class Eta(KeyedBroadcastProcessFunction):
 
     def process_element(self, value, ctx):
         is_stop = isinstance(value, (Assign, Unassign))
-        at = value.at if is_stop else value[1]
+        at = value.at
         if at <= ctx.timer_service().current_watermark():
             yield from self._apply([value], ctx)
             return
@@ -155,15 +160,15 @@ class Eta(KeyedBroadcastProcessFunction):
                 timers.register_event_time_timer(_hour_after(value.stop.window_start))
             elif isinstance(value, Unassign):
                 route.complete(value.shipment_id)
-            else:
-                _, ts, lat, lng, speed = value
+            else:  # a PingBatch: follow the van through it, then update its ETAs once
                 table = self._speeds(ctx)
-                segment = route.observe(ts, lat, lng, speed)
-                if segment is not None:
-                    route.learn_pace(segment, table.speed)
+                for ts, lat, lng, speed in value.pings:
+                    segment = route.observe(ts, lat, lng, speed)
+                    if segment is not None:
+                        route.learn_pace(segment, table.speed)
                 for u in route.updates(table.speed):
                     yield "rows", ("eta_predictions", tuple(u))
                     yield "kafka", ((topics.ETA, topics.inbox_topic(u.partner_id)),
                                     f"{u.partner_id}:{u.shipment_id}", wire.encode(u._asdict(), "EtaUpdate"))
-                timers.register_event_time_timer(_hour_after(ts))
+                timers.register_event_time_timer(_hour_after(value.at))
         self._route.update(route)

@@ -1,0 +1,68 @@
+"""Vehicle positions as the ETA path consumes them: one batch per vehicle and interval.
+
+Positions are most of the traffic. The job decodes and checks them on the JVM and
+groups each vehicle's positions per event-time interval (``Config.eta_interval_s``,
+a tumbling window in Flink SQL) before anything crosses into Python, so the
+trackers and ETA routes run once per vehicle and interval, not once per ping. A
+batch arrives as ``"ts,lat,lng,speed;..."`` text (Flink's ``LISTAGG``; doubles are
+printed with Java's shortest round-tripping form, so they parse back exactly).
+
+Pure functions, no pyflink import.
+"""
+from __future__ import annotations
+
+from typing import NamedTuple
+
+import h3.api.basic_int as h3i
+
+from udfs.speed_profiles import PARENT_RESOLUTION, segment_speed
+
+Ping = tuple  # (ts ms, lat, lng, reported speed m/s or None)
+
+
+class PingBatch(NamedTuple):
+    """A vehicle's positions over one interval, in event-time order."""
+
+    key: str  # partner_id:vehicle_id
+    at: int  # event time of the last ping
+    pings: tuple[Ping, ...]
+
+
+def vehicle_key(partner_id: str, vehicle_id: str) -> str:
+    return f"{partner_id}:{vehicle_id}"
+
+
+def parse_pings(text: str) -> tuple[Ping, ...]:
+    """``"ts,lat,lng,speed;..."`` (speed empty when unknown) -> pings sorted by time, then position."""
+    pings = []
+    for item in text.split(";"):
+        ts, lat, lng, speed = item.split(",")
+        pings.append((int(ts), float(lat), float(lng), float(speed) if speed else None))
+    pings.sort(key=lambda p: (p[0], p[1], p[2], -1.0 if p[3] is None else p[3]))
+    return tuple(pings)
+
+
+def batch_from_row(row) -> PingBatch:
+    """The SQL batch row ``(partner_id, vehicle_id, pings text)``."""
+    pings = parse_pings(row[2])
+    return PingBatch(vehicle_key(row[0], row[1]), pings[-1][0], pings)
+
+
+def single(partner_id: str, vehicle_id: str, ts: int, lat: float, lng: float, speed: float | None) -> PingBatch:
+    """A batch of one (a position the Python reference accepted after the JVM had refused it)."""
+    return PingBatch(vehicle_key(partner_id, vehicle_id), ts, ((ts, lat, lng, speed),))
+
+
+def track(last: Ping | None, pings: tuple[Ping, ...]) -> tuple[Ping | None, dict[int, list[tuple[int, int, float]]]]:
+    """Consecutive pings -> usable travel segments ``(cell, hour of week, m/s)`` by district
+    (resolution-7 parent), and the newest ping. Pings not newer than the newest one seen say
+    nothing about the street now and are skipped."""
+    by_district: dict[int, list[tuple[int, int, float]]] = {}
+    for ping in pings:
+        if last is not None and ping[0] <= last[0]:
+            continue
+        segment = segment_speed(last, ping) if last is not None else None
+        last = ping
+        if segment is not None:
+            by_district.setdefault(h3i.cell_to_parent(segment[0], PARENT_RESOLUTION), []).append(segment)
+    return last, by_district
