@@ -45,52 +45,117 @@ POSITION_COLUMNS = [("event_id", "STRING"), ("partner_id", "STRING"), ("vehicle_
                     ("source_topic", "STRING"), ("source_partition", "INT"), ("source_offset", "BIGINT")]
 
 
+STATUS_COLUMNS = [("event_id", "STRING"), ("partner_id", "STRING"), ("shipment_id", "STRING"),
+                  ("event_time", "STRING"), ("ingested_at", "STRING"), ("status", "STRING"), ("vehicle_id", "STRING"),
+                  ("stop_sequence", "INT"), ("h3_cell", "BIGINT"), ("reason", "STRING"), ("source_topic", "STRING"),
+                  ("source_partition", "INT"), ("source_offset", "BIGINT")]
+OFFER_COLUMNS = [("event_id", "STRING"), ("partner_id", "STRING"), ("vehicle_id", "STRING"), ("event_time", "STRING"),
+                 ("ingested_at", "STRING"), ("depot_h3", "BIGINT"), ("available_from", "STRING"),
+                 ("available_to", "STRING"), ("spare_volume_l", "DOUBLE"), ("spare_stops", "INT"),
+                 ("source_topic", "STRING"), ("source_partition", "INT"), ("source_offset", "BIGINT")]
+JVM_TABLE_COLUMNS = {"vehicle_positions": POSITION_COLUMNS, "shipment_status": STATUS_COLUMNS,
+                     "capacity_offers": OFFER_COLUMNS}
+_UTC = "'yyyy-MM-dd HH:mm:ss.SSS'"
+
+
+def _utc(column: str) -> str:
+    """Epoch ms as UTC text, which ClickHouse parses into DateTime64(3, 'UTC')."""
+    return f"DATE_FORMAT(TO_TIMESTAMP_LTZ({column}, 3), {_UTC})"
+
+
+def _decoded_view(t_env, name: str, source, function: str, late: str) -> None:
+    """View ``name``: ``source`` through the JVM table function ``function``, with ``late``
+    (a condition on the decoded fields and ``r.ts``) and the watermark it was judged by.
+
+    Through a DataStream and back (all on the JVM), so the queries over the view share
+    one Kafka read and one decode; planned apart, each would read and decode again. The
+    judged watermark goes along because downstream, a subtask's own watermark can still
+    lag behind it (it is the minimum over its input channels).
+    """
+    from pyflink.table import DataTypes, Schema
+
+    t_env.create_temporary_view(f"{name}_raw", source)
+    decoded = t_env.sql_query(f"""
+        SELECT d.*, r.topic, r.`partition`, r.`offset`, r.payload, r.ts AS kafka_ts,
+               CURRENT_WATERMARK(r.ts) IS NOT NULL AND ({late}) AS late,
+               LASTMILE_EPOCH_MS(CURRENT_WATERMARK(r.ts)) AS judged_watermark
+        FROM {name}_raw AS r, LATERAL TABLE({function}(r.payload, r.topic)) AS d""")
+    t_env.create_temporary_view(name, t_env.from_data_stream(
+        t_env.to_data_stream(decoded),
+        Schema.new_builder().column_by_metadata("ts", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
+        .watermark("ts", "SOURCE_WATERMARK()").build()))
+
+
+def _register_functions(t_env) -> None:
+    t_env.get_config().set("table.local-time-zone", "UTC")  # DATE_FORMAT writes UTC
+    for name, cls in (("lastmile_decode_position", "DecodePosition"), ("lastmile_decode_event", "DecodeEvent"),
+                      ("lastmile_epoch_ms", "EpochMillis")):
+        t_env.create_java_temporary_system_function(name, f"io.lastmile.udfs.{cls}")
+
+
 def position_path(t_env, positions, config: Config):
     """Vehicle positions on the JVM: decode and check (udfs/jvm DecodePosition), route.
 
     Returns ``(rows, batches, refused)``: ``rows`` a table of accepted positions in
     :data:`POSITION_COLUMNS`; ``batches`` a table ``(partner_id, vehicle_id, pings)``, one
     row per vehicle and ``eta_interval_s`` of event time (udfs.pings); ``refused`` a table
-    like the source of what the JVM did not accept or found late, for the Python reference.
-    Late: ``ts`` or ``event_time`` behind the watermark (such a position would miss its window).
+    like the source, plus the judged watermark, of what the JVM did not accept or found
+    late, for the Python reference. Late: ``ts`` or ``event_time`` behind the watermark (such
+    a position would miss its window).
     """
-    t_env.get_config().set("table.local-time-zone", "UTC")  # DATE_FORMAT below writes UTC
-    t_env.create_java_temporary_system_function("lastmile_decode_position", "io.lastmile.udfs.DecodePosition")
-    t_env.create_java_temporary_system_function("lastmile_epoch_ms", "io.lastmile.udfs.EpochMillis")
-    t_env.create_temporary_view("raw_positions", positions)
-    decoded = t_env.sql_query("""
-        SELECT p.*, r.topic, r.`partition`, r.`offset`, r.payload, r.ts AS kafka_ts,
-               CURRENT_WATERMARK(r.ts) IS NOT NULL AND (r.ts < CURRENT_WATERMARK(r.ts)
-                 OR TO_TIMESTAMP_LTZ(p.event_time, 3) < CURRENT_WATERMARK(r.ts)) AS late,
-               LASTMILE_EPOCH_MS(CURRENT_WATERMARK(r.ts)) AS judged_watermark
-        FROM raw_positions AS r, LATERAL TABLE(lastmile_decode_position(r.payload, r.topic)) AS p""")
-    # Through a DataStream and back (all on the JVM): the three queries below then share one
-    # Kafka read and one decode; planned apart, each would read and decode the topics again.
-    from pyflink.table import DataTypes, Schema
-
-    t_env.create_temporary_view("decoded_positions", t_env.from_data_stream(
-        t_env.to_data_stream(decoded),
-        Schema.new_builder().column_by_metadata("ts", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
-        .watermark("ts", "SOURCE_WATERMARK()").build()))
-    utc = "'yyyy-MM-dd HH:mm:ss.SSS'"
+    _decoded_view(t_env, "decoded_positions", positions, "lastmile_decode_position",
+                  "r.ts < CURRENT_WATERMARK(r.ts) OR TO_TIMESTAMP_LTZ(d.event_time, 3) < CURRENT_WATERMARK(r.ts)")
     rows = t_env.sql_query(f"""
-        SELECT event_id, partner_id, vehicle_id, DATE_FORMAT(TO_TIMESTAMP_LTZ(event_time, 3), {utc}),
-               DATE_FORMAT(TO_TIMESTAMP_LTZ(ingested_at, 3), {utc}), h3_cell, speed_mps, load_volume_l,
-               capacity_volume_l, topic, `partition`, `offset`
+        SELECT event_id, partner_id, vehicle_id, {_utc("event_time")}, {_utc("ingested_at")}, h3_cell, speed_mps,
+               load_volume_l, capacity_volume_l, topic, `partition`, `offset`
         FROM decoded_positions WHERE ok AND NOT late""")
-    interval_s = int(config.eta_interval_s)
     batches = t_env.sql_query(f"""
         SELECT partner_id, vehicle_id,
                LISTAGG(CONCAT_WS(',', CAST(event_time AS STRING), CAST(lat AS STRING), CAST(lng AS STRING),
                                  COALESCE(CAST(speed_mps AS STRING), '')), ';') AS pings
-        FROM TABLE(TUMBLE(TABLE decoded_positions, DESCRIPTOR(ts), INTERVAL '{interval_s}' SECOND(6)))
+        FROM TABLE(TUMBLE(TABLE decoded_positions, DESCRIPTOR(ts), INTERVAL '{int(config.eta_interval_s)}' SECOND(6)))
         WHERE ok AND NOT late
         GROUP BY partner_id, vehicle_id, window_start, window_end""")
-    # The watermark the lateness was judged by goes along: downstream, a subtask's own
-    # watermark can still lag behind it (it is the minimum over its input channels).
     refused = t_env.sql_query("SELECT payload, topic, `partition`, `offset`, ts, judged_watermark "
                               "FROM decoded_positions WHERE NOT ok OR late")
     return rows, batches, refused
+
+
+def event_path(t_env, events):
+    """Delivery tasks, statuses and capacity offers on the JVM: decode and check (udfs/jvm
+    DecodeEvent), route.
+
+    Returns ``(status_rows, offer_rows, accepted, refused)``: ClickHouse rows of accepted
+    statuses and offers (:data:`STATUS_COLUMNS`, :data:`OFFER_COLUMNS`); ``accepted`` the
+    rows the Python side needs (every task, the statuses the Registry tracks, offers) for
+    :class:`udfs.flink.coordination.Decoded`; ``refused`` as in :func:`position_path`. Late: a
+    status's event time or an offer's start behind the watermark (a task's lateness depends
+    on its window: the Registry judges it).
+    """
+    from udfs.contracts.jvm_export import decoded_fields
+    from udfs.flink.coordination import TRACKED_STATUSES
+
+    _decoded_view(t_env, "decoded_events", events, "lastmile_decode_event",
+                  "d.kind <> 'delivery_tasks' AND "
+                  "TO_TIMESTAMP_LTZ(COALESCE(d.event_time, d.available_from), 3) < CURRENT_WATERMARK(r.ts)")
+    on_time = "ok AND NOT late"
+    status_rows = t_env.sql_query(f"""
+        SELECT event_id, partner_id, shipment_id, {_utc("event_time")}, {_utc("ingested_at")}, status, vehicle_id,
+               stop_sequence, h3_cell, reason, topic, `partition`, `offset`
+        FROM decoded_events WHERE {on_time} AND kind = 'shipment_status'""")
+    offer_rows = t_env.sql_query(f"""
+        SELECT event_id, partner_id, vehicle_id, {_utc("available_from")}, {_utc("ingested_at")}, h3_cell,
+               {_utc("available_from")}, {_utc("available_to")}, spare_volume_l, spare_stops, topic, `partition`,
+               `offset`
+        FROM decoded_events WHERE {on_time} AND kind = 'capacity_offers'""")
+    tracked = ", ".join(f"'{s}'" for s in TRACKED_STATUSES)
+    accepted = t_env.sql_query(f"""
+        SELECT kind, topic, `partition`, `offset`, ingested_at, {", ".join(f"`{f}`" for f in decoded_fields())}
+        FROM decoded_events
+        WHERE {on_time} AND (kind <> 'shipment_status' OR status IN ({tracked}))""")
+    refused = t_env.sql_query("SELECT payload, topic, `partition`, `offset`, ts, judged_watermark "
+                              "FROM decoded_events WHERE NOT ok OR late")
+    return status_rows, offer_rows, accepted, refused
 
 
 def build(env, sources: dict, sinks: dict, config: Config):
@@ -101,14 +166,15 @@ def build(env, sources: dict, sinks: dict, config: Config):
     delivery tasks, statuses and capacity offers, ``sources["positions"]`` the same of vehicle
     positions, both with event-time watermarks on ``ts`` (see jobs.runtime.kafka_table).
     ``sinks["clickhouse"]`` takes a stream of ``(table, row)``, ``sinks["kafka"]`` one of
-    ``(topics, key, value)``, ``sinks["positions"]`` the table of accepted positions.
+    ``(topics, key, value)``, ``sinks["jvm_rows"]`` the StreamTableEnvironment and a dict of
+    tables of ClickHouse rows built on the JVM (:data:`JVM_TABLE_COLUMNS`).
     """
     from pyflink.common import Types
 
     from jobs.runtime import to_python_rows
     from udfs.flink import consolidation, eta
-    from udfs.flink.coordination import (GROUPS, KAFKA, OFFERS, POSITIONS, ROWS, STOPS, Intake, Matcher, Registry,
-                                         ToSideOutputs)
+    from udfs.flink.coordination import (GROUPS, KAFKA, OFFERS, POSITIONS, ROWS, STOPS, Decoded, Intake, Matcher,
+                                         Registry, ToSideOutputs)
     from udfs.pings import batch_from_row
 
     t_env = sources["tables"]
@@ -117,16 +183,20 @@ def build(env, sources: dict, sinks: dict, config: Config):
     pickled = Types.PICKLED_BYTE_ARRAY()
     string, long = Types.STRING(), Types.LONG()
 
+    _register_functions(t_env)
     position_rows, position_batches, refused_positions = position_path(t_env, sources["positions"], config)
-    written_positions = sinks["positions"](t_env, position_rows)
-    intake = (to_python_rows(t_env, sources["partner_events"])
-              .process(Intake(), output_type=pickled)
-              .name("intake: decode + validate").uid("intake"))
+    status_rows, offer_rows, accepted_events, refused_events = event_path(t_env, sources["partner_events"])
+    written = sinks["jvm_rows"](t_env, {"vehicle_positions": position_rows, "shipment_status": status_rows,
+                                        "capacity_offers": offer_rows})
     # What the JVM refused, the Python reference decides (dead letter with its reason, or accepted).
-    position_intake = (to_python_rows(t_env, refused_positions)
-                       .process(Intake(), output_type=pickled)
-                       .name("intake: positions the JVM refused").uid("intake-refused-positions"))
-    registry = (intake.key_by(lambda v: f"{v[0]['partner_id']}:{v[0]['shipment_id']}", key_type=string)
+    intake = (to_python_rows(t_env, refused_events.union_all(refused_positions))
+              .process(Intake(), output_type=pickled)
+              .name("intake: what the JVM refused (Python reference)").uid("intake"))
+    decoded = (t_env.to_data_stream(accepted_events)
+               .process(Decoded(), output_type=pickled)
+               .name("decoded tasks, statuses, offers").uid("decoded"))
+    to_registry = decoded.union(intake)
+    registry = (to_registry.key_by(lambda v: f"{v[0]['partner_id']}:{v[0]['shipment_id']}", key_type=string)
                 .process(Registry(radius, resolution_for_radius(radius), lateness_ms), output_type=pickled)
                 .name("registry: versions and deliveries per shipment").uid("registry"))
     matcher = (registry.key_by(lambda m: m.cell, key_type=long)
@@ -135,7 +205,7 @@ def build(env, sources: dict, sinks: dict, config: Config):
 
     batches = (t_env.to_data_stream(position_batches)
                .map(batch_from_row, output_type=pickled).name("ping batches").uid("ping-batches")
-               .union(position_intake.get_side_output(POSITIONS)))
+               .union(intake.get_side_output(POSITIONS)))
     speeds = (batches.key_by(lambda b: b[0], key_type=string)
               .process(eta.Tracker(), output_type=pickled).name("tracker: segments per vehicle").uid("tracker")
               .key_by(lambda s: s[0], key_type=long)
@@ -146,15 +216,16 @@ def build(env, sources: dict, sinks: dict, config: Config):
             .process(eta.Eta(), output_type=pickled).name("eta: routes per vehicle").uid("eta")
             .process(ToSideOutputs(), output_type=pickled).name("eta outputs").uid("eta-outputs"))
     proposals = (matcher.get_side_output(GROUPS).key_by(lambda g: g[1], key_type=long)
-                 .connect(intake.get_side_output(OFFERS).broadcast(consolidation.OFFERS))
+                 .connect(intake.get_side_output(OFFERS).union(decoded.get_side_output(OFFERS))
+                          .broadcast(consolidation.OFFERS))
                  .process(consolidation.Consolidator(), output_type=pickled)
                  .name("consolidator: proposals per neighbourhood").uid("consolidator")
                  .process(ToSideOutputs(), output_type=pickled).name("proposal outputs").uid("proposal-outputs"))
 
-    stages = (intake, position_intake, registry, matcher, etas, proposals)
+    stages = (intake, registry, matcher, etas, proposals)
     rows = stages[0].get_side_output(ROWS).union(*(s.get_side_output(ROWS) for s in stages[1:]))
     messages = stages[0].get_side_output(KAFKA).union(*(s.get_side_output(KAFKA) for s in stages[1:]))
-    return sinks["clickhouse"](rows), sinks["kafka"](messages), written_positions
+    return sinks["clickhouse"](rows), sinks["kafka"](messages), written
 
 
 def kafka_sources(env, config: Config, bounded: bool) -> dict:
@@ -178,14 +249,16 @@ def production_sinks(config: Config) -> dict:
                    .name("kafka writer").uid("kafka-writer"))
         return discard(written, "kafka-writes")
 
-    def positions(t_env, table):
-        clickhouse_jdbc_table(t_env, config, "clickhouse_vehicle_positions", "vehicle_positions", POSITION_COLUMNS)
+    def jvm_rows(t_env, tables: dict):
+        """ClickHouse rows built on the JVM, written by the JDBC sink, in the same job."""
         statements = t_env.create_statement_set()
-        statements.add_insert("clickhouse_vehicle_positions", table)
-        statements.attach_as_datastream()  # runs with env.execute(), in the same job
+        for table, rows in tables.items():
+            clickhouse_jdbc_table(t_env, config, f"clickhouse_{table}", table, JVM_TABLE_COLUMNS[table])
+            statements.add_insert(f"clickhouse_{table}", rows)
+        statements.attach_as_datastream()  # runs with env.execute()
         return statements
 
-    return {"clickhouse": clickhouse_writer(config, COLUMNS), "kafka": kafka, "positions": positions}
+    return {"clickhouse": clickhouse_writer(config, COLUMNS), "kafka": kafka, "jvm_rows": jvm_rows}
 
 
 def latest_checkpoint(home: pathlib.Path) -> pathlib.Path | None:
@@ -194,7 +267,7 @@ def latest_checkpoint(home: pathlib.Path) -> pathlib.Path | None:
     return done[-1].parent if done else None
 
 
-def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print) -> float:
+def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print, progress: bool = False) -> float:
     """Run on the configured Kafka and ClickHouse; returns seconds taken.
 
     Unbounded runs checkpoint every ``checkpoint_interval_s`` to ``<home>/checkpoints``
@@ -223,7 +296,13 @@ def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print)
     env = stream_env(config, extra=extra)
     build(env, kafka_sources(env, config, bounded), production_sinks(config), config)
     started = time.monotonic()
-    env.execute("lastmile-coordination")
+    if progress:
+        from jobs.progress import ProgressReporter, backlog
+
+        with ProgressReporter(config, backlog(config) if bounded else None):
+            env.execute("lastmile-coordination")
+    else:
+        env.execute("lastmile-coordination")
     return time.monotonic() - started
 
 

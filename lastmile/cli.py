@@ -129,7 +129,7 @@ def cmd_run(args):
     from jobs import coordination
 
     config = _config(args).with_overrides(colocation_radius_m=args.colocation_radius_m)
-    seconds = coordination.run(config, bounded=args.bounded, jobmanager=args.jobmanager)
+    seconds = coordination.run(config, bounded=args.bounded, jobmanager=args.jobmanager, progress=not args.json)
     if args.json:
         print(json.dumps({"seconds": round(seconds, 1), **coordination.summary(config)}))
     else:

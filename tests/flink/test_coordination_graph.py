@@ -63,13 +63,17 @@ def run_graph(tmp_path, records):
         source = "positions" if stream == "vehicle_positions" else "partner_events"
         rows[source].append(Row(payload, f"partners.{partner}.{stream}", 0, offset, ts))
     sinks = {}
+
+    def jvm_rows(t, tables):  # the rows the JVM builds for ClickHouse, tagged with their table
+        sinks["jvm"] = [t.to_data_stream(rows).map(lambda r, name=name: (name, tuple(r)),
+                                                    output_type=Types.PICKLED_BYTE_ARRAY())
+                        for name, rows in tables.items()]
+
     coordination.build(env, {"tables": t_env, **{name: _table(env, t_env, r) for name, r in rows.items()}},
                        {"clickhouse": lambda s: sinks.setdefault("rows", s), "kafka": lambda s: sinks.setdefault("kafka", s),
-                        "positions": lambda t, table: sinks.setdefault("positions", t.to_data_stream(table))},
-                       config)
-    positions = sinks["positions"].map(lambda r: ("vehicle_positions", tuple(r)), output_type=Types.PICKLED_BYTE_ARRAY())
-    collected = sinks["rows"].union(positions, sinks["kafka"].map(lambda m: ("kafka", m),
-                                                                  output_type=Types.PICKLED_BYTE_ARRAY()))
+                        "jvm_rows": jvm_rows}, config)
+    collected = sinks["rows"].union(*sinks["jvm"], sinks["kafka"].map(lambda m: ("kafka", m),
+                                                                      output_type=Types.PICKLED_BYTE_ARRAY()))
     out = list(collected.execute_and_collect())
     return [r for r in out if r[0] != "kafka"], [r[1] for r in out if r[0] == "kafka"]
 

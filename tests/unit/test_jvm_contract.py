@@ -173,3 +173,16 @@ def test_a_rule_without_a_jvm_check_fails_the_export_check():
     java = (jars.UDF_SOURCES / "src/main/java/io/lastmile/udfs/Contract.java").read_text()
     missing = [code for code in codes if f'"{code}"' not in java]
     assert not missing, f"rules without a JVM check: {missing}"
+
+
+def test_decode_event_row_has_every_field_of_the_current_schemas_in_order():
+    import re
+
+    from udfs.contracts.jvm_export import decoded_fields
+
+    java = (jars.UDF_SOURCES / "src/main/java/io/lastmile/udfs/DecodeEvent.java").read_text()
+    fields_block = java[java.index("FIELDS = {"):java.index("};", java.index("FIELDS = {"))]
+    assert tuple(re.findall(r'"(\w+)"', fields_block)) == decoded_fields()
+    row = java[java.index('ROW = "'):java.index(">\";", java.index('ROW = "'))]
+    columns = re.findall(r"(\w+) (?:STRING|BIGINT|DOUBLE|INT|BOOLEAN)", row.replace('"', "").replace("+", ""))
+    assert tuple(columns[4:]) == decoded_fields()

@@ -1,5 +1,6 @@
 """The contract as data for the JVM functions (udfs/jvm): every schema version with its
-fingerprint, and the rules of :mod:`udfs.contracts.rules` by code with their parameters.
+fingerprint, and the rules of :mod:`udfs.contracts.rules` by code with their parameters;
+and the way back, from the rows those functions return to records.
 
 The JVM side is generated from this, never written by hand: ``lastmile fetch-jars``
 writes :func:`contract_spec` into the jar as ``lastmile/contract.json``. A rule added to
@@ -10,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 
-from udfs.contracts import rules
+from udfs.contracts import STREAM_RECORDS, rules
 from udfs.contracts.schemas import SchemaRegistry, _strip_logical_types, default_registry
 
 
@@ -26,6 +27,7 @@ def contract_spec(registry: SchemaRegistry | None = None) -> dict:
     by_record = {name: [rule.code for rule in rules.RULES if name in rule.records] for name in rules.ALL}
     return {
         "schemas": schemas,
+        "streams": STREAM_RECORDS,
         "rules": {
             "by_record": by_record,
             "ids": rules.IDS, "points": rules.POINTS, "non_negative": rules.NON_NEGATIVE,
@@ -42,3 +44,28 @@ def contract_spec(registry: SchemaRegistry | None = None) -> dict:
 
 def contract_json() -> str:
     return json.dumps(contract_spec(), sort_keys=True, indent=1)
+
+
+# --- rows the JVM decoded (udfs/jvm DecodeEvent) back to records ---------------------------------
+
+#: Record types of the partner-events source, whose fields share DecodeEvent's row.
+EVENT_RECORDS = ("DeliveryTask", "ShipmentStatus", "CapacityOffer")
+
+
+def decoded_fields(registry: SchemaRegistry | None = None) -> tuple[str, ...]:
+    """The field columns of DecodeEvent's row: every field of :data:`EVENT_RECORDS` (current
+    versions), in schema order, each once. DecodeEvent.FIELDS must list the same (tested)."""
+    registry = registry or default_registry()
+    names: list[str] = []
+    for record in EVENT_RECORDS:
+        names += [f["name"] for f in registry.latest(record).fields if f["name"] not in names]
+    return tuple(names)
+
+
+def record_reader(stream: str, registry: SchemaRegistry | None = None):
+    """A function from DecodeEvent's field values (in :func:`decoded_fields` order) to the
+    record of ``stream`` in internal form, as :func:`udfs.contracts.intake.from_wire` returns it."""
+    registry = registry or default_registry()
+    columns = decoded_fields(registry)
+    picks = [(f["name"], columns.index(f["name"])) for f in registry.latest(STREAM_RECORDS[stream]).fields]
+    return lambda values: {name: values[i] for name, i in picks}

@@ -93,6 +93,31 @@ class Intake(ProcessFunction):
             yield OFFERS, offer_from_record(record)
 
 
+class Decoded(ProcessFunction):
+    """Partner records the JVM decoded and checked (``LASTMILE_DECODE_EVENT``, jobs/coordination.py)
+    and found on time: ``Row(stream, topic, partition, offset, ingested_at, *fields)`` with the
+    fields of udfs.contracts.jvm_export.decoded_fields.
+
+    Delivery tasks and the statuses the Registry tracks continue on the main output as
+    ``(record, source, ingested_at)``, like the Intake's; capacity offers go to ``OFFERS``.
+    Their ClickHouse rows are written on the JVM (statuses, offers) or by the Registry (tasks).
+    """
+
+    def open(self, runtime_context):
+        from udfs.contracts.jvm_export import record_reader
+
+        self._readers = {stream: record_reader(stream) for stream in ("delivery_tasks", "shipment_status",
+                                                                      "capacity_offers")}
+
+    def process_element(self, row, ctx):
+        stream = row[0]
+        record = self._readers[stream](row[5:])
+        if stream == "capacity_offers":
+            yield OFFERS, offer_from_record(record)
+        else:
+            yield record, Source(row[1], row[2], row[3]), row[4]
+
+
 class Registry(KeyedProcessFunction):
     """Keyed by ``partner:shipment``: the current version of each shipment, and its delivery.
 

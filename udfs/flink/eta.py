@@ -64,7 +64,8 @@ class Tracker(KeyedProcessFunction):
 
 class Profiles(KeyedProcessFunction):
     """Keyed by district (resolution-7 cell): running estimates per (cell, hour) in map state;
-    emits ``("cell:hour", m/s)`` when an estimate is worth publishing (udfs.speed_profiles.learn)."""
+    emits ``(("cell:hour", m/s), ...)``, the estimates worth publishing after a batch of
+    segments (udfs.speed_profiles.learn), as one broadcast element."""
 
     def open(self, runtime_context):
         self._estimates = runtime_context.get_map_state(
@@ -79,9 +80,9 @@ class Profiles(KeyedProcessFunction):
                 estimates[name], mps = learn(estimate, speed)
                 if mps is not None:
                     published[name] = mps
-        for name, estimate in estimates.items():
-            self._estimates.put(name, estimate)
-        yield from published.items()
+        self._estimates.put_all(estimates)
+        if published:
+            yield tuple(published.items())  # one broadcast element per call, not one per estimate
 
 
 class Eta(KeyedBroadcastProcessFunction):
@@ -115,10 +116,10 @@ class Eta(KeyedBroadcastProcessFunction):
         return self._table
 
     def process_broadcast_element(self, value, ctx):
-        name, mps = value
-        ctx.get_broadcast_state(SPEEDS).put(name, mps)
+        ctx.get_broadcast_state(SPEEDS).put_all(dict(value))
         if self._table is not None:
-            self._table.put(parse_speed_key(name), mps)
+            for name, mps in value:
+                self._table.put(parse_speed_key(name), mps)
 
     def process_element(self, value, ctx):
         is_stop = isinstance(value, (Assign, Unassign))

@@ -53,6 +53,7 @@ public final class Contract {
     final Map<String, Schema> latest = new HashMap<>();
     final Map<String, JsonNode> defaults = new HashMap<>(); // "Record.field" -> default of the current version
     final Map<String, String[]> rules = new HashMap<>();
+    final Map<String, String> recordOfStream = new HashMap<>(); // "delivery_tasks" -> "DeliveryTask"
     final Map<String, Map<String, String[]>> fields = new HashMap<>(); // table name -> record -> field names
     final Pattern uuid, partnerId, recipientKey;
     final Set<String> statuses = new HashSet<>();
@@ -89,6 +90,10 @@ public final class Contract {
                     }
                 }
             }
+        }
+        for (Iterator<Map.Entry<String, JsonNode>> it = spec.get("streams").fields(); it.hasNext(); ) {
+            Map.Entry<String, JsonNode> e = it.next();
+            recordOfStream.put(e.getKey(), e.getValue().asText());
         }
         JsonNode r = spec.get("rules");
         for (Iterator<Map.Entry<String, JsonNode>> it = r.get("by_record").fields(); it.hasNext(); ) {
