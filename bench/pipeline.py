@@ -4,8 +4,10 @@ Phases, each on a fresh stack of the benchmark's own (ports 39xxx, home
 ``$LASTMILE_HOME/bench``), so a developer's stack and the test stack are left alone:
 
 1. **throughput**: the simulator loads the workload (5 partners, the usual stream
-   mix) into Kafka; ``lastmile run --bounded`` (every feature on) runs from start to
-   exit, when every row is in ClickHouse. Events/s over the whole run and over the
+   mix) into Kafka; ``lastmile run --bounded --jobmanager`` (every feature on) runs on a
+   standalone Flink cluster of two TaskManagers (``lastmile cluster up``) from start to
+   exit, when every row is in ClickHouse; **minicluster**: the same in the local
+   MiniCluster (one JVM, one Python interpreter), for comparison. Events/s over the whole run and over the
    steady part (first to last ``ingested_at``), CPU-seconds per 1,000 events and the
    peak RSS of every process (job client, its JVM, Kafka, ClickHouse).
 2. **baseline**: :mod:`bench.baseline` reads the same topics into another database;
@@ -37,6 +39,7 @@ from lastmile.config import Config
 from lastmile.errors import LastmileError
 
 BENCH_PORTS = {
+    "LASTMILE_FLINK_REST": "127.0.0.1:38081",
     "LASTMILE_KAFKA_BOOTSTRAP": "127.0.0.1:39092",
     "LASTMILE_KAFKA_CONTROLLER_PORT": "39093",
     "LASTMILE_CLICKHOUSE_URL": "http://127.0.0.1:38123",
@@ -80,9 +83,30 @@ def _fresh_stack(config: Config) -> None:
 
 
 def _stack_pids(config: Config) -> dict[str, int]:
-    from lastmile.stack import clickhouse, kafka
+    from lastmile.stack import clickhouse, flink, kafka
 
-    return {name: module.process(config).pid() for name, module in (("kafka", kafka), ("clickhouse", clickhouse))}
+    pids = {name: module.process(config).pid() for name, module in (("kafka", kafka), ("clickhouse", clickhouse))}
+    for pid_file in (flink.cluster_dir(config) / "run").glob("*.pid"):
+        role = "flink taskmanager" if "taskexecutor" in pid_file.name else "flink jobmanager"
+        for i, pid in enumerate(int(p) for p in pid_file.read_text().split() if p.isdigit()):
+            pids[f"{role} {i + 1}"] = pid
+    return {k: v for k, v in pids.items() if v}
+
+
+def _cancel_jobs(config: Config) -> None:
+    """Cancel whatever runs on the bench cluster (an unbounded job outlives its client)."""
+    import urllib.request
+
+    from lastmile.stack import flink
+
+    if flink.overview(config) is None:
+        return
+    with urllib.request.urlopen(f"{flink.rest_url(config)}/jobs", timeout=5) as resp:
+        jobs = json.load(resp)["jobs"]
+    for job in jobs:
+        if job["status"] in ("RUNNING", "CREATED", "RESTARTING"):
+            urllib.request.urlopen(urllib.request.Request(f"{flink.rest_url(config)}/jobs/{job['id']}?mode=cancel",
+                                                          method="PATCH"), timeout=5).close()
 
 
 def _load(config: Config, workload: Workload, rate: float | None = None, events: int | None = None,
@@ -106,20 +130,28 @@ def _pairs(client) -> list[tuple]:
         "SELECT partner_a, shipment_a, partner_b, shipment_b FROM colocations_current").result_rows)
 
 
-def throughput(config: Config, env: dict, workload: Workload, say) -> dict:
+def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool) -> dict:
+    """``lastmile run --bounded`` on the bench's Flink cluster (``cluster``) or in the MiniCluster,
+    into a database of its own."""
+    from lastmile import migrations
     from lastmile.clickhouse import http_client
 
+    database = "lastmile" if cluster else "lastmile_minicluster"
+    config = config.with_overrides(clickhouse_database=database)
+    migrations.apply(config)
+    env = {**env, "LASTMILE_CLICKHOUSE_DATABASE": database}
+    args = ["run", "--bounded", "--json"] + (["--jobmanager", config.flink_rest] if cluster else [])
     pids = _stack_pids(config)
     wait_cpu_idle(list(pids.values()))
     with Sampler(pids) as sampler:
         started = time.monotonic()
-        job = subprocess.Popen(_lastmile("run", "--bounded", "--json"), env=env, cwd=REPO,
+        job = subprocess.Popen(_lastmile(*args), env=env, cwd=REPO,
                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
         sampler.add_root("job", job.pid)
         out, err = job.communicate()
         seconds = time.monotonic() - started
     if job.returncode != 0:
-        raise BenchError(f"lastmile run --bounded failed (exit {job.returncode}): {(err or out).strip()[-400:]}")
+        raise BenchError(f"lastmile {' '.join(args)} failed (exit {job.returncode}): {(err or out).strip()[-400:]}")
     client = http_client(config)
     first, last = client.query(
         "SELECT min(t), max(t) FROM (" + " UNION ALL ".join(
@@ -127,8 +159,9 @@ def throughput(config: Config, env: dict, workload: Workload, say) -> dict:
     pairs = _pairs(client)
     client.close()
     cpu = sampler.cpu_s()
-    say(f"throughput: {workload.events:,} events in {seconds:.1f} s")
-    return {"seconds": round(seconds, 2), "events_per_s": round(workload.events / seconds),
+    where = f"the Flink cluster ({config.flink_taskmanagers} TaskManagers)" if cluster else "the MiniCluster"
+    say(f"throughput on {where}: {workload.events:,} events in {seconds:.1f} s")
+    return {"where": where, "seconds": round(seconds, 2), "events_per_s": round(workload.events / seconds),
             "steady_events_per_s": round(workload.events / max((last - first) / 1000, 1e-3)),
             "cpu_s": round(cpu, 1), "cpu_s_per_1000_events": round(cpu / workload.events * 1000, 3),
             "processes": sampler.report(), "job_summary": json.loads(out.strip().splitlines()[-1]),
@@ -181,10 +214,13 @@ def latency(config: Config, env: dict, workload: Workload, rate: float, seconds:
     from lastmile.simulator.plan import SimConfig
     from lastmile.simulator.sinks import KafkaSink
 
+    from lastmile.stack import flink
+
     _fresh_stack(config)
+    flink.up(config, say=lambda _m: None)
     client = http_client(config)
-    job = subprocess.Popen(_lastmile("run"), env=env, cwd=REPO, stdout=subprocess.DEVNULL,
-                           stderr=subprocess.PIPE, text=True, start_new_session=True)
+    job = subprocess.Popen(_lastmile("run", "--jobmanager", config.flink_rest), env=env, cwd=REPO,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
     try:
         # Wait until the job is running: a probe position (at the feed's start, so it moves
         # no watermark past the feed) must come through.
@@ -215,6 +251,7 @@ def latency(config: Config, env: dict, workload: Workload, rate: float, seconds:
             if len(arrived) != previous:
                 previous, stable_since = len(arrived), time.monotonic()
     finally:
+        _cancel_jobs(config)
         os.killpg(job.pid, signal.SIGTERM)
         job.wait(60)
         client.close()
@@ -226,7 +263,10 @@ def latency(config: Config, env: dict, workload: Workload, rate: float, seconds:
             "p95_latency_ms": round(q[94]), "p99_latency_ms": round(q[98]), "max_latency_ms": round(waits[-1])}
 
 
-def run(events: int, rate: float, latency_s: float = 60.0, phases=("throughput", "baseline", "latency"),
+PHASES = ("throughput", "minicluster", "baseline", "latency")
+
+
+def run(events: int, rate: float, latency_s: float = 60.0, phases=PHASES,
         say=print, progress: bool = True) -> dict:
     """Every phase in ``phases`` on a fresh stack; the figures ``lastmile bench --json`` prints."""
     base = Config.from_env()
@@ -237,19 +277,26 @@ def run(events: int, rate: float, latency_s: float = 60.0, phases=("throughput",
     result: dict = {"date": dt.date.today().isoformat(), "machine": machine(), "versions": versions_used(),
                     "workload": dataclasses.asdict(workload)}
     try:
-        if {"throughput", "baseline"} & set(phases):
+        if {"throughput", "minicluster", "baseline"} & set(phases):
             _fresh_stack(config)
             say(f"loading {events:,} events into Kafka")
             loaded = _load(config, workload, progress=progress)
             result["workload"]["per_stream"] = dict(loaded.per_stream)
             truth = sorted(tuple(p) for p in loaded.truth["colocations"])
         if "throughput" in phases:
-            result["throughput"] = throughput(config, env, workload, say)
+            from lastmile.stack import flink
+
+            flink.up(config, say=lambda _m: None)
+            result["throughput"] = throughput(config, env, workload, say, cluster=True)
             result["events_per_s"] = result["throughput"]["events_per_s"]
             result["cpu_s_per_1000_events"] = result["throughput"]["cpu_s_per_1000_events"]
-            result["job_peak_rss_mib"] = max(
-                (p["peak_rss_mib"] for name, p in result["throughput"]["processes"].items() if name.startswith("job")),
-                default=0.0)
+            result["job_peak_rss_mib"] = round(sum(
+                p["peak_rss_mib"] for name, p in result["throughput"]["processes"].items()
+                if name.startswith(("job", "flink"))), 1)
+            flink.down(config, say=lambda _m: None)
+        if "minicluster" in phases:
+            result["minicluster"] = throughput(config, env, workload, say, cluster=False)
+            result["minicluster_events_per_s"] = result["minicluster"]["events_per_s"]
         if "baseline" in phases:
             result["baseline"] = baseline(config, env, workload, say)
             result["baseline_events_per_s"] = result["baseline"]["events_per_s"]
@@ -262,6 +309,9 @@ def run(events: int, rate: float, latency_s: float = 60.0, phases=("throughput",
                 only_job, only_naive = set(job_pairs) - set(naive_pairs), set(naive_pairs) - set(job_pairs)
                 raise BenchError(f"co-locations differ: {len(only_job)} only in the job, {len(only_naive)} only "
                                  f"in the baseline (e.g. {next(iter(only_job or only_naive))})")
+        if "minicluster" in phases:
+            mini_pairs = result["minicluster"].pop("_pairs")
+            result["minicluster_colocations_equal_truth"] = mini_pairs == truth
         for phase in ("throughput", "baseline"):
             result.get(phase, {}).pop("_pairs", None)
         if "latency" in phases:
@@ -330,9 +380,10 @@ def print_report(result: dict) -> None:
     table = Table(title=f"lastmile bench: {result['workload']['events']:,} events, {result['machine']}")
     for col in ("", "events/s", "CPU s / 1k events", "co-locations"):
         table.add_column(col, justify="right")
-    if t:
-        table.add_row("job (lastmile run --bounded)", f"{t['events_per_s']:,} (steady {t['steady_events_per_s']:,})",
-                      str(t["cpu_s_per_1000_events"]), f"{t['colocations']:,}")
+    for phase in (t, result.get("minicluster")):
+        if phase:
+            table.add_row(f"job on {phase['where']}", f"{phase['events_per_s']:,} (steady {phase['steady_events_per_s']:,})",
+                          str(phase["cpu_s_per_1000_events"]), f"{phase['colocations']:,}")
     if b:
         table.add_row("naive consumer", f"{b['events_per_s']:,}", str(b["cpu_s_per_1000_events"]),
                       f"{b['colocations']:,}")

@@ -25,6 +25,7 @@ a 7-cell ring, and a probe reads one key's state.
 """
 from __future__ import annotations
 
+import contextlib
 import pathlib
 import time
 
@@ -270,15 +271,36 @@ def latest_checkpoint(home: pathlib.Path) -> pathlib.Path | None:
 def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print, progress: bool = False) -> float:
     """Run on the configured Kafka and ClickHouse; returns seconds taken.
 
-    Unbounded runs checkpoint every ``checkpoint_interval_s`` to ``<home>/checkpoints``
-    and resume from the latest completed checkpoint there.
+    Without ``jobmanager`` in the local MiniCluster (one JVM, one Python interpreter); with
+    it, submitted to that Flink cluster by ``flink run`` (:func:`lastmile.stack.flink.submit_command`),
+    waiting for a bounded run to finish. Unbounded runs checkpoint every
+    ``checkpoint_interval_s`` to ``<home>/checkpoints`` and resume from the latest
+    completed checkpoint there.
     """
-    from jobs.runtime import stream_env
     from lastmile.clickhouse import http_client
 
     # Fail before starting Flink, in one line, when an endpoint is unreachable.
     topics.ensure_topics(config, list(topics.COORDINATION_TOPICS))
     http_client(config).close()
+    started = time.monotonic()
+    reporter = contextlib.nullcontext()
+    if progress:
+        from jobs.progress import ProgressReporter, backlog
+
+        reporter = ProgressReporter(config, backlog(config) if bounded else None)
+    with reporter:
+        if jobmanager:
+            _submit(config, bounded, jobmanager, say)
+        else:
+            execute(config, bounded, say)
+    return time.monotonic() - started
+
+
+def execute(config: Config, bounded: bool, say=print) -> None:
+    """Build and execute the job in this process's Flink environment (the MiniCluster, or the
+    cluster of the ``flink run`` that started this process)."""
+    from jobs.runtime import stream_env
+
     extra = {}
     if not bounded:
         checkpoints = config.home / "checkpoints"
@@ -290,20 +312,38 @@ def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print,
         if resume is not None:
             extra["execution.state-recovery.path"] = resume.as_uri()
             say(f"resuming from checkpoint {resume}")
-    if jobmanager:
-        host, _, port = jobmanager.rpartition(":")
-        extra.update({"execution.target": "remote", "rest.address": host, "rest.port": port})
     env = stream_env(config, extra=extra)
     build(env, kafka_sources(env, config, bounded), production_sinks(config), config)
-    started = time.monotonic()
-    if progress:
-        from jobs.progress import ProgressReporter, backlog
+    env.execute("lastmile-coordination")
 
-        with ProgressReporter(config, backlog(config) if bounded else None):
-            env.execute("lastmile-coordination")
-    else:
-        env.execute("lastmile-coordination")
-    return time.monotonic() - started
+
+def _submit(config: Config, bounded: bool, jobmanager: str, say) -> None:
+    import subprocess
+
+    from lastmile.errors import StackError
+    from lastmile.stack import flink
+
+    argv, env = flink.submit_command(config, jobmanager, ["--bounded"] if bounded else [])
+    env = {**env, "LASTMILE_HOME": str(config.home), "LASTMILE_COLOCATION_RADIUS_M": str(config.colocation_radius_m),
+           "LASTMILE_PARALLELISM": str(config.parallelism)}
+    log = config.home / "logs" / "flink-run.log"
+    log.parent.mkdir(parents=True, exist_ok=True)
+    with open(log, "w") as out:
+        result = subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
+    if result.returncode != 0:
+        lines = [ln for ln in log.read_text(errors="replace").splitlines() if "Caused by" in ln or "Error" in ln]
+        raise StackError(f"flink run on {jobmanager} failed (exit {result.returncode}): "
+                         f"{(lines[-1] if lines else 'see the log').strip()[:300]}; log {log}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point of ``flink run -py jobs/coordination.py [--bounded]``: the job in the cluster's context."""
+    import argparse
+
+    parser = argparse.ArgumentParser(description="the lastmile coordination job (for flink run)")
+    parser.add_argument("--bounded", action="store_true")
+    args = parser.parse_args(argv)
+    execute(Config.from_env(), args.bounded)
 
 
 def summary(config: Config) -> dict:
@@ -353,3 +393,7 @@ def print_summary(result: dict, seconds: float) -> None:
                   f"driven separately to them")
     console.print("accepted events: " + ", ".join(f"{t} {n:,}" for t, n in result["accepted"].items()))
     console.print("dead letters: " + (", ".join(f"{r} {n:,}" for r, n in result["dead_letters"].items()) or "none"))
+
+
+if __name__ == "__main__":
+    main()

@@ -55,6 +55,25 @@ def cmd_status(args):
     return 0 if all(r.healthy for r in rows) else 1
 
 
+def cmd_cluster(args):
+    from lastmile.stack import flink
+
+    config = _config(args)
+    if args.action == "up":
+        flink.up(config)
+    elif args.action == "down":
+        flink.down(config)
+    else:
+        current = flink.status(config)
+        if args.json:
+            print(json.dumps(current))
+        else:
+            print(f"flink cluster at {current['address']}: " + (
+                f"running, {current['taskmanagers']} task managers, {current['slots']} slots, "
+                f"{current['jobs_running']} jobs running" if current["running"] else "not running"))
+        return 0 if current["running"] else 1
+
+
 def cmd_migrate(args):
     from lastmile import migrations
 
@@ -167,7 +186,7 @@ def _bench_pipeline(args):
 
     from bench import pipeline
 
-    phases = [p for p in ("throughput", "baseline", "latency") if p not in (args.skip or [])]
+    phases = [p for p in pipeline.PHASES if p not in (args.skip or [])]
     say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
     result = pipeline.run(args.events, args.rate, args.latency_seconds, phases, say=say, progress=not args.json)
     if args.record:
@@ -231,6 +250,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="each component, its address and health (exit 1 if any is unhealthy)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+    p = sub.add_parser("cluster", help="a standalone Flink cluster here: JobManager + TaskManagers (LASTMILE_FLINK_REST)")
+    p.add_argument("action", choices=["up", "down", "status"])
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_cluster)
     p = sub.add_parser("migrate", help="apply pending ClickHouse migrations")
     p.set_defaults(func=cmd_migrate)
     p = sub.add_parser("fetch-jars", help="fetch the Kafka broker and Flink connector jars into the cache")
@@ -279,7 +302,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=_positive_int, default=300_000, help="workload size of the pipeline benchmark")
     p.add_argument("--rate", type=_positive_float, default=5_000.0, help="events/s of the live latency phase")
     p.add_argument("--latency-seconds", type=_positive_float, default=60.0, help="length of the live latency phase")
-    p.add_argument("--skip", action="append", choices=["throughput", "baseline", "latency"],
+    p.add_argument("--skip", action="append", choices=["throughput", "minicluster", "baseline", "latency"],
                    help="leave a phase out (repeatable)")
     p.add_argument("--record", metavar="NOTE", help="append the figures to BENCHMARKS.md, NOTE naming the change")
     p.add_argument("--city", choices=sorted(CITIES), default="berlin", help="city of --eta-accuracy")

@@ -46,6 +46,10 @@ class Config:
     # vehicle and interval instead of once per ping.
     eta_interval_s: float = 300.0
     startup_timeout_s: float = 90.0
+    # REST endpoint of the standalone Flink cluster (`lastmile cluster up` starts one there;
+    # its RPC port is the next one) and how many TaskManagers it starts.
+    flink_rest: str = "127.0.0.1:8081"
+    flink_taskmanagers: int = 2
     # Shared secret of the ecosystem for recipient_key HMACs (partner SDK only).
     ecosystem_key: str = ""
 
@@ -67,7 +71,8 @@ class Config:
         for name in ("out_of_orderness_s", "idle_timeout_s", "allowed_lateness_s", "checkpoint_interval_s"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"{name} must be a non-negative number of seconds, got {getattr(self, name)}")
-        for name in ("topic_partitions", "parallelism"):
+        _split_host_port(self.flink_rest, "LASTMILE_FLINK_REST")
+        for name in ("topic_partitions", "parallelism", "flink_taskmanagers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
         if not (math.isfinite(self.colocation_radius_m) and self.colocation_radius_m > 0):

@@ -1,0 +1,170 @@
+"""`lastmile cluster up | down | status`: a standalone Flink cluster on this machine.
+
+One JobManager and ``flink_taskmanagers`` TaskManagers (default 2) as separate JVMs,
+started with the daemon scripts of the distribution inside the pinned apache-flink
+wheel (``pyflink/bin``), configured from ``infra/flink/config.yaml`` under
+``$LASTMILE_HOME/flink`` (conf, logs, pid files, checkpoints, savepoints). The wheel
+keeps ``flink-python`` in ``opt/``; the cluster's lib folder is the wheel's ``lib/`` plus
+that jar (links, the wheel is not changed). In thread mode each TaskManager runs its
+Python functions in its own interpreter: this is how the job uses both cores.
+
+Jobs reach it with ``lastmile run --jobmanager HOST:PORT`` (``flink run`` of
+``jobs/coordination.py``, see :func:`submit_command`).
+"""
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+import shutil
+import string
+import subprocess
+import sys
+import time
+import urllib.request
+
+from lastmile.config import Config
+from lastmile.errors import StackError
+from lastmile.paths import INFRA_DIR
+from lastmile.stack.process import port_is_free
+
+TASKMANAGER_MEMORY = "2560m"
+
+
+def wheel_home() -> pathlib.Path:
+    import pyflink
+
+    return pathlib.Path(pyflink.__file__).resolve().parent
+
+
+def cluster_dir(config: Config) -> pathlib.Path:
+    return config.home / "flink"
+
+
+def rest_url(config: Config) -> str:
+    return f"http://{config.flink_rest}"
+
+
+def _env(config: Config) -> dict[str, str]:
+    """What the daemon scripts and the flink CLI need: our conf, lib and log folders, and
+    this venv first on PATH (pemja finds its interpreter there)."""
+    base = cluster_dir(config)
+    venv_bin = os.path.dirname(sys.executable)
+    return {**os.environ, "FLINK_CONF_DIR": str(base / "conf"), "FLINK_LIB_DIR": str(base / "lib"),
+            "FLINK_LOG_DIR": str(base / "log"), "PATH": venv_bin + os.pathsep + os.environ.get("PATH", ""),
+            "PYFLINK_CLIENT_EXECUTABLE": sys.executable}
+
+
+def _script(name: str) -> str:
+    return str(wheel_home() / "bin" / name)
+
+
+def overview(config: Config, timeout_s: float = 2.0) -> dict | None:
+    """The cluster's ``/overview`` (task managers, slots, jobs), or None if it does not answer."""
+    try:
+        with urllib.request.urlopen(f"{rest_url(config)}/overview", timeout=timeout_s) as resp:
+            return json.load(resp)
+    except (OSError, ValueError):
+        return None
+
+
+def _prepare(config: Config) -> None:
+    base = cluster_dir(config)
+    for sub in ("conf", "lib", "log", "run", "checkpoints", "savepoints"):
+        (base / sub).mkdir(parents=True, exist_ok=True)
+    host, _, port = config.flink_rest.rpartition(":")
+    template = string.Template((INFRA_DIR / "flink" / "config.yaml").read_text())
+    (base / "conf" / "config.yaml").write_text(template.substitute(
+        host=host, rest_port=port, rpc_port=int(port) + 1, pid_dir=base / "run", taskmanagers=config.flink_taskmanagers,
+        taskmanager_memory=TASKMANAGER_MEMORY, python=sys.executable, checkpoints=(base / "checkpoints").as_uri(),
+        savepoints=(base / "savepoints").as_uri()))
+    lib = base / "lib"
+    for old in lib.iterdir():
+        old.unlink()
+    wheel = wheel_home()
+    for jar in [*sorted((wheel / "lib").glob("*.jar")), *sorted((wheel / "opt").glob("flink-python-*.jar"))]:
+        (lib / jar.name).symlink_to(jar)
+
+
+def up(config: Config, say=print) -> None:
+    """Start the JobManager and the TaskManagers; wait until every TaskManager has registered."""
+    current = overview(config)
+    if current is not None:
+        say(f"flink: already running at {rest_url(config)} ({current.get('taskmanagers')} task managers)")
+        return
+    host, _, port = config.flink_rest.rpartition(":")
+    for p, what in ((int(port), "Flink REST"), (int(port) + 1, "Flink RPC")):
+        if not port_is_free(host, p):
+            raise StackError(f"port {p} ({what}) already in use by another process; stop it, or point "
+                             "LASTMILE_FLINK_REST at a free port")
+    _prepare(config)
+    env = _env(config)
+    _run([_script("jobmanager.sh"), "start"], env, "the Flink JobManager")
+    for _ in range(config.flink_taskmanagers):
+        _run([_script("taskmanager.sh"), "start"], env, "a Flink TaskManager")
+    deadline = time.monotonic() + config.startup_timeout_s
+    while time.monotonic() < deadline:
+        current = overview(config)
+        if current is not None and current.get("taskmanagers", 0) >= config.flink_taskmanagers:
+            say(f"flink: JobManager and {current['taskmanagers']} TaskManagers at {rest_url(config)}, "
+                f"logs in {cluster_dir(config) / 'log'}")
+            return
+        time.sleep(0.5)
+    raise StackError(f"the Flink cluster at {rest_url(config)} did not come up within {config.startup_timeout_s:.0f} s; "
+                     f"see {cluster_dir(config) / 'log'}")
+
+
+def down(config: Config, say=print) -> None:
+    """Stop every TaskManager and the JobManager this home started; leaves no process."""
+    if not (cluster_dir(config) / "conf" / "config.yaml").exists():
+        say("flink: not running")
+        return
+    env = _env(config)
+    _run([_script("taskmanager.sh"), "stop-all"], env, "the Flink TaskManagers", check=False)
+    _run([_script("jobmanager.sh"), "stop-all"], env, "the Flink JobManager", check=False)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline and (_pids(config) or overview(config, 0.5) is not None):
+        time.sleep(0.3)
+    for pid in _pids(config):  # still there after the scripts' SIGTERM
+        try:
+            os.kill(pid, 9)
+        except ProcessLookupError:
+            pass
+    say("flink: stopped")
+
+
+def _pids(config: Config) -> list[int]:
+    pids = []
+    for pid_file in (cluster_dir(config) / "run").glob("*.pid"):
+        for line in pid_file.read_text().split():
+            if line.isdigit() and pathlib.Path(f"/proc/{line}").exists():
+                pids.append(int(line))
+    return pids
+
+
+def status(config: Config) -> dict:
+    current = overview(config)
+    return {"address": rest_url(config), "running": current is not None,
+            "taskmanagers": (current or {}).get("taskmanagers", 0), "slots": (current or {}).get("slots-total", 0),
+            "jobs_running": (current or {}).get("jobs-running", 0)}
+
+
+def submit_command(config: Config, jobmanager: str, args: list[str], detached: bool = False) -> tuple[list[str], dict]:
+    """``flink run`` of ``jobs/coordination.py`` on ``jobmanager`` (argv and environment).
+
+    The Python driver runs here with this interpreter; the cluster's TaskManagers import
+    the same installed package. ``args`` go to ``jobs/coordination.py``'s ``main``."""
+    flink = shutil.which("flink", path=str(wheel_home() / "bin")) or _script("flink")
+    from lastmile.paths import REPO_ROOT
+
+    argv = [flink, "run", "-m", jobmanager, *(["-d"] if detached else []),
+            "-py", str(REPO_ROOT / "jobs" / "coordination.py"), *args]
+    if not (cluster_dir(config) / "conf" / "config.yaml").exists():
+        _prepare(config)  # a cluster elsewhere: the client only needs the conf and lib folders
+    return argv, _env(config)
+
+
+def _run(argv: list[str], env: dict, what: str, check: bool = True) -> None:
+    result = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    if check and result.returncode != 0:
+        raise StackError(f"could not start {what} (exit {result.returncode}): {result.stdout.strip()[-300:]}")
