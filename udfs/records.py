@@ -6,6 +6,7 @@ that keeps the original bytes, the source, the stage and a stable reason code.
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 import hashlib
 import time
 
@@ -50,3 +51,17 @@ class DeadLetter:
 
 DEAD_LETTER_COLUMNS = ("dead_letter_id", "received_at", "source", "partner_id", "stage", "reason", "message",
                        "payload")
+
+
+class RowBatch(NamedTuple):
+    """Many ClickHouse rows of one table in one element (an operator's output of one call):
+    one crossing to the writer instead of one per row."""
+
+    table: str
+    rows: tuple
+
+
+class MessageBatch(NamedTuple):
+    """Many ``(topics, key, value)`` Kafka outputs in one element."""
+
+    messages: tuple

@@ -17,6 +17,7 @@ from lastmile.config import Config
 from lastmile.simulator import truth as truth_mod
 from samples import HOUR, valid
 from udfs.contracts import wire
+from udfs.records import MessageBatch, RowBatch
 
 BASE = 1_751_328_000_000  # 2025-07-01
 SCHEMAS = {"delivery_tasks": "DeliveryTask", "vehicle_positions": "VehiclePosition",
@@ -74,8 +75,15 @@ def run_graph(tmp_path, records):
                         "jvm_rows": jvm_rows}, config)
     collected = sinks["rows"].union(*sinks["jvm"], sinks["kafka"].map(lambda m: ("kafka", m),
                                                                       output_type=Types.PICKLED_BYTE_ARRAY()))
-    out = list(collected.execute_and_collect())
-    return [r for r in out if r[0] != "kafka"], [r[1] for r in out if r[0] == "kafka"]
+    rows, kafka = [], []
+    for r in collected.execute_and_collect():  # batches as the writers unpack them
+        if isinstance(r, RowBatch):
+            rows.extend((r.table, row) for row in r.rows)
+        elif r[0] == "kafka":
+            kafka.extend(r[1].messages if isinstance(r[1], MessageBatch) else [r[1]])
+        else:
+            rows.append(r)
+    return rows, kafka
 
 
 def test_matches_equal_brute_force_and_side_effects_are_routed(tmp_path):

@@ -1,6 +1,6 @@
 """Flink wrapper around :class:`udfs.sinks.clickhouse.ClickHouseBatchWriter`.
 
-Input elements are ``(table, row)`` pairs; output elements are one
+Input elements are ``(table, row)`` pairs or :class:`udfs.records.RowBatch`; output elements are one
 ``(table, rows)`` pair per batch written, so a job (or a test) can see what was
 flushed. The last partial batch is written in ``close()``, which Flink calls when
 a bounded input ends or the task is cancelled.
@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pyflink.datastream import ProcessFunction
 
+from udfs.records import RowBatch
 from udfs.sinks.clickhouse import ClickHouseBatchWriter, ClickHouseTarget
 
 
@@ -24,8 +25,11 @@ class ClickHouseSink(ProcessFunction):
         self._writer = ClickHouseBatchWriter(self._target, self._columns, self._max_rows, self._max_seconds)
 
     def process_element(self, value, ctx):
-        table, row = value
-        for report in self._writer.add(table, row):
+        if isinstance(value, RowBatch):
+            reports = self._writer.add_many(value.table, value.rows)
+        else:
+            reports = self._writer.add(*value)
+        for report in reports:
             yield report.table, report.rows
 
     def close(self):

@@ -24,7 +24,7 @@ from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire
 from udfs.eta import FINAL_STATUSES, OPEN_STATUSES, Delivery
 from udfs.pings import single
-from udfs.records import DeadLetter, Source
+from udfs.records import DeadLetter, MessageBatch, Source
 from udfs.rows import event_row, match_record, match_row
 
 ROWS = OutputTag("rows")
@@ -251,7 +251,8 @@ def member(task: Task) -> Member:
 
 
 class KafkaSinkFunction(ProcessFunction):
-    """Writes ``(topics, key, value)`` with confluent-kafka; flushes on close (end of input or cancel)."""
+    """Writes ``(topics, key, value)`` (or a :class:`udfs.records.MessageBatch` of them) with
+    confluent-kafka; flushes on close (end of input or cancel)."""
 
     def __init__(self, config):
         self._config = config
@@ -263,9 +264,9 @@ class KafkaSinkFunction(ProcessFunction):
         self._writer = KafkaWriter(self._config)
 
     def process_element(self, value, ctx):
-        targets, key, payload = value
-        for topic in targets:
-            self._writer.write(topic, key, payload)
+        for targets, key, payload in (value.messages if isinstance(value, MessageBatch) else (value,)):
+            for topic in targets:
+                self._writer.write(topic, key, payload)
         return iter(())
 
     def close(self):

@@ -21,6 +21,7 @@ from lastmile import topics
 from udfs.contracts import wire
 from udfs.eta import Assign, Route, Unassign
 from udfs.pings import PingBatch, track
+from udfs.records import MessageBatch, RowBatch
 from udfs.speed_profiles import SpeedTable, learn, profile_keys
 
 #: Broadcast state of the ETA operator: "cell:hour" -> m/s (string keys: lookups by
@@ -167,9 +168,11 @@ class Eta(KeyedBroadcastProcessFunction):
                     segment = route.observe(ts, lat, lng, speed)
                     if segment is not None:
                         route.learn_pace(segment, table.speed)
-                for u in route.updates(table.speed):
-                    yield "rows", ("eta_predictions", tuple(u))
-                    yield "kafka", ((topics.ETA, topics.inbox_topic(u.partner_id)),
-                                    f"{u.partner_id}:{u.shipment_id}", wire.encode(u._asdict(), "EtaUpdate"))
+                updates = route.updates(table.speed)
+                if updates:  # one element per output for the whole batch, not one per update
+                    yield "rows", RowBatch("eta_predictions", tuple(tuple(u) for u in updates))
+                    yield "kafka", MessageBatch(tuple(
+                        ((topics.ETA, topics.inbox_topic(u.partner_id)), f"{u.partner_id}:{u.shipment_id}",
+                         wire.encode(u._asdict(), "EtaUpdate")) for u in updates))
                 timers.register_event_time_timer(_hour_after(value.at))
         self._route.update(route)

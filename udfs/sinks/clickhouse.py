@@ -72,6 +72,16 @@ class ClickHouseBatchWriter:
             return [self._flush_table(table)]
         return self.flush_due()
 
+    def add_many(self, table: str, rows: Sequence[Sequence]) -> list[FlushReport]:
+        """Buffer several rows of one table; returns the flushes this triggered."""
+        buffer = self._buffers[table]
+        if not buffer:
+            self._oldest[table] = time.monotonic()
+        buffer.extend(rows)
+        if len(buffer) >= self._max_rows:
+            return [self._flush_table(table)]
+        return self.flush_due()
+
     def flush_due(self) -> list[FlushReport]:
         """Flush every table whose oldest buffered row is older than ``max_seconds``."""
         now = time.monotonic()
