@@ -1,27 +1,42 @@
 """The coordination job: all partner streams in; co-locations, ETAs and consolidation proposals out.
 
-    raw Kafka records ──► Intake (decode, validate; ─► ClickHouse rows, dead letters)
-                            │ tasks, statuses        │ positions                    │ capacity offers
-                            ▼                        ▼                              │
-                          Registry  partner:shipment   Tracker  partner:vehicle      │
-                            │ (versions, lateness,     │ segments                    │
-                            │  task x status join)     ▼                             │
-                            │          stops ──┐     Profiles  district ─ speeds ─┐  │
-                            │ add/remove       ▼                     (broadcast)  ▼  │
-                            ▼                 Eta  partner:vehicle ◄─ positions ─────┤ ─► EtaUpdate
-                          Matcher  index cell ─► matches / retractions              │
-                            │ links of matched deliveries                           ▼ (broadcast)
-                            ▼                                                       │
-                          Consolidator  neighbourhood ◄─────────────────────────────┘ ─► ConsolidationProposal
-    ClickHouse writer ◄── rows of every stage    Kafka writer ◄── records for coordination.*, inboxes, dead letters
+    JVM (Flink SQL + udfs/jvm)                        │ Python (udfs/flink)
+    ──────────────────────────────────────────────────┼──────────────────────────────────────────────────
+    positions topics ─► DecodePosition ─┬─ rows ──────┼─────────────────────────────► JDBC ─► ClickHouse
+      (decode, rules, H3 cell)          ├─ window per vehicle, eta_interval_s ─► ping batches ─► Tracker ─► Profiles
+                                        │                                    │          └──────► Eta ◄─ speeds
+    other partner topics ─► DecodeEvent ┼─ status, offer rows ──────────────────────────► JDBC ─► ClickHouse
+                                        ├─ tasks, tracked statuses, offers ──► Decoded ─► Registry ─► Matcher
+                                        │                                    │        stops ─► Eta      └► Consolidator
+                                        └─ refused or late (both sources) ───► Intake (the Python reference:
+                                                                              dead letter with reason, or accept)
+    ClickHouse writer ◄── rows of the Python stages (batched per call)   Kafka writer ◄── coordination.*, inboxes
 
-Why this shape (costs measured on these machines are in shared/notes/platform.md):
-every record crosses into Python once, in one fat Intake operator that decodes,
-validates and writes the three high-volume streams straight to the ClickHouse
-writer (chained, no shuffle). Delivery tasks and the statuses that
-move shipments on and off vans go through the per-shipment Registry. Border replication sends a task to its home cell plus
-only the neighbours its radius reaches (about 1.5 on average at 150 m), not to
-a 7-cell ring, and a probe reads one key's state.
+Budget (Throughput issue): 20,000 events/s on 2 cores shared with Kafka and ClickHouse
+leaves ~50-70 µs of Python per event, and every entry into a Python function costs
+~5-30 µs (more with a keyed exchange); decode + validate in Python ran at ~107 µs per
+event inside Flink. So the graph is drawn from where each stream's events cross:
+
+    stream (share of the simulator's mix)  crossings into Python per event      work on the JVM per event
+    vehicle_positions (~75 %)              0; one ping batch per vehicle and    decode, rules, H3, lateness,
+                                           interval (~10 pings at 30 s, 5 min)  ClickHouse row, window
+                                           runs Tracker, Profiles, Eta: ~0.4
+    shipment_status (~20 %)                ~0.5 (only the statuses that move    decode, rules, H3, lateness,
+                                           a shipment: Decoded, Registry)       ClickHouse row
+    delivery_tasks (~5 %)                  Decoded, Registry, ~3 Matcher cells, decode, rules, H3
+                                           their matches (the core logic)
+    capacity_offers (<1 %)                 Decoded, broadcast to Consolidator   decode, rules, H3, ClickHouse row
+    refused / late records (~1 %)          Intake: the Python reference decides nothing else
+                                           and writes the dead letter
+
+Measured per change in BENCHMARKS.md (`lastmile bench`). The JVM only ever accepts:
+what it refuses, the Python reference re-reads, so both agree by construction where it
+matters (tests/unit/test_jvm_contract.py holds the JVM against the reference).
+Border replication sends a task to its home cell plus only the neighbours its radius
+reaches (about 1.5 on average at 150 m), not to a 7-cell ring, and a probe reads one
+key's state. What moved to the JVM holds nothing in Python memory: ping batches wait
+in the window's Flink state and JDBC rows flush on every checkpoint. The Python writers
+still buffer up to a second of rows (the Faults issue makes them checkpoint-aligned).
 """
 from __future__ import annotations
 

@@ -121,7 +121,7 @@ def down(config: Config, say: Callable[[str], None] = print) -> None:
     """Stop every component this stack started (a Flink cluster of this home too); external ones are left alone."""
     from lastmile.stack import flink
 
-    if (flink.cluster_dir(config) / "run").exists() and flink._pids(config):
+    if flink.running_pids(config):
         flink.down(config, say=say)
     for name, module in reversed(list(COMPONENTS.items())):
         stopped = module.process(config).stop()

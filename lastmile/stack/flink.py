@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
 import string
 import subprocess
 import sys
@@ -25,7 +24,7 @@ import urllib.request
 
 from lastmile.config import Config
 from lastmile.errors import StackError
-from lastmile.paths import INFRA_DIR
+from lastmile.paths import INFRA_DIR, REPO_ROOT
 from lastmile.stack.process import port_is_free
 
 TASKMANAGER_MEMORY = "2560m"
@@ -123,9 +122,9 @@ def down(config: Config, say=print) -> None:
     _run([_script("taskmanager.sh"), "stop-all"], env, "the Flink TaskManagers", check=False)
     _run([_script("jobmanager.sh"), "stop-all"], env, "the Flink JobManager", check=False)
     deadline = time.monotonic() + 30
-    while time.monotonic() < deadline and (_pids(config) or overview(config, 0.5) is not None):
+    while time.monotonic() < deadline and (running_pids(config) or overview(config, 0.5) is not None):
         time.sleep(0.3)
-    for pid in _pids(config):  # still there after the scripts' SIGTERM
+    for pid in running_pids(config):  # still there after the scripts' SIGTERM
         try:
             os.kill(pid, 9)
         except ProcessLookupError:
@@ -133,7 +132,8 @@ def down(config: Config, say=print) -> None:
     say("flink: stopped")
 
 
-def _pids(config: Config) -> list[int]:
+def running_pids(config: Config) -> list[int]:
+    """Live JobManager and TaskManager processes of this home (from the daemon scripts' pid files)."""
     pids = []
     for pid_file in (cluster_dir(config) / "run").glob("*.pid"):
         for line in pid_file.read_text().split():
@@ -149,16 +149,12 @@ def status(config: Config) -> dict:
             "jobs_running": (current or {}).get("jobs-running", 0)}
 
 
-def submit_command(config: Config, jobmanager: str, args: list[str], detached: bool = False) -> tuple[list[str], dict]:
+def submit_command(config: Config, jobmanager: str, args: list[str]) -> tuple[list[str], dict]:
     """``flink run`` of ``jobs/coordination.py`` on ``jobmanager`` (argv and environment).
 
     The Python driver runs here with this interpreter; the cluster's TaskManagers import
     the same installed package. ``args`` go to ``jobs/coordination.py``'s ``main``."""
-    flink = shutil.which("flink", path=str(wheel_home() / "bin")) or _script("flink")
-    from lastmile.paths import REPO_ROOT
-
-    argv = [flink, "run", "-m", jobmanager, *(["-d"] if detached else []),
-            "-py", str(REPO_ROOT / "jobs" / "coordination.py"), *args]
+    argv = [_script("flink"), "run", "-m", jobmanager, "-py", str(REPO_ROOT / "jobs" / "coordination.py"), *args]
     if not (cluster_dir(config) / "conf" / "config.yaml").exists():
         _prepare(config)  # a cluster elsewhere: the client only needs the conf and lib folders
     return argv, _env(config)

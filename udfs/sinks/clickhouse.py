@@ -64,16 +64,10 @@ class ClickHouseBatchWriter:
 
     def add(self, table: str, row: Sequence) -> list[FlushReport]:
         """Buffer one row; returns the flushes this triggered (usually none)."""
-        buffer = self._buffers[table]
-        if not buffer:
-            self._oldest[table] = time.monotonic()
-        buffer.append(row)
-        if len(buffer) >= self._max_rows:
-            return [self._flush_table(table)]
-        return self.flush_due()
+        return self.add_many(table, (row,))
 
     def add_many(self, table: str, rows: Sequence[Sequence]) -> list[FlushReport]:
-        """Buffer several rows of one table; returns the flushes this triggered."""
+        """Buffer rows of one table; returns the flushes this triggered (usually none)."""
         buffer = self._buffers[table]
         if not buffer:
             self._oldest[table] = time.monotonic()
