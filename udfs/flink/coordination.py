@@ -48,9 +48,13 @@ def _now_ms() -> int:
 
 
 class Intake(ProcessFunction):
-    """Raw Kafka records -> decoded, validated events.
+    """Raw Kafka records -> decoded, validated events: the Python reference path.
 
-    Delivery tasks continue on the main output as ``(record, source, ingested_at)``
+    In the coordination job it sees only what the JVM functions did not accept or found
+    late (jobs/coordination.py), as ``Row(payload, topic, partition, offset, ts[, judged
+    watermark])``: it refuses them with their reason, or accepts what the JVM was merely
+    stricter about. The watermark the JVM judged by counts as well as this operator's own,
+    which may still lag behind it. Delivery tasks continue on the main output as ``(record, source, ingested_at)``
     (their lateness depends on their window: the Registry decides). The other
     streams go to their ClickHouse table (``ROWS``), or to dead letters as ``late``
     when their event time is behind the current watermark; statuses that put a
