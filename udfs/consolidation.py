@@ -101,6 +101,11 @@ def group_digest(members: list[Member]) -> str:
     return hashlib.sha256("\x1f".join(sorted(m.key for m in members)).encode()).hexdigest()[:32]
 
 
+def due_at(a: Member, b: Member) -> int:
+    """When the group of a match becomes due for planning: ``LEAD_MS`` before its earlier window."""
+    return min(a.window_start, b.window_start) - LEAD_MS
+
+
 @dataclasses.dataclass
 class Neighbourhood:
     """Keyed state of one neighbourhood: current matches, decided groups, promised capacity."""
@@ -115,7 +120,7 @@ class Neighbourhood:
         """A (new version of a) match; returns when the group becomes due (the caller's timer)."""
         self.members[a.key], self.members[b.key] = a, b
         self.edges.add((min(a.key, b.key), max(a.key, b.key)))
-        return min(a.window_start, b.window_start) - LEAD_MS
+        return due_at(a, b)
 
     def unlink(self, key_a: str, key_b: str) -> None:
         """A retracted match."""

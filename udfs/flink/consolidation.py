@@ -14,10 +14,10 @@ from __future__ import annotations
 
 from pyflink.common import Types
 from pyflink.datastream import KeyedBroadcastProcessFunction
-from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
 from lastmile import topics
-from udfs.consolidation import Neighbourhood, Offer, proposal_record
+from udfs.consolidation import Neighbourhood, Offer, due_at, proposal_record
 from udfs.contracts import wire
 from udfs.rows import proposal_row
 
@@ -33,6 +33,9 @@ class Consolidator(KeyedBroadcastProcessFunction):
 
         warm_up_all()  # compile or load the kernels now, not on the first record
         self._state = runtime_context.get_state(ValueStateDescriptor("neighbourhood", Types.PICKLED_BYTE_ARRAY()))
+        # Links and unlinks wait here, appended in O(1), until the next timer applies them in
+        # arrival order: a busy neighbourhood's whole state was read and rewritten per message.
+        self._pending = runtime_context.get_list_state(ListStateDescriptor("pending-links", Types.PICKLED_BYTE_ARRAY()))
         self._offers: dict[str, Offer] | None = None
 
     def _offers_now(self, ctx) -> dict[str, Offer]:
@@ -50,22 +53,25 @@ class Consolidator(KeyedBroadcastProcessFunction):
         self._offers = None  # rebuilt on the next lookup
 
     def process_element(self, value, ctx):
-        n = self._state.value() or Neighbourhood()
+        self._pending.add(value)
         if value[0] == "link":
             _, _, a, b = value
             timers = ctx.timer_service()
-            timers.register_event_time_timer(n.link(a, b))
+            timers.register_event_time_timer(due_at(a, b))
             timers.register_event_time_timer(a.window_end)
             timers.register_event_time_timer(b.window_end)
-        else:
-            n.unlink(value[2], value[3])
-        self._save(n)
         return iter(())
 
     def on_timer(self, timestamp, ctx):
-        n = self._state.value()
-        if n is None:
-            return
+        n = self._state.value() or Neighbourhood()
+        pending = list(self._pending.get() or ())
+        if pending:
+            self._pending.clear()
+        for value in pending:  # what arrived before this timer, in arrival order
+            if value[0] == "link":
+                n.link(value[2], value[3])
+            else:
+                n.unlink(value[2], value[3])
         n.expire(timestamp)
         for p in n.decide(timestamp, self._offers_now(ctx)):
             yield "rows", ("consolidation_proposals", proposal_row(p))
