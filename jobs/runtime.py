@@ -74,7 +74,6 @@ def kafka_table(t_env, config: Config, name: str, topic_pattern: str, group_id: 
         # Only live: a backlog read under backpressure can leave a partition silent
         # for a while; marking it idle would let the watermark overtake its records.
         t_env.get_config().set("table.exec.source.idle-timeout", f"{int(config.idle_timeout_s * 1000)} ms")
-    with_clause = ",\n".join(f"  '{k}' = '{_sql_escape(v)}'" for k, v in options.items())
     t_env.execute_sql(f"""
         CREATE TEMPORARY TABLE `{name}` (
           `payload` BYTES,
@@ -84,7 +83,7 @@ def kafka_table(t_env, config: Config, name: str, topic_pattern: str, group_id: 
           `ts` TIMESTAMP_LTZ(3) METADATA FROM 'timestamp',
           WATERMARK FOR `ts` AS `ts` - {_interval(config.out_of_orderness_s)}
         ) WITH (
-        {with_clause}
+        {_with_clause(options)}
         )""")
     return t_env.from_path(f"`{name}`")
 
@@ -121,8 +120,7 @@ def clickhouse_jdbc_table(t_env, config: Config, name: str, table: str, columns:
                "password": config.clickhouse_password, "sink.buffer-flush.max-rows": str(max_rows),
                "sink.buffer-flush.interval": "1 s", "sink.max-retries": "5"}
     cols = ",\n".join(f"  `{c}` {t}" for c, t in columns)
-    with_clause = ",\n".join(f"  '{k}' = '{_sql_escape(v)}'" for k, v in options.items())
-    t_env.execute_sql(f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) WITH (\n{with_clause}\n)")
+    t_env.execute_sql(f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) WITH (\n{_with_clause(options)}\n)")
 
 
 def discard(stream, name: str):
@@ -164,6 +162,10 @@ def _interval(seconds: float) -> str:
     hours, ms = divmod(ms, 3_600_000)
     minutes, ms = divmod(ms, 60_000)
     return f"INTERVAL '{days} {hours:02d}:{minutes:02d}:{ms // 1000:02d}.{ms % 1000:03d}' DAY TO SECOND(3)"
+
+
+def _with_clause(options: dict) -> str:
+    return ",\n".join(f"  '{k}' = '{_sql_escape(v)}'" for k, v in options.items())
 
 
 def _sql_escape(value: str) -> str:
