@@ -14,7 +14,7 @@ import time
 
 from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction
-from pyflink.datastream.state import ValueStateDescriptor
+from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from lastmile import topics
 from udfs.colocation import ACCEPTED, DUPLICATE, CellIndex, Task, is_late, register, task_from_record
@@ -195,25 +195,46 @@ class Registry(KeyedProcessFunction):
 
 
 class Matcher(KeyedProcessFunction):
-    """Keyed by index cell: the tasks stored in the cell; emits matches and retractions."""
+    """Keyed by index cell: the tasks stored in the cell; emits matches and retractions.
+
+    The tasks live in map state, one entry per task, mirrored read-through in a dict per
+    cell: a message compares its task with the mirror and writes the one entry it changes,
+    so a busy cell is no longer unpickled and rewritten whole per message. Every change
+    reaches state at once; after a restore the mirror is rebuilt from state.
+    """
 
     def __init__(self, radius_m: float, allowed_lateness_ms: int):
         self._radius, self._lateness = radius_m, allowed_lateness_ms
 
     def open(self, runtime_context):
-        self._state = runtime_context.get_state(ValueStateDescriptor("tasks", Types.PICKLED_BYTE_ARRAY()))
+        self._state = runtime_context.get_map_state(
+            MapStateDescriptor("cell-tasks", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
+        self._mirror: dict[int, dict[str, Task]] = {}
+
+    def _cell(self, cell: int) -> dict[str, Task]:
+        tasks = self._mirror.get(cell)
+        if tasks is None:
+            tasks = self._mirror[cell] = dict(self._state.items())
+        return tasks
+
+    def _write(self, cell: int, tasks: dict[str, Task], key: str) -> None:
+        if key in tasks:
+            self._state.put(key, tasks[key])
+        else:
+            self._state.remove(key)
+        if not tasks:
+            del self._mirror[cell]
 
     def process_element(self, message, ctx):
-        index = CellIndex(message.cell, self._radius, self._state.value())
+        tasks = self._cell(message.cell)
+        index = CellIndex(message.cell, self._radius, tasks)
         if message.task is not None:
             matches = index.add(message.task)
             ctx.timer_service().register_event_time_timer(message.task.window_end + self._lateness)
+            self._write(message.cell, tasks, message.task.key)
         else:
             matches = index.remove(message.remove_key, message.by_revision)
-        if index.tasks:
-            self._state.update(index.tasks)
-        else:
-            self._state.clear()
+            self._write(message.cell, tasks, message.remove_key)
         for m in matches:
             yield ROWS, ("colocations", match_row(m))
             targets = (topics.COLOCATIONS, topics.inbox_topic(m.partner_a), topics.inbox_topic(m.partner_b))
@@ -226,14 +247,17 @@ class Matcher(KeyedProcessFunction):
                                member(index.tasks[key_b]))
 
     def on_timer(self, timestamp, ctx):
-        tasks = self._state.value()
-        if tasks:
-            index = CellIndex(ctx.get_current_key(), self._radius, tasks)
-            index.expire(timestamp - self._lateness + 1)
-            if index.tasks:
-                self._state.update(index.tasks)
-            else:
-                self._state.clear()
+        cell = ctx.get_current_key()
+        tasks = self._cell(cell)
+        before = list(tasks)
+        CellIndex(cell, self._radius, tasks).expire(timestamp - self._lateness + 1)
+        if not tasks:
+            self._state.clear()
+            del self._mirror[cell]
+        else:
+            for key in before:
+                if key not in tasks:
+                    self._state.remove(key)
         return iter(())
 
 
