@@ -33,7 +33,7 @@ public final class Check {
             }
             if (name.equals("VehiclePosition")) {
                 out.append("\th3_cell=").append(h3.latLngToCell((Double) r.get("lat"), (Double) r.get("lng"),
-                        DecodePosition.SHARED_RESOLUTION));
+                        ContractFunction.SHARED_RESOLUTION));
             }
             out.append('\n');
         }

@@ -1,17 +1,12 @@
 package io.lastmile.udfs;
 
 import com.fasterxml.jackson.databind.JsonNode;
-import com.uber.h3core.H3Core;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.avro.util.Utf8;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
-import org.apache.flink.table.functions.FunctionContext;
-import org.apache.flink.table.functions.TableFunction;
 import org.apache.flink.types.Row;
-
-import java.io.IOException;
 
 /**
  * {@code LATERAL TABLE(LASTMILE_DECODE_EVENT(payload BYTES, topic STRING))}: one row per input,
@@ -23,7 +18,7 @@ import java.io.IOException;
  * The field list is held against avro_schemas/ by tests/unit/test_jvm_contract.py.
  */
 @FunctionHint(output = @DataTypeHint(DecodeEvent.ROW))
-public class DecodeEvent extends TableFunction<Row> {
+public class DecodeEvent extends ContractFunction {
 
     static final String[] FIELDS = {
             "event_id", "partner_id", "shipment_id", "event_time", "dest_lat", "dest_lng", "window_start", "window_end",
@@ -37,15 +32,6 @@ public class DecodeEvent extends TableFunction<Row> {
             + "vehicle_id STRING, stop_sequence INT, lat DOUBLE, lng DOUBLE, reason STRING, depot_lat DOUBLE, "
             + "depot_lng DOUBLE, available_from BIGINT, available_to BIGINT, spare_volume_l DOUBLE, spare_stops INT>";
     static final int META = 4;
-
-    private transient Contract.Reader reader;
-    private transient H3Core h3;
-
-    @Override
-    public void open(FunctionContext context) throws IOException {
-        reader = Contract.INSTANCE.new Reader();
-        h3 = H3Core.newInstance();
-    }
 
     public void eval(byte[] payload, String topic) {
         long now = System.currentTimeMillis();
@@ -67,7 +53,7 @@ public class DecodeEvent extends TableFunction<Row> {
             String[] point = Contract.INSTANCE.fields.get("points").get(name);
             Object lat = row.getField(META + indexOf(point[0])), lng = row.getField(META + indexOf(point[1]));
             if (lat != null && lng != null) {
-                row.setField(3, h3.latLngToCell((Double) lat, (Double) lng, DecodePosition.SHARED_RESOLUTION));
+                row.setField(3, h3.latLngToCell((Double) lat, (Double) lng, SHARED_RESOLUTION));
             }
         }
         collect(row);
@@ -94,10 +80,5 @@ public class DecodeEvent extends TableFunction<Row> {
         }
         Object v = r.get(field);
         return v instanceof Utf8 ? v.toString() : v;
-    }
-
-    @Override
-    public boolean isDeterministic() {
-        return false;
     }
 }

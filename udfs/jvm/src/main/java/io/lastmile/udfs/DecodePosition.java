@@ -1,14 +1,9 @@
 package io.lastmile.udfs;
 
-import com.uber.h3core.H3Core;
 import org.apache.avro.generic.GenericRecord;
 import org.apache.flink.table.annotation.DataTypeHint;
 import org.apache.flink.table.annotation.FunctionHint;
-import org.apache.flink.table.functions.FunctionContext;
-import org.apache.flink.table.functions.TableFunction;
 import org.apache.flink.types.Row;
-
-import java.io.IOException;
 
 /**
  * {@code LATERAL TABLE(LASTMILE_DECODE_POSITION(payload BYTES, topic STRING))}: one row per
@@ -21,21 +16,11 @@ import java.io.IOException;
  * whatever columns the query reads; not deterministic (the future-time rule reads the clock).
  */
 @FunctionHint(output = @DataTypeHint(DecodePosition.ROW))
-public class DecodePosition extends TableFunction<Row> {
+public class DecodePosition extends ContractFunction {
 
     public static final String ROW = "ROW<ok BOOLEAN, event_id STRING, partner_id STRING, vehicle_id STRING, "
             + "event_time BIGINT, lat DOUBLE, lng DOUBLE, speed_mps DOUBLE, load_volume_l DOUBLE, "
             + "capacity_volume_l DOUBLE, h3_cell BIGINT, ingested_at BIGINT>";
-    static final int SHARED_RESOLUTION = 10;
-
-    private transient Contract.Reader reader;
-    private transient H3Core h3;
-
-    @Override
-    public void open(FunctionContext context) throws IOException {
-        reader = Contract.INSTANCE.new Reader();
-        h3 = H3Core.newInstance();
-    }
 
     public void eval(byte[] payload, String topic) {
         long now = System.currentTimeMillis();
@@ -48,10 +33,5 @@ public class DecodePosition extends TableFunction<Row> {
         collect(Row.of(true, r.get("event_id").toString(), r.get("partner_id").toString(), r.get("vehicle_id").toString(),
                 (Long) r.get("event_time"), lat, lng, (Double) r.get("speed_mps"), (Double) r.get("load_volume_l"),
                 (Double) r.get("capacity_volume_l"), h3.latLngToCell(lat, lng, SHARED_RESOLUTION), now));
-    }
-
-    @Override
-    public boolean isDeterministic() {
-        return false;
     }
 }
