@@ -43,8 +43,8 @@ def test_smoke_job_moves_every_record_to_clickhouse(stack, ch):
                     "WHERE source LIKE {t:String} ORDER BY reason", parameters={"t": topic + "/%"}).result_rows
     assert [r[0] for r in dead] == ["coordinates_out_of_range", "not_single_object", "partner_mismatch"]
     assert [bytes.fromhex(r[2]) for r in dead] == [payloads[-1], payloads[-3], payloads[-2]]
-    offsets = sorted(int(r[1].rsplit("/", 1)[1]) for r in dead)
-    assert len(set(offsets)) == 3
+    # three records, three places: an offset is per partition, so compare partition/offset
+    assert len({r[1].split("/", 1)[1] for r in dead}) == 3
 
     # A replay (same records again) leaves no duplicate visible through FINAL.
     smoke.run(stack, bounded=True)
