@@ -1,6 +1,6 @@
 """`lastmile bench`: the coordination job against a naive consumer, on one fixed workload, in one run.
 
-Phases, each on a fresh stack of the benchmark's own (ports 39xxx, home
+Phases, each on a fresh stack of the benchmark's own (ports 17xxx, home
 ``$LASTMILE_HOME/bench``), so a developer's stack and the test stack are left alone:
 
 1. **throughput**: the simulator loads the workload (5 partners, the usual stream
@@ -39,11 +39,12 @@ from lastmile.config import Config
 from lastmile.errors import LastmileError
 
 BENCH_PORTS = {
-    "LASTMILE_FLINK_REST": "127.0.0.1:38081",
-    "LASTMILE_KAFKA_BOOTSTRAP": "127.0.0.1:39092",
-    "LASTMILE_KAFKA_CONTROLLER_PORT": "39093",
-    "LASTMILE_CLICKHOUSE_URL": "http://127.0.0.1:38123",
-    "LASTMILE_CLICKHOUSE_NATIVE_PORT": "39000",
+    # below the ephemeral range (32768-60999), where client connections take local ports
+    "LASTMILE_FLINK_REST": "127.0.0.1:17081",
+    "LASTMILE_KAFKA_BOOTSTRAP": "127.0.0.1:17092",
+    "LASTMILE_KAFKA_CONTROLLER_PORT": "17093",
+    "LASTMILE_CLICKHOUSE_URL": "http://127.0.0.1:17123",
+    "LASTMILE_CLICKHOUSE_NATIVE_PORT": "17000",
 }
 BASELINE_DATABASE = "lastmile_baseline"
 RAW_TABLES = ("delivery_tasks", "shipment_status", "vehicle_positions", "capacity_offers")

@@ -10,7 +10,9 @@ import pytest
 
 from lastmile.stack.process import port_is_free
 
-PORTS = {"kafka": 39092, "controller": 39093, "http": 38123, "native": 39000}
+# Below the kernel's ephemeral range (32768-60999): a port there can be taken at any moment
+# as the local end of some other test's client connection, and the squatter below fails.
+PORTS = {"kafka": 19092, "controller": 19093, "http": 18123, "native": 19000}
 
 
 @pytest.fixture
