@@ -145,14 +145,7 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
     pids = _stack_pids(config)
     wait_cpu_idle(list(pids.values()))
     with Sampler(pids) as sampler:
-        started = time.monotonic()
-        job = subprocess.Popen(_lastmile(*args), env=env, cwd=REPO,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        sampler.add_root("job", job.pid)
-        out, err = job.communicate()
-        seconds = time.monotonic() - started
-    if job.returncode != 0:
-        raise BenchError(f"lastmile {' '.join(args)} failed (exit {job.returncode}): {(err or out).strip()[-400:]}")
+        out, seconds = _measured(sampler, "job", _lastmile(*args), env, f"lastmile {' '.join(args)}")
     client = http_client(config)
     first, last = client.query(
         "SELECT min(t), max(t) FROM (" + " UNION ALL ".join(
@@ -169,6 +162,18 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
             "colocations": len(pairs), "_pairs": pairs}
 
 
+def _measured(sampler: Sampler, label: str, argv: list[str], env: dict, what: str) -> tuple[str, float]:
+    """Run ``argv`` to its end with its processes sampled under ``label``: (stdout, seconds)."""
+    started = time.monotonic()
+    proc = subprocess.Popen(argv, env=env, cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    sampler.add_root(label, proc.pid)
+    out, err = proc.communicate()
+    seconds = time.monotonic() - started
+    if proc.returncode != 0:
+        raise BenchError(f"{what} failed (exit {proc.returncode}): {(err or out).strip()[-400:]}")
+    return out, seconds
+
+
 def baseline(config: Config, env: dict, workload: Workload, say) -> dict:
     from lastmile import migrations
 
@@ -176,15 +181,8 @@ def baseline(config: Config, env: dict, workload: Workload, say) -> dict:
     pids = _stack_pids(config)
     with tempfile.TemporaryDirectory() as tmp, Sampler(pids) as sampler:
         out = pathlib.Path(tmp) / "baseline.json"
-        started = time.monotonic()
-        proc = subprocess.Popen([sys.executable, "-m", "bench.baseline", "--out", str(out)], cwd=REPO,
-                                env={**env, "LASTMILE_CLICKHOUSE_DATABASE": BASELINE_DATABASE},
-                                stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        sampler.add_root("baseline", proc.pid)
-        _, err = proc.communicate()
-        seconds = time.monotonic() - started
-        if proc.returncode != 0:
-            raise BenchError(f"the naive baseline failed (exit {proc.returncode}): {err.strip()[-400:]}")
+        _, seconds = _measured(sampler, "baseline", [sys.executable, "-m", "bench.baseline", "--out", str(out)],
+                               {**env, "LASTMILE_CLICKHOUSE_DATABASE": BASELINE_DATABASE}, "the naive baseline")
         result = json.loads(out.read_text())
     cpu = sampler.cpu_s()
     say(f"baseline: {result['events']:,} events in {seconds:.1f} s")

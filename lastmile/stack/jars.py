@@ -45,19 +45,13 @@ def fetch(config: Config, name: str) -> pathlib.Path:
     target = jar_dir(config, name)
     if (target / ".complete").exists():
         return target
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise StackError("Maven (mvn) is needed once to fetch the jars; install it (apt-get install maven)")
     partial = target.with_name(target.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir(parents=True)
-    args = [mvn, "-q", "-B", "-f", str(INFRA_DIR / "jars" / name / "pom.xml"),
-            "dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={partial}"]
-    args += [f"-D{k}={v}" for k, v in JAR_SETS[name].items()]
-    result = subprocess.run(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    if result.returncode != 0 or not any(partial.glob("*.jar")):
-        tail = " | ".join(result.stdout.strip().splitlines()[-3:])
-        raise StackError(f"Maven could not fetch the {name} jars (exit {result.returncode}): {tail}")
+    _maven(INFRA_DIR / "jars" / name / "pom.xml",
+           ["dependency:copy-dependencies", "-DincludeScope=runtime", f"-DoutputDirectory={partial}",
+            *(f"-D{k}={v}" for k, v in JAR_SETS[name].items())],
+           f"fetch the {name} jars", done=lambda: any(partial.glob("*.jar")))
     (partial / ".complete").write_text("ok\n")
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
@@ -91,24 +85,31 @@ def udf_jar(config: Config) -> pathlib.Path:
     jar = target / "lastmile-udfs.jar"
     if jar.exists():
         return jar
-    mvn = shutil.which("mvn")
-    if mvn is None:
-        raise StackError("Maven (mvn) is needed to build udfs/jvm; install it (apt-get install maven)")
     build = target.with_name(target.name + ".build")
     shutil.rmtree(build, ignore_errors=True)
     (build / "contract").mkdir(parents=True)
     (build / "contract" / "contract.json").write_text(contract)
-    result = subprocess.run([mvn, "-q", "-B", "-f", str(UDF_SOURCES / "pom.xml"), "package",
-                             f"-Dbuild.dir={build / 'target'}", f"-Dcontract.dir={build / 'contract'}",
-                             f"-Dflink.version={versions.FLINK_VERSION}", f"-Davro.version={versions.AVRO_JAVA_VERSION}",
-                             f"-Dflink.jdbc.connector.version={versions.FLINK_JDBC_CONNECTOR_VERSION}",
-                             f"-Dh3.version={versions.H3_JAVA_VERSION}"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     built = build / "target" / "lastmile-udfs-0.jar"
-    if result.returncode != 0 or not built.exists():
-        tail = " | ".join(result.stdout.strip().splitlines()[-5:])
-        raise StackError(f"Maven could not build udfs/jvm (exit {result.returncode}): {tail}")
+    _maven(UDF_SOURCES / "pom.xml",
+           ["package", f"-Dbuild.dir={build / 'target'}", f"-Dcontract.dir={build / 'contract'}",
+            f"-Dflink.version={versions.FLINK_VERSION}", f"-Davro.version={versions.AVRO_JAVA_VERSION}",
+            f"-Dflink.jdbc.connector.version={versions.FLINK_JDBC_CONNECTOR_VERSION}",
+            f"-Dh3.version={versions.H3_JAVA_VERSION}"],
+           "build udfs/jvm", done=built.exists)
     target.mkdir(parents=True, exist_ok=True)
     shutil.move(str(built), jar)
     shutil.rmtree(build, ignore_errors=True)
     return jar
+
+
+def _maven(pom: pathlib.Path, args: list[str], what: str, done) -> None:
+    """Run Maven quietly on ``pom``; a StackError naming ``what`` when Maven is missing, fails,
+    or leaves ``done()`` false."""
+    mvn = shutil.which("mvn")
+    if mvn is None:
+        raise StackError(f"Maven (mvn) is needed to {what}; install it (apt-get install maven)")
+    result = subprocess.run([mvn, "-q", "-B", "-f", str(pom), *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True)
+    if result.returncode != 0 or not done():
+        tail = " | ".join(result.stdout.strip().splitlines()[-5:])
+        raise StackError(f"Maven could not {what} (exit {result.returncode}): {tail}")
