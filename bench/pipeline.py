@@ -33,7 +33,7 @@ import tempfile
 import time
 import uuid
 
-from bench.procstat import Sampler, wait_cpu_idle
+from bench.procstat import Sampler, TaskSampler, wait_cpu_idle
 from lastmile import versions
 from lastmile.config import Config
 from lastmile.errors import LastmileError
@@ -131,20 +131,21 @@ def _pairs(client) -> list[tuple]:
         "SELECT partner_a, shipment_a, partner_b, shipment_b FROM colocations_current").result_rows)
 
 
-def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool) -> dict:
+def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool, database: str | None = None) -> dict:
     """``lastmile run --bounded`` on the bench's Flink cluster (``cluster``) or in the MiniCluster,
     into a database of its own."""
     from lastmile import migrations
     from lastmile.clickhouse import http_client
 
-    database = "lastmile" if cluster else "lastmile_minicluster"
+    database = database or ("lastmile" if cluster else "lastmile_minicluster")
     config = config.with_overrides(clickhouse_database=database)
     migrations.apply(config)
     env = {**env, "LASTMILE_CLICKHOUSE_DATABASE": database}
     args = ["run", "--bounded", "--json"] + (["--jobmanager", config.flink_rest] if cluster else [])
     pids = _stack_pids(config)
     wait_cpu_idle(list(pids.values()))
-    with Sampler(pids) as sampler:
+    taskmanagers = [pid for name, pid in pids.items() if name.startswith("flink taskmanager")]
+    with Sampler(pids) as sampler, TaskSampler(taskmanagers) as tasks:
         out, seconds = _measured(sampler, "job", _lastmile(*args), env, f"lastmile {' '.join(args)}")
     client = http_client(config)
     first, last = client.query(
@@ -158,7 +159,8 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
     return {"where": where, "seconds": round(seconds, 2), "events_per_s": round(workload.events / seconds),
             "steady_events_per_s": round(workload.events / max((last - first) / 1000, 1e-3)),
             "cpu_s": round(cpu, 1), "cpu_s_per_1000_events": round(cpu / workload.events * 1000, 3),
-            "processes": sampler.report(), "job_summary": json.loads(out.strip().splitlines()[-1]),
+            "processes": sampler.report(), "taskmanager_cpu_s_by_task": tasks.report(),
+            "job_summary": json.loads(out.strip().splitlines()[-1]),
             "colocations": len(pairs), "_pairs": pairs}
 
 
@@ -398,6 +400,13 @@ def print_report(result: dict) -> None:
             for proc, figures in sorted(phase["processes"].items()):
                 procs.add_row(proc, f"{figures['cpu_s']:.1f}", f"{figures['peak_rss_mib']:.0f}")
             console.print(procs)
+    if t and t.get("taskmanager_cpu_s_by_task"):
+        tasks = Table(title="TaskManager CPU by Flink task (its Java and, in thread mode, its Python)")
+        tasks.add_column("task")
+        tasks.add_column("CPU s", justify="right")
+        for name, cpu in t["taskmanager_cpu_s_by_task"].items():
+            tasks.add_row(name[:110], f"{cpu:.1f}")
+        console.print(tasks)
     if lat:
         console.print(f"latency at {lat['rate']:,.0f} events/s ({lat['measured']:,} events): p50 "
                       f"{lat['p50_latency_ms']:,} ms, p95 {lat['p95_latency_ms']:,} ms, p99 {lat['p99_latency_ms']:,} ms")

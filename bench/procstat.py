@@ -6,6 +6,8 @@ JVM, the Kafka broker, the ClickHouse server, the baseline) and their children.
 from __future__ import annotations
 
 import os
+import re
+import subprocess
 import threading
 import time
 
@@ -114,3 +116,86 @@ def wait_cpu_idle(pids: list[int], below: float = 0.15, seconds: float = 2.0, li
         time.sleep(seconds)
         if (total() - before) / seconds < below:
             return
+
+
+def _thread_cpu(pid: int) -> dict[int, float]:
+    """CPU seconds of each live thread of ``pid``."""
+    out = {}
+    try:
+        tids = os.listdir(f"/proc/{pid}/task")
+    except OSError:
+        return out
+    for tid in tids:
+        try:
+            with open(f"/proc/{pid}/task/{tid}/stat", "rb") as f:
+                fields = f.read().rsplit(b")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(tid)] = (int(fields[11]) + int(fields[12])) / _TICK
+    return out
+
+
+_JSTACK_THREAD = re.compile(r'^"(?P<name>[^"]*)".*\bnid=(?P<nid>0x[0-9a-f]+|\d+)', re.M)
+_SUBTASK = re.compile(r"\s*\(\d+/\d+\)(#\d+)?$")
+
+
+def _thread_names(pid: int) -> dict[int, str]:
+    """Native thread id -> Java thread name (``jstack``), subtask index dropped."""
+    try:
+        text = subprocess.run(["jstack", str(pid)], capture_output=True, text=True, timeout=20).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    return {int(m["nid"], 0): _SUBTASK.sub("", m["name"]) for m in _JSTACK_THREAD.finditer(text)}
+
+
+class TaskSampler:
+    """CPU seconds per Flink task (operator chain) of JVM processes, from their threads.
+
+    In thread mode a Python operator runs in its task's thread, so a task's CPU is its
+    Java and its Python work together. Thread names come from ``jstack`` every
+    ``name_every_s``; a thread that lives shorter than that is counted under ``other``.
+    """
+
+    def __init__(self, pids: list[int], interval_s: float = 0.5, name_every_s: float = 3.0):
+        self.pids = list(pids)
+        self.interval_s, self.name_every_s = interval_s, name_every_s
+        self._first: dict[tuple[int, int], float] = {}
+        self._last: dict[tuple[int, int], float] = {}
+        self._names: dict[tuple[int, int], str] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name="taskstat", daemon=True)
+
+    def __enter__(self) -> "TaskSampler":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        named_at = 0.0
+        while True:
+            for pid in self.pids:
+                for tid, cpu in _thread_cpu(pid).items():
+                    self._first.setdefault((pid, tid), cpu)
+                    self._last[(pid, tid)] = cpu
+            if time.monotonic() - named_at > self.name_every_s:
+                for pid in self.pids:
+                    for tid, name in _thread_names(pid).items():
+                        self._names[(pid, tid)] = name
+                named_at = time.monotonic()
+            if self._stop.wait(self.interval_s):
+                return
+
+    def report(self, top: int = 15) -> dict[str, float]:
+        """CPU seconds per task name, largest first; the rest summed as ``other``."""
+        per: dict[str, float] = {}
+        for key, last in self._last.items():
+            name = self._names.get(key, "other (unnamed or short-lived threads)")
+            per[name] = per.get(name, 0.0) + last - self._first[key]
+        ranked = sorted(per.items(), key=lambda kv: -kv[1])
+        out = {name: round(cpu, 1) for name, cpu in ranked[:top]}
+        if ranked[top:]:
+            out["other"] = round(out.get("other", 0.0) + sum(cpu for _, cpu in ranked[top:]), 1)
+        return out

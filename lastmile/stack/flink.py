@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 import os
 import pathlib
+import shutil
 import string
 import subprocess
 import sys
@@ -77,6 +78,8 @@ def _prepare(config: Config) -> None:
         host=host, rest_port=port, rpc_port=int(port) + 1, pid_dir=base / "run", taskmanagers=config.flink_taskmanagers,
         taskmanager_memory=TASKMANAGER_MEMORY, python=sys.executable, checkpoints=(base / "checkpoints").as_uri(),
         savepoints=(base / "savepoints").as_uri()))
+    for log_config in wheel_home().joinpath("conf").glob("log4j*.properties"):  # without them, no log files
+        shutil.copyfile(log_config, base / "conf" / log_config.name)
     lib = base / "lib"
     for old in lib.iterdir():
         old.unlink()
