@@ -255,15 +255,7 @@ def kafka_sources(env, config: Config, bounded: bool) -> dict:
 
 
 def production_sinks(config: Config) -> dict:
-    from pyflink.common import Types
-
-    from jobs.runtime import clickhouse_jdbc_table, clickhouse_writer, discard
-    from udfs.flink.coordination import KafkaSinkFunction
-
-    def kafka(stream):
-        written = (stream.process(KafkaSinkFunction(config), output_type=Types.INT())
-                   .name("kafka writer").uid("kafka-writer"))
-        return discard(written, "kafka-writes")
+    from jobs.runtime import clickhouse_jdbc_table, clickhouse_sink, kafka_sink
 
     def jvm_rows(t_env, tables: dict):
         """ClickHouse rows built on the JVM, written by the JDBC sink, in the same job."""
@@ -274,7 +266,7 @@ def production_sinks(config: Config) -> dict:
         statements.attach_as_datastream()  # runs with env.execute()
         return statements
 
-    return {"clickhouse": clickhouse_writer(config, COLUMNS), "kafka": kafka, "jvm_rows": jvm_rows}
+    return {"clickhouse": clickhouse_sink(config, COLUMNS), "kafka": kafka_sink(config), "jvm_rows": jvm_rows}
 
 
 def latest_checkpoint(home: pathlib.Path) -> pathlib.Path | None:

@@ -123,36 +123,81 @@ def clickhouse_jdbc_table(t_env, config: Config, name: str, table: str, columns:
     t_env.execute_sql(f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) WITH (\n{_with_clause(options)}\n)")
 
 
-def discard(stream, name: str):
-    """End a stream in Flink's DiscardingSink (for side-effect operators such as our ClickHouse writer)."""
-    from pyflink.datastream.connectors import Sink
-    from pyflink.java_gateway import get_gateway
+def clickhouse_columns(config: Config, tables: dict) -> dict[str, list[tuple[str, str]]]:
+    """``(column, ClickHouse type)`` of each table's columns in the given order, from the
+    server's ``system.columns``: what the rows are encoded with (udfs.sinks.rowbinary)."""
+    from lastmile.clickhouse import http_client
+    from lastmile.errors import StackError
 
-    j_sink = get_gateway().jvm.org.apache.flink.streaming.api.functions.sink.v2.DiscardingSink()
-    return stream.sink_to(Sink(j_sink)).name(name).uid(name)
+    client = http_client(config)
+    try:
+        found = {(t, c): ty for t, c, ty in client.query(
+            "SELECT table, name, type FROM system.columns WHERE database = {db:String} AND table IN {tables:Array(String)}",
+            parameters={"db": config.clickhouse_database, "tables": list(tables)}).result_rows}
+    finally:
+        client.close()
+    missing = [f"{t}.{c}" for t, cols in tables.items() for c in cols if (t, c) not in found]
+    if missing:
+        raise StackError(f"ClickHouse database {config.clickhouse_database} lacks {', '.join(missing[:5])}: "
+                         "run `lastmile migrate`")
+    return {t: [(c, found[(t, c)]) for c in cols] for t, cols in tables.items()}
 
 
-def clickhouse_writer(config: Config, columns: dict):
-    """A sink for streams of ``(table, row)``: batched, idempotent ClickHouse inserts."""
+def clickhouse_sink(config: Config, columns: dict):
+    """A sink for streams of ``(table, row)`` or RowBatch: rows framed in Python
+    (udfs.flink.outputs.EncodeRows), written by the JVM (udfs/jvm ``ClickHouseSink``): posted
+    in batches of up to 8 MiB or 1 s, flushed on every checkpoint and at the end of input;
+    retried, then the job fails and restarts from its last checkpoint."""
 
     def write(stream):
         from pyflink.common import Types
+        from pyflink.datastream.connectors import Sink
+        from pyflink.java_gateway import get_gateway
 
-        from udfs.flink.clickhouse_sink import ClickHouseSink
+        from udfs.flink.outputs import EncodeRows
 
-        flushed = (stream.process(ClickHouseSink(clickhouse_target(config), columns),
-                                  output_type=Types.TUPLE([Types.STRING(), Types.INT()]))
-                   .name("clickhouse writer").uid("clickhouse-writer"))
-        return discard(flushed, "clickhouse-flushes")
+        scheme = "https" if config.clickhouse_secure else "http"
+        j_sink = get_gateway().jvm.io.lastmile.udfs.sinks.ClickHouseSink(
+            f"{scheme}://{config.clickhouse_host}:{config.clickhouse_http_port}/", config.clickhouse_user,
+            config.clickhouse_password, 8 << 20, 1000, 5)
+        frames = (stream.map(EncodeRows(config.clickhouse_database, clickhouse_columns(config, columns)),
+                             output_type=Types.PRIMITIVE_ARRAY(Types.BYTE()))
+                  .name("clickhouse rows").uid("clickhouse-rows"))
+        return frames.sink_to(Sink(j_sink)).name("clickhouse").uid("clickhouse")
 
     return write
 
 
-def clickhouse_target(config: Config):
-    from udfs.sinks.clickhouse import ClickHouseTarget
+def kafka_sink(config: Config, guarantee: str = "AT_LEAST_ONCE"):
+    """A sink for streams of ``(topics, key, value)`` or MessageBatch: messages framed in
+    Python (udfs.flink.outputs.EncodeMessages), written by Flink's KafkaSink, which flushes
+    on every checkpoint (``guarantee`` AT_LEAST_ONCE) or commits a transaction with it
+    (EXACTLY_ONCE). Topics are created on first use."""
 
-    return ClickHouseTarget(config.clickhouse_host, config.clickhouse_http_port, config.clickhouse_user,
-                            config.clickhouse_password, config.clickhouse_database, config.clickhouse_secure)
+    def write(stream):
+        import functools
+
+        from pyflink.common import Types
+        from pyflink.datastream import DataStream
+        from pyflink.java_gateway import get_gateway
+
+        from lastmile import topics
+        from udfs.flink.outputs import EncodeMessages
+
+        jvm = get_gateway().jvm
+        frames = (stream.map(EncodeMessages(functools.partial(topics.ensure_topics, config)),
+                             output_type=Types.PRIMITIVE_ARRAY(Types.BYTE()))
+                  .name("kafka messages").uid("kafka-messages"))
+        producer = jvm.java.util.Properties()
+        for key, value in {"linger.ms": "50", "compression.type": "lz4", "enable.idempotence": "true"}.items():
+            producer.setProperty(key, value)
+        records = DataStream(frames._j_data_stream.flatMap(jvm.io.lastmile.udfs.sinks.KafkaFrames()))
+        records.name("kafka records").uid("kafka-records")
+        j_sink = jvm.io.lastmile.udfs.sinks.KafkaFrames.sink(config.kafka_bootstrap, producer, guarantee,
+                                                             "lastmile-coordination")
+        return DataStream(records._j_data_stream.sinkTo(j_sink)).name("kafka").uid("kafka")
+
+    return write
 
 
 def _interval(seconds: float) -> str:

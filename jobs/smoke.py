@@ -45,9 +45,9 @@ def kafka_sources(env, config: Config, bounded: bool) -> dict:
 
 
 def clickhouse_sinks(config: Config) -> dict:
-    from jobs.runtime import clickhouse_writer
+    from jobs.runtime import clickhouse_sink
 
-    return {"clickhouse": clickhouse_writer(config, COLUMNS)}
+    return {"clickhouse": clickhouse_sink(config, COLUMNS)}
 
 
 def run(config: Config, bounded: bool = True) -> float:

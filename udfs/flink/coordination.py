@@ -24,7 +24,7 @@ from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire
 from udfs.eta import FINAL_STATUSES, OPEN_STATUSES, Delivery
 from udfs.pings import single
-from udfs.records import DeadLetter, MessageBatch, Source
+from udfs.records import DeadLetter, Source
 from udfs.rows import event_row, match_record, match_row
 
 ROWS = OutputTag("rows")
@@ -276,30 +276,3 @@ class ToSideOutputs(ProcessFunction):
 def member(task: Task) -> Member:
     return Member(task.partner_id, task.shipment_id, task.lat, task.lng, task.window_start, task.window_end,
                   task.volume_l)
-
-
-class KafkaSinkFunction(ProcessFunction):
-    """Writes ``(topics, key, value)`` (or a :class:`udfs.records.MessageBatch` of them) with
-    confluent-kafka; flushes on close (end of input or cancel)."""
-
-    def __init__(self, config):
-        self._config = config
-        self._writer = None
-
-    def open(self, runtime_context):
-        from udfs.sinks.kafka import KafkaWriter
-
-        self._writer = KafkaWriter(self._config)
-
-    def process_element(self, value, ctx):
-        for targets, key, payload in (value.messages if isinstance(value, MessageBatch) else (value,)):
-            for topic in targets:
-                self._writer.write(topic, key, payload)
-        return iter(())
-
-    def close(self):
-        if self._writer is not None:
-            self._writer.close()
-            self._writer = None
-
-
