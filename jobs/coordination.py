@@ -331,6 +331,12 @@ def _submit(config: Config, bounded: bool, jobmanager: str, say) -> None:
     from lastmile.stack import flink
 
     argv, env = flink.submit_command(config, jobmanager, ["--bounded"] if bounded else [])
+    if jobmanager == config.flink_rest:
+        if flink.has_job_jars(config):
+            env["LASTMILE_JARS_IN_CLUSTER"] = "1"  # nothing to ship (jobs.runtime.stream_env)
+        elif flink.running_pids(config):
+            say("the local Flink cluster has older job jars than this checkout; shipping the current ones "
+                "(restart it, `lastmile cluster down` and `up`, to submit faster)")
     env = {**env, "LASTMILE_HOME": str(config.home), "LASTMILE_COLOCATION_RADIUS_M": str(config.colocation_radius_m),
            "LASTMILE_PARALLELISM": str(config.parallelism)}
     log = config.home / "logs" / "flink-run.log"

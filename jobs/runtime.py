@@ -32,7 +32,8 @@ def stream_env(config: Config, parallelism: int | None = None, extra: dict | Non
     conf.set_string("python.execution-mode", "thread")
     conf.set_string("python.executable", sys.executable)
     conf.set_string("python.client.executable", sys.executable)
-    conf.set_string("pipeline.jars", ";".join(p.as_uri() for p in jars.flink_connector_jars(config)))
+    if os.environ.get("LASTMILE_JARS_IN_CLUSTER") != "1":  # set when the cluster's lib has them (flink.has_job_jars)
+        conf.set_string("pipeline.jars", ";".join(p.as_uri() for p in jars.flink_connector_jars(config)))
     for key, value in (extra or {}).items():
         conf.set_string(key, str(value))
     env = StreamExecutionEnvironment.get_execution_environment(conf)

@@ -24,6 +24,7 @@ import time
 import urllib.request
 
 from lastmile.config import Config
+from lastmile.stack import jars
 from lastmile.errors import StackError
 from lastmile.paths import INFRA_DIR, REPO_ROOT
 from lastmile.stack.process import port_is_free
@@ -84,8 +85,19 @@ def _prepare(config: Config) -> None:
     for old in lib.iterdir():
         old.unlink()
     wheel = wheel_home()
-    for jar in [*sorted((wheel / "lib").glob("*.jar")), *sorted((wheel / "opt").glob("flink-python-*.jar"))]:
+    # The job's own jars (connectors, udfs/jvm) too: a job on this cluster then ships none
+    # (see has_job_jars), and the `flink run` client plans with them on its classpath.
+    for jar in [*sorted((wheel / "lib").glob("*.jar")), *sorted((wheel / "opt").glob("flink-python-*.jar")),
+                *jars.flink_connector_jars(config)]:
         (lib / jar.name).symlink_to(jar)
+
+
+def has_job_jars(config: Config) -> bool:
+    """Whether the running cluster of this home has the job's jars, as this checkout builds
+    them, in its lib folder (a cluster started before a change to udfs/jvm has older ones)."""
+    lib = cluster_dir(config) / "lib"
+    return bool(running_pids(config)) and all(
+        (lib / jar.name).resolve() == jar.resolve() for jar in jars.flink_connector_jars(config))
 
 
 def up(config: Config, say=print) -> None:
