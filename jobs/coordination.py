@@ -54,29 +54,23 @@ PARTNER_EVENTS_PATTERN = topics.stream_pattern(*(s for s in topics.STREAMS if s 
 
 
 #: The ClickHouse columns of vehicle_positions as the JVM writes them (udfs.rows.COLUMNS order);
-#: timestamps as UTC text, which ClickHouse parses into DateTime64(3, 'UTC').
+#: timestamps as epoch milliseconds, DateTime64(3, 'UTC') in ClickHouse.
 POSITION_COLUMNS = [("event_id", "STRING"), ("partner_id", "STRING"), ("vehicle_id", "STRING"),
-                    ("event_time", "STRING"), ("ingested_at", "STRING"), ("h3_cell", "BIGINT"),
+                    ("event_time", "BIGINT"), ("ingested_at", "BIGINT"), ("h3_cell", "BIGINT"),
                     ("speed_mps", "DOUBLE"), ("load_volume_l", "DOUBLE"), ("capacity_volume_l", "DOUBLE"),
                     ("source_topic", "STRING"), ("source_partition", "INT"), ("source_offset", "BIGINT")]
 
 
 STATUS_COLUMNS = [("event_id", "STRING"), ("partner_id", "STRING"), ("shipment_id", "STRING"),
-                  ("event_time", "STRING"), ("ingested_at", "STRING"), ("status", "STRING"), ("vehicle_id", "STRING"),
+                  ("event_time", "BIGINT"), ("ingested_at", "BIGINT"), ("status", "STRING"), ("vehicle_id", "STRING"),
                   ("stop_sequence", "INT"), ("h3_cell", "BIGINT"), ("reason", "STRING"), ("source_topic", "STRING"),
                   ("source_partition", "INT"), ("source_offset", "BIGINT")]
-OFFER_COLUMNS = [("event_id", "STRING"), ("partner_id", "STRING"), ("vehicle_id", "STRING"), ("event_time", "STRING"),
-                 ("ingested_at", "STRING"), ("depot_h3", "BIGINT"), ("available_from", "STRING"),
-                 ("available_to", "STRING"), ("spare_volume_l", "DOUBLE"), ("spare_stops", "INT"),
+OFFER_COLUMNS = [("event_id", "STRING"), ("partner_id", "STRING"), ("vehicle_id", "STRING"), ("event_time", "BIGINT"),
+                 ("ingested_at", "BIGINT"), ("depot_h3", "BIGINT"), ("available_from", "BIGINT"),
+                 ("available_to", "BIGINT"), ("spare_volume_l", "DOUBLE"), ("spare_stops", "INT"),
                  ("source_topic", "STRING"), ("source_partition", "INT"), ("source_offset", "BIGINT")]
 JVM_TABLE_COLUMNS = {"vehicle_positions": POSITION_COLUMNS, "shipment_status": STATUS_COLUMNS,
                      "capacity_offers": OFFER_COLUMNS}
-_UTC = "'yyyy-MM-dd HH:mm:ss.SSS'"
-
-
-def _utc(column: str) -> str:
-    """Epoch ms as UTC text, which ClickHouse parses into DateTime64(3, 'UTC')."""
-    return f"DATE_FORMAT(TO_TIMESTAMP_LTZ({column}, 3), {_UTC})"
 
 
 def _decoded_view(t_env, name: str, source, function: str, late: str) -> None:
@@ -103,7 +97,6 @@ def _decoded_view(t_env, name: str, source, function: str, late: str) -> None:
 
 
 def _register_functions(t_env) -> None:
-    t_env.get_config().set("table.local-time-zone", "UTC")  # DATE_FORMAT writes UTC
     for name, cls in (("lastmile_decode_position", "DecodePosition"), ("lastmile_decode_event", "DecodeEvent"),
                       ("lastmile_epoch_ms", "EpochMillis")):
         t_env.create_java_temporary_system_function(name, f"io.lastmile.udfs.{cls}")
@@ -122,7 +115,7 @@ def position_path(t_env, positions, config: Config):
     _decoded_view(t_env, "decoded_positions", positions, "lastmile_decode_position",
                   "r.ts < CURRENT_WATERMARK(r.ts) OR TO_TIMESTAMP_LTZ(d.event_time, 3) < CURRENT_WATERMARK(r.ts)")
     rows = t_env.sql_query(f"""
-        SELECT event_id, partner_id, vehicle_id, {_utc("event_time")}, {_utc("ingested_at")}, h3_cell, speed_mps,
+        SELECT event_id, partner_id, vehicle_id, event_time, ingested_at, h3_cell, speed_mps,
                load_volume_l, capacity_volume_l, topic, `partition`, `offset`
         FROM decoded_positions WHERE ok AND NOT late""")
     batches = t_env.sql_query(f"""
@@ -156,12 +149,12 @@ def event_path(t_env, events):
                   "TO_TIMESTAMP_LTZ(COALESCE(d.event_time, d.available_from), 3) < CURRENT_WATERMARK(r.ts)")
     on_time = "ok AND NOT late"
     status_rows = t_env.sql_query(f"""
-        SELECT event_id, partner_id, shipment_id, {_utc("event_time")}, {_utc("ingested_at")}, status, vehicle_id,
+        SELECT event_id, partner_id, shipment_id, event_time, ingested_at, status, vehicle_id,
                stop_sequence, h3_cell, reason, topic, `partition`, `offset`
         FROM decoded_events WHERE {on_time} AND kind = 'shipment_status'""")
     offer_rows = t_env.sql_query(f"""
-        SELECT event_id, partner_id, vehicle_id, {_utc("available_from")}, {_utc("ingested_at")}, h3_cell,
-               {_utc("available_from")}, {_utc("available_to")}, spare_volume_l, spare_stops, topic, `partition`,
+        SELECT event_id, partner_id, vehicle_id, available_from, ingested_at, h3_cell,
+               available_from, available_to, spare_volume_l, spare_stops, topic, `partition`,
                `offset`
         FROM decoded_events WHERE {on_time} AND kind = 'capacity_offers'""")
     tracked = ", ".join(f"'{s}'" for s in TRACKED_STATUSES)
@@ -255,13 +248,13 @@ def kafka_sources(env, config: Config, bounded: bool) -> dict:
 
 
 def production_sinks(config: Config) -> dict:
-    from jobs.runtime import clickhouse_jdbc_table, clickhouse_sink, kafka_sink
+    from jobs.runtime import clickhouse_sink, clickhouse_table, kafka_sink
 
     def jvm_rows(t_env, tables: dict):
-        """ClickHouse rows built on the JVM, written by the JDBC sink, in the same job."""
+        """ClickHouse rows built on the JVM, written from the JVM (udfs/jvm sinks), in the same job."""
         statements = t_env.create_statement_set()
         for table, rows in tables.items():
-            clickhouse_jdbc_table(t_env, config, f"clickhouse_{table}", table, JVM_TABLE_COLUMNS[table])
+            clickhouse_table(t_env, config, f"clickhouse_{table}", table, JVM_TABLE_COLUMNS[table])
             statements.add_insert(f"clickhouse_{table}", rows)
         statements.attach_as_datastream()  # runs with env.execute()
         return statements

@@ -34,7 +34,7 @@ def stream_env(config: Config, parallelism: int | None = None, extra: dict | Non
     conf.set_string("python.client.executable", sys.executable)
     # Chained operators hand records on without a defensive copy: copying rows between the
     # SQL operators was a quarter of the TaskManagers' Java time (JFR, 300k events). Every
-    # operator of ours emits new objects, and the JDBC sink copies what it buffers.
+    # operator of ours emits new objects or copies what it keeps (the ClickHouse sinks encode at once).
     conf.set_string("pipeline.object-reuse", "true")
     if os.environ.get("LASTMILE_JARS_IN_CLUSTER") != "1":  # set when the cluster's lib has them (flink.has_job_jars)
         conf.set_string("pipeline.jars", ";".join(p.as_uri() for p in jars.flink_connector_jars(config)))
@@ -113,17 +113,17 @@ def kafka_raw_source(t_env, config: Config, name: str, topic_pattern: str, group
     return to_python_rows(t_env, kafka_table(t_env, config, name, topic_pattern, group_id, bounded))
 
 
-def clickhouse_jdbc_table(t_env, config: Config, name: str, table: str, columns: list[tuple[str, str]],
-                          max_rows: int = 10_000) -> None:
-    """A Flink SQL sink table ``name`` writing to ClickHouse ``table`` from the JVM (JDBC
-    connector, our ClickHouse dialect in udfs/jvm): batches of ``max_rows`` or one second,
-    flushed on every checkpoint and at the end of input; retried, then the job fails."""
+def clickhouse_table(t_env, config: Config, name: str, table: str, columns: list[tuple[str, str]]) -> None:
+    """A Flink SQL sink table ``name`` (``columns``: Flink name and type) writing to ClickHouse
+    ``table`` from the JVM: udfs/jvm ``ClickHouseTableFactory``, RowBinary over HTTP with the
+    server's column types, batches of up to 8 MiB or 1 s, flushed on every checkpoint and at
+    the end of input; retried, then the job fails."""
     scheme = "https" if config.clickhouse_secure else "http"
-    url = (f"jdbc:clickhouse:{scheme}://{config.clickhouse_host}:{config.clickhouse_http_port}/"
-           f"{config.clickhouse_database}")
-    options = {"connector": "jdbc", "url": url, "table-name": table, "username": config.clickhouse_user,
-               "password": config.clickhouse_password, "sink.buffer-flush.max-rows": str(max_rows),
-               "sink.buffer-flush.interval": "1 s", "sink.max-retries": "5"}
+    types = clickhouse_columns(config, {table: [c for c, _ in columns]})[table]
+    options = {"connector": "lastmile-clickhouse",
+               "url": f"{scheme}://{config.clickhouse_host}:{config.clickhouse_http_port}/",
+               "database": config.clickhouse_database, "table": table, "username": config.clickhouse_user,
+               "password": config.clickhouse_password, "clickhouse-types": ";".join(t for _, t in types)}
     cols = ",\n".join(f"  `{c}` {t}" for c, t in columns)
     t_env.execute_sql(f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) WITH (\n{_with_clause(options)}\n)")
 
@@ -162,7 +162,7 @@ def clickhouse_sink(config: Config, columns: dict):
         from udfs.flink.outputs import EncodeRows
 
         scheme = "https" if config.clickhouse_secure else "http"
-        j_sink = get_gateway().jvm.io.lastmile.udfs.sinks.ClickHouseSink(
+        j_sink = get_gateway().jvm.io.lastmile.udfs.sinks.ClickHouseSink.frames(
             f"{scheme}://{config.clickhouse_host}:{config.clickhouse_http_port}/", config.clickhouse_user,
             config.clickhouse_password, 8 << 20, 1000, 5)
         frames = (stream.map(EncodeRows(config.clickhouse_database, clickhouse_columns(config, columns)),

@@ -10,10 +10,6 @@ PYTHON_REQUIRES = ">=3.11,<3.12"
 
 FLINK_VERSION = "2.2.1"
 FLINK_KAFKA_CONNECTOR_VERSION = "5.0.0-2.2"
-# The newest JDBC connector build (for Flink 2.0; its API is unchanged in 2.2) and the
-# ClickHouse driver (0.11.x needs a file that is not served).
-FLINK_JDBC_CONNECTOR_VERSION = "4.0.0-2.0"
-CLICKHOUSE_JDBC_VERSION = "0.10.0"
 KAFKA_VERSION = "4.4.0"
 LOG4J_VERSION = "2.24.3"
 CHDB_CORE_VERSION = "26.9.0"

@@ -27,8 +27,6 @@ JAR_SETS = {
     },
     "flink-connectors": {
         "flink.kafka.connector.version": versions.FLINK_KAFKA_CONNECTOR_VERSION,
-        "flink.jdbc.connector.version": versions.FLINK_JDBC_CONNECTOR_VERSION,
-        "clickhouse.jdbc.version": versions.CLICKHOUSE_JDBC_VERSION,
     },
 }
 
@@ -78,8 +76,7 @@ def udf_jar(config: Config) -> pathlib.Path:
 
     contract = contract_json()
     digest = hashlib.sha256("|".join((contract, versions.FLINK_VERSION, versions.AVRO_JAVA_VERSION,
-                                      versions.H3_JAVA_VERSION, versions.FLINK_JDBC_CONNECTOR_VERSION,
-                                      versions.FLINK_KAFKA_CONNECTOR_VERSION)).encode())
+                                      versions.H3_JAVA_VERSION, versions.FLINK_KAFKA_CONNECTOR_VERSION)).encode())
     for path in sorted(p for p in UDF_SOURCES.rglob("*") if p.is_file() and "target" not in p.parts):
         digest.update(str(path.relative_to(UDF_SOURCES)).encode() + path.read_bytes())
     target = config.cache / "jars" / f"lastmile-udfs-{digest.hexdigest()[:12]}"
@@ -94,7 +91,6 @@ def udf_jar(config: Config) -> pathlib.Path:
     _maven(UDF_SOURCES / "pom.xml",
            ["package", f"-Dbuild.dir={build / 'target'}", f"-Dcontract.dir={build / 'contract'}",
             f"-Dflink.version={versions.FLINK_VERSION}", f"-Davro.version={versions.AVRO_JAVA_VERSION}",
-            f"-Dflink.jdbc.connector.version={versions.FLINK_JDBC_CONNECTOR_VERSION}",
             f"-Dflink.kafka.connector.version={versions.FLINK_KAFKA_CONNECTOR_VERSION}",
             f"-Dh3.version={versions.H3_JAVA_VERSION}"],
            "build udfs/jvm", done=built.exists)

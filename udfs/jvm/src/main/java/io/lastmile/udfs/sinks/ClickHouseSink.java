@@ -2,6 +2,7 @@ package io.lastmile.udfs.sinks;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
+import java.io.Serializable;
 import java.net.URI;
 import java.net.URLEncoder;
 import java.net.http.HttpClient;
@@ -19,19 +20,28 @@ import org.apache.flink.api.connector.sink2.SinkWriter;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
 
 /**
- * Writes ClickHouse frames (udfs/sinks/frames.py: an INSERT ... FORMAT RowBinary query and
- * its rows) over ClickHouse's HTTP interface.
+ * Writes rows to ClickHouse over its HTTP interface, as {@code INSERT ... FORMAT RowBinary}.
  *
- * <p>Frames are buffered per query and posted when the buffer passes {@code maxBytes}, when
- * its oldest frame is {@code flushIntervalMs} old, and on every {@link #flush} (Flink calls
+ * <p>An {@link Encoder} turns each element into the query it belongs to and its RowBinary
+ * bytes: {@link #frames} takes the Python stages' frames (udfs/sinks/frames.py), and
+ * {@link ClickHouseTableFactory} the rows of a Flink SQL table ({@link RowBinaryRows}).
+ * Bytes are buffered per query and posted when the buffer passes {@code maxBytes}, when its
+ * oldest row is {@code flushIntervalMs} old, and on every {@link SinkWriter#flush} (Flink calls
  * it before a checkpoint barrier passes and at the end of input). So a completed checkpoint
  * means every row before it is in ClickHouse: at least once, and the tables are
- * ReplacingMergeTrees keyed by deterministic ids, so a replay after a failure collapses.
- * An insert that still fails after {@code maxRetries} retries fails the task; Flink restarts
- * it from the last checkpoint instead of dropping rows.
+ * ReplacingMergeTrees keyed by deterministic ids, so a replay after a failure collapses. An
+ * insert that still fails after {@code maxRetries} retries fails the task; Flink restarts it
+ * from the last checkpoint instead of dropping rows.
  */
-public final class ClickHouseSink implements Sink<byte[]> {
+public final class ClickHouseSink<T> implements Sink<T> {
     private static final long serialVersionUID = 1L;
+
+    /** What one element adds: the query it belongs to and its rows' bytes. */
+    public interface Encoder<T> extends Serializable {
+        String query(T element);
+
+        void encode(T element, ByteArrayOutputStream out) throws IOException;
+    }
 
     private final String url;
     private final String user;
@@ -39,34 +49,52 @@ public final class ClickHouseSink implements Sink<byte[]> {
     private final long maxBytes;
     private final long flushIntervalMs;
     private final int maxRetries;
+    private final Encoder<T> encoder;
 
     public ClickHouseSink(String url, String user, String password, long maxBytes, long flushIntervalMs,
-                          int maxRetries) {
+                          int maxRetries, Encoder<T> encoder) {
         this.url = url.endsWith("/") ? url : url + "/";
         this.user = user;
         this.password = password;
         this.maxBytes = maxBytes;
         this.flushIntervalMs = flushIntervalMs;
         this.maxRetries = maxRetries;
+        this.encoder = encoder;
+    }
+
+    /** The sink of ClickHouse frames: a u32 query length, the query, then RowBinary rows. */
+    public static ClickHouseSink<byte[]> frames(String url, String user, String password, long maxBytes,
+                                                long flushIntervalMs, int maxRetries) {
+        return new ClickHouseSink<>(url, user, password, maxBytes, flushIntervalMs, maxRetries, new Frames());
+    }
+
+    static final class Frames implements Encoder<byte[]> {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public String query(byte[] frame) {
+            return new String(frame, 4, ByteBuffer.wrap(frame).getInt(), StandardCharsets.UTF_8);
+        }
+
+        @Override
+        public void encode(byte[] frame, ByteArrayOutputStream out) {
+            int start = 4 + ByteBuffer.wrap(frame).getInt();
+            out.write(frame, start, frame.length - start);
+        }
     }
 
     @Override
-    public SinkWriter<byte[]> createWriter(WriterInitContext context) {
+    public SinkWriter<T> createWriter(WriterInitContext context) {
         return new Writer(context.getProcessingTimeService());
     }
 
-    /** The query of a frame and where its rows start. */
-    static String query(byte[] frame) {
-        int n = ByteBuffer.wrap(frame).getInt();
-        return new String(frame, 4, n, StandardCharsets.UTF_8);
-    }
-
-    private final class Writer implements SinkWriter<byte[]> {
+    private final class Writer implements SinkWriter<T> {
         private final ProcessingTimeService time;
         private final Map<String, ByteArrayOutputStream> buffers = new LinkedHashMap<>();
         private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
-        private long buffered;
         private long oldest = -1;
+        private String lastQuery;
+        private ByteArrayOutputStream lastBuffer;
 
         Writer(ProcessingTimeService time) {
             this.time = time;
@@ -83,19 +111,17 @@ public final class ClickHouseSink implements Sink<byte[]> {
         }
 
         @Override
-        public void write(byte[] frame, Context context) throws IOException, InterruptedException {
-            int n = ByteBuffer.wrap(frame).getInt();
-            String query = new String(frame, 4, n, StandardCharsets.UTF_8);
-            if (frame.length == 4 + n) {
-                return; // no rows
+        public void write(T element, Context context) throws IOException, InterruptedException {
+            String query = encoder.query(element);
+            if (!query.equals(lastQuery)) {
+                lastQuery = query;
+                lastBuffer = buffers.computeIfAbsent(query, q -> new ByteArrayOutputStream(1 << 16));
             }
-            buffers.computeIfAbsent(query, q -> new ByteArrayOutputStream(1 << 16))
-                    .write(frame, 4 + n, frame.length - 4 - n);
-            buffered += frame.length - 4 - n;
+            encoder.encode(element, lastBuffer);
             if (oldest < 0) {
                 oldest = time.getCurrentProcessingTime();
             }
-            if (buffered >= maxBytes) {
+            if (lastBuffer.size() >= maxBytes) {
                 flushAll();
             }
         }
@@ -112,7 +138,6 @@ public final class ClickHouseSink implements Sink<byte[]> {
                     e.getValue().reset();
                 }
             }
-            buffered = 0;
             oldest = -1;
         }
 
