@@ -2,15 +2,15 @@
 
     JVM (Flink SQL + udfs/jvm)                        │ Python (udfs/flink)
     ──────────────────────────────────────────────────┼──────────────────────────────────────────────────
-    positions topics ─► DecodePosition ─┬─ rows ──────┼─────────────────────────────► JDBC ─► ClickHouse
+    positions topics ─► DecodePosition ─┬─ rows ──────┼──────────────────────► ClickHouse sink (RowBinary)
       (decode, rules, H3 cell)          ├─ window per vehicle, eta_interval_s ─► ping batches ─► Tracker ─► Profiles
                                         │                                    │          └──────► Eta ◄─ speeds
-    other partner topics ─► DecodeEvent ┼─ status, offer rows ──────────────────────────► JDBC ─► ClickHouse
+    other partner topics ─► DecodeEvent ┼─ status, offer rows ───────────────────► ClickHouse sink (RowBinary)
                                         ├─ tasks, tracked statuses, offers ──► Decoded ─► Registry ─► Matcher
                                         │                                    │        stops ─► Eta      └► Consolidator
                                         └─ refused or late (both sources) ───► Intake (the Python reference:
                                                                               dead letter with reason, or accept)
-    ClickHouse writer ◄── rows of the Python stages (batched per call)   Kafka writer ◄── coordination.*, inboxes
+    ClickHouse sink ◄── RowBinary frames ◄── rows of the Python stages ──► Kafka frames ──► KafkaSink (coordination.*, inboxes)
 
 Budget (Throughput issue): 20,000 events/s on 2 cores shared with Kafka and ClickHouse
 leaves ~50-70 µs of Python per event, and every entry into a Python function costs
@@ -34,9 +34,10 @@ what it refuses, the Python reference re-reads, so both agree by construction wh
 matters (tests/unit/test_jvm_contract.py holds the JVM against the reference).
 Border replication sends a task to its home cell plus only the neighbours its radius
 reaches (about 1.5 on average at 150 m), not to a 7-cell ring, and a probe reads one
-key's state. What moved to the JVM holds nothing in Python memory: ping batches wait
-in the window's Flink state and JDBC rows flush on every checkpoint. The Python writers
-still buffer up to a second of rows (the Faults issue makes them checkpoint-aligned).
+key's state. What moved to the JVM holds nothing in Python memory:
+ping batches wait in the window's Flink state, and every output, the Python stages'
+included (framed per call: udfs/sinks/frames.py), is written by a JVM sink that flushes
+before each checkpoint barrier passes.
 """
 from __future__ import annotations
 
