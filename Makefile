@@ -35,7 +35,11 @@ status: install
 	$(LASTMILE) status
 
 # Start the local stack, simulate a 5-partner city into Kafka, run the coordination job, print the result.
+# It starts from empty topics and tables: a second demo would otherwise read the first
+# one's events again (the same event times: late duplicates by the thousands).
 demo: install
+	@$(LASTMILE) down --quiet
+	rm -rf .lastmile/kafka .lastmile/clickhouse .lastmile/checkpoints .lastmile/demo-truth.json
 	$(LASTMILE) up
 	$(LASTMILE) simulate --partners 5 --tasks-per-day 5000 --events 100000 --truth .lastmile/demo-truth.json
 	$(LASTMILE) run --bounded
