@@ -39,7 +39,26 @@ def _name(pid: int) -> str:
     return " ".join(os.path.basename(a) if i == 0 else a for i, a in enumerate(argv[:4]))[:80]
 
 
-class Sampler:
+class _Background:
+    """A sampling thread that runs while the ``with`` block does (``_loop`` until ``_stop``)."""
+
+    def __init__(self, name: str):
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, name=name, daemon=True)
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _loop(self) -> None:
+        raise NotImplementedError
+
+
+class Sampler(_Background):
     """Samples ``roots`` and all their descendants every ``interval_s`` in a thread.
 
     ``cpu_s`` (used while sampling) and ``peak_rss_mib`` per process, keyed by a readable name.
@@ -52,20 +71,14 @@ class Sampler:
         self._last: dict[int, float] = {}
         self._peak: dict[int, int] = {}
         self._label: dict[int, str] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="procstat", daemon=True)
+        super().__init__("procstat")
 
     def add_root(self, label: str, pid: int) -> None:
         self.roots[label] = pid
 
     def __enter__(self) -> "Sampler":
         self._sample()
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        return super().__enter__()
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):
@@ -148,12 +161,13 @@ def _thread_names(pid: int) -> dict[int, str]:
     return {int(m["nid"], 0): _SUBTASK.sub("", m["name"]) for m in _JSTACK_THREAD.finditer(text)}
 
 
-class TaskSampler:
+class TaskSampler(_Background):
     """CPU seconds per Flink task (operator chain) of JVM processes, from their threads.
 
     In thread mode a Python operator runs in its task's thread, so a task's CPU is its
     Java and its Python work together. Thread names come from ``jstack`` every
     ``name_every_s``; a thread that lives shorter than that is counted under ``other``.
+    JVM processes only: ``jstack`` attaches by sending SIGQUIT, which ends most others.
     """
 
     def __init__(self, pids: list[int], interval_s: float = 0.5, name_every_s: float = 3.0):
@@ -162,16 +176,7 @@ class TaskSampler:
         self._first: dict[tuple[int, int], float] = {}
         self._last: dict[tuple[int, int], float] = {}
         self._names: dict[tuple[int, int], str] = {}
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._loop, name="taskstat", daemon=True)
-
-    def __enter__(self) -> "TaskSampler":
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
-        self._thread.join()
+        super().__init__("taskstat")
 
     def _loop(self) -> None:
         named_at = 0.0
