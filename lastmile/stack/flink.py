@@ -24,9 +24,9 @@ import time
 import urllib.request
 
 from lastmile.config import Config
-from lastmile.stack import jars
 from lastmile.errors import StackError
 from lastmile.paths import INFRA_DIR, REPO_ROOT
+from lastmile.stack import jars
 from lastmile.stack.process import port_is_free
 
 TASKMANAGER_MEMORY = "2560m"

@@ -1,8 +1,9 @@
 """Flink functions of the coordination job (thin: the logic is in udfs.colocation, udfs.contracts).
 
 Side outputs shared by all of them:
-``ROWS`` — ``(table, row)`` for the ClickHouse writer; ``KAFKA`` — ``(topics, key, value)``
-(one value for one or more topics: a match goes to the colocations topic and two inboxes).
+``ROWS`` — ``(table, row)`` for ClickHouse; ``KAFKA`` — ``(topics, key, value)`` for Kafka
+(one value for one or more topics: a match goes to the colocations topic and two inboxes);
+udfs.flink.outputs frames both for the JVM sinks.
 Side outputs that feed the ETA and consolidation operators (udfs.flink.eta,
 udfs.flink.consolidation): ``POSITIONS`` and ``OFFERS`` from the Intake, ``STOPS``
 (udfs.eta.Assign / Unassign) from the Registry, ``GROUPS`` (links and unlinks of
