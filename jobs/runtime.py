@@ -118,14 +118,17 @@ def clickhouse_table(t_env, config: Config, name: str, table: str, columns: list
     ``table`` from the JVM: udfs/jvm ``ClickHouseTableFactory``, RowBinary over HTTP with the
     server's column types, batches of up to 8 MiB or 1 s, flushed on every checkpoint and at
     the end of input; retried, then the job fails."""
-    scheme = "https" if config.clickhouse_secure else "http"
     types = clickhouse_columns(config, {table: [c for c, _ in columns]})[table]
-    options = {"connector": "lastmile-clickhouse",
-               "url": f"{scheme}://{config.clickhouse_host}:{config.clickhouse_http_port}/",
+    options = {"connector": "lastmile-clickhouse", "url": _clickhouse_url(config),
                "database": config.clickhouse_database, "table": table, "username": config.clickhouse_user,
                "password": config.clickhouse_password, "clickhouse-types": ";".join(t for _, t in types)}
     cols = ",\n".join(f"  `{c}` {t}" for c, t in columns)
     t_env.execute_sql(f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) WITH (\n{_with_clause(options)}\n)")
+
+
+def _clickhouse_url(config: Config) -> str:
+    """ClickHouse's HTTP interface, where the JVM sinks post their rows."""
+    return f"{'https' if config.clickhouse_secure else 'http'}://{config.clickhouse_host}:{config.clickhouse_http_port}/"
 
 
 def clickhouse_columns(config: Config, tables: dict) -> dict[str, list[tuple[str, str]]]:
@@ -161,10 +164,8 @@ def clickhouse_sink(config: Config, columns: dict):
 
         from udfs.flink.outputs import EncodeRows
 
-        scheme = "https" if config.clickhouse_secure else "http"
         j_sink = get_gateway().jvm.io.lastmile.udfs.sinks.ClickHouseSink.frames(
-            f"{scheme}://{config.clickhouse_host}:{config.clickhouse_http_port}/", config.clickhouse_user,
-            config.clickhouse_password, 8 << 20, 1000, 5)
+            _clickhouse_url(config), config.clickhouse_user, config.clickhouse_password, 8 << 20, 1000, 5)
         frames = (stream.map(EncodeRows(config.clickhouse_database, clickhouse_columns(config, columns)),
                              output_type=Types.PRIMITIVE_ARRAY(Types.BYTE()))
                   .name("clickhouse rows").uid("clickhouse-rows"))

@@ -4,4 +4,3 @@ import pathlib
 REPO_ROOT = pathlib.Path(__file__).resolve().parent.parent
 INFRA_DIR = REPO_ROOT / "infra"
 MIGRATIONS_DIR = INFRA_DIR / "clickhouse" / "migrations"
-AVRO_SCHEMAS_DIR = REPO_ROOT / "avro_schemas"

@@ -6,15 +6,8 @@ import time
 
 from lastmile.config import Config
 from lastmile.errors import ConfigError, StackError
-
-PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
-STREAMS = ("delivery_tasks", "shipment_status", "vehicle_positions", "capacity_offers")
-
-COLOCATIONS = "coordination.colocations"
-PROPOSALS = "coordination.proposals"
-ETA = "coordination.eta"
-DEAD_LETTERS = "coordination.dead_letters"
-COORDINATION_TOPICS = (COLOCATIONS, PROPOSALS, ETA, DEAD_LETTERS)
+from udfs.topic_names import (COLOCATIONS, COORDINATION_TOPICS, DEAD_LETTERS, ETA, PARTNER_ID,  # noqa: F401
+                              PROPOSALS, STREAMS, inbox, partner_of_topic)
 
 
 def check_partner_id(partner_id: str) -> str:
@@ -31,7 +24,7 @@ def partner_topic(partner_id: str, stream: str) -> str:
 
 
 def inbox_topic(partner_id: str) -> str:
-    return f"partners.{check_partner_id(partner_id)}.inbox"
+    return inbox(check_partner_id(partner_id))
 
 
 def stream_pattern(*streams: str) -> str:
@@ -39,13 +32,6 @@ def stream_pattern(*streams: str) -> str:
     alternatives = "|".join(re.escape(s) for s in streams)
     return r"partners\.[a-z0-9][a-z0-9-]{1,31}\." + (f"({alternatives})" if len(streams) > 1 else alternatives)
 
-
-def partner_of_topic(topic: str) -> str | None:
-    """The partner id a ``partners.<id>.<stream>`` topic belongs to, else None."""
-    parts = topic.split(".")
-    if len(parts) == 3 and parts[0] == "partners" and PARTNER_ID.match(parts[1]):
-        return parts[1]
-    return None
 
 
 def ensure_topics(config: Config, names: list[str], partitions: int | None = None, timeout_s: float = 15.0) -> list[str]:

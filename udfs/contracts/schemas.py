@@ -15,8 +15,10 @@ import re
 
 import fastavro
 
-from lastmile.paths import AVRO_SCHEMAS_DIR
 from udfs.contracts.fingerprint import crc64_avro, header_bytes
+
+#: The only place schemas live (the repository's avro_schemas/).
+AVRO_SCHEMAS_DIR = pathlib.Path(__file__).resolve().parents[2] / "avro_schemas"
 
 _VERSION_FILE = re.compile(r"^v(\d+)\.avsc$")
 

@@ -16,7 +16,7 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
-from lastmile import topics
+from udfs import topic_names as topics
 from udfs.consolidation import Neighbourhood, Offer, due_at, proposal_record
 from udfs.contracts import wire
 from udfs.rows import proposal_row
@@ -75,7 +75,7 @@ class Consolidator(KeyedBroadcastProcessFunction):
         n.expire(timestamp)
         for p in n.decide(timestamp, self._offers_now(ctx)):
             yield "rows", ("consolidation_proposals", proposal_row(p))
-            targets = (topics.PROPOSALS, *(topics.inbox_topic(partner) for partner in p.partners))
+            targets = (topics.PROPOSALS, *(topics.inbox(partner) for partner in p.partners))
             yield "kafka", (targets, p.proposal_id, wire.encode(proposal_record(p), "ConsolidationProposal"))
         self._save(n)
 

@@ -17,7 +17,7 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
-from lastmile import topics
+from udfs import topic_names as topics
 from udfs.colocation import ACCEPTED, DUPLICATE, CellIndex, Task, is_late, register, task_from_record
 from udfs.consolidation import Member, neighbourhood_of, offer_from_record
 from udfs.contracts import wire
@@ -238,7 +238,7 @@ class Matcher(KeyedProcessFunction):
             self._write(message.cell, tasks, message.remove_key)
         for m in matches:
             yield ROWS, ("colocations", match_row(m))
-            targets = (topics.COLOCATIONS, topics.inbox_topic(m.partner_a), topics.inbox_topic(m.partner_b))
+            targets = (topics.COLOCATIONS, topics.inbox(m.partner_a), topics.inbox(m.partner_b))
             yield KAFKA, (targets, m.match_id, wire.encode(match_record(m), "CoLocation"))
             key_a, key_b = f"{m.partner_a}:{m.shipment_a}", f"{m.partner_b}:{m.shipment_b}"
             if m.retracted:

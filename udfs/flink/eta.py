@@ -17,7 +17,7 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedBroadcastProcessFunction, KeyedProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
-from lastmile import topics
+from udfs import topic_names as topics
 from udfs.contracts import wire
 from udfs.eta import Assign, Route, Unassign
 from udfs.pings import PingBatch, track
@@ -172,7 +172,7 @@ class Eta(KeyedBroadcastProcessFunction):
                 if updates:  # one element per output for the whole batch, not one per update
                     yield "rows", RowBatch("eta_predictions", tuple(tuple(u) for u in updates))
                     yield "kafka", MessageBatch(tuple(
-                        ((topics.ETA, topics.inbox_topic(u.partner_id)), f"{u.partner_id}:{u.shipment_id}",
+                        ((topics.ETA, topics.inbox(u.partner_id)), f"{u.partner_id}:{u.shipment_id}",
                          wire.encode(u._asdict(), "EtaUpdate")) for u in updates))
                 timers.register_event_time_timer(_hour_after(value.at))
         self._route.update(route)

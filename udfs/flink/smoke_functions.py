@@ -5,7 +5,7 @@ from pyflink.datastream import OutputTag, ProcessFunction
 
 from udfs.records import DeadLetter, Source
 from udfs.smoke import position_row
-from lastmile.topics import partner_of_topic
+from udfs.topic_names import partner_of_topic
 
 DEAD_LETTERS = OutputTag("dead-letters")
 
