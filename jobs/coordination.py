@@ -181,7 +181,7 @@ def build(env, sources: dict, sinks: dict, config: Config):
     """
     from pyflink.common import Types
 
-    from jobs.runtime import to_python_rows
+    from jobs.runtime import side_output, to_python_rows
     from udfs.flink import consolidation, eta
     from udfs.flink.coordination import (GROUPS, KAFKA, OFFERS, POSITIONS, ROWS, STOPS, Decoded, Intake, Matcher,
                                          Registry, ToSideOutputs)
@@ -215,26 +215,26 @@ def build(env, sources: dict, sinks: dict, config: Config):
 
     batches = (t_env.to_data_stream(position_batches)
                .map(batch_from_row, output_type=pickled).name("ping batches").uid("ping-batches")
-               .union(intake.get_side_output(POSITIONS)))
+               .union(side_output(intake, POSITIONS)))
     speeds = (batches.key_by(lambda b: b[0], key_type=string)
               .process(eta.Tracker(), output_type=pickled).name("tracker: segments per vehicle").uid("tracker")
               .key_by(lambda s: s[0], key_type=long)
               .process(eta.Profiles(), output_type=pickled).name("profiles: speeds per district").uid("profiles"))
-    etas = (batches.union(registry.get_side_output(STOPS))
+    etas = (batches.union(side_output(registry, STOPS))
             .key_by(lambda v: v[0], key_type=string)  # PingBatch.key, Assign/Unassign.vehicle_key
             .connect(speeds.broadcast(eta.SPEEDS))
             .process(eta.Eta(), output_type=pickled).name("eta: routes per vehicle").uid("eta")
             .process(ToSideOutputs(), output_type=pickled).name("eta outputs").uid("eta-outputs"))
-    proposals = (matcher.get_side_output(GROUPS).key_by(lambda g: g[1], key_type=long)
-                 .connect(intake.get_side_output(OFFERS).union(decoded.get_side_output(OFFERS))
+    proposals = (side_output(matcher, GROUPS).key_by(lambda g: g[1], key_type=long)
+                 .connect(side_output(intake, OFFERS).union(side_output(decoded, OFFERS))
                           .broadcast(consolidation.OFFERS))
                  .process(consolidation.Consolidator(), output_type=pickled)
                  .name("consolidator: proposals per neighbourhood").uid("consolidator")
                  .process(ToSideOutputs(), output_type=pickled).name("proposal outputs").uid("proposal-outputs"))
 
     stages = (intake, registry, matcher, etas, proposals)
-    rows = stages[0].get_side_output(ROWS).union(*(s.get_side_output(ROWS) for s in stages[1:]))
-    messages = stages[0].get_side_output(KAFKA).union(*(s.get_side_output(KAFKA) for s in stages[1:]))
+    rows = side_output(stages[0], ROWS).union(*(side_output(s, ROWS) for s in stages[1:]))
+    messages = side_output(stages[0], KAFKA).union(*(side_output(s, KAFKA) for s in stages[1:]))
     return sinks["clickhouse"](rows), sinks["kafka"](messages), written
 
 

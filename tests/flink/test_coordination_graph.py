@@ -73,8 +73,10 @@ def run_graph(tmp_path, records):
     coordination.build(env, {"tables": t_env, **{name: _table(env, t_env, r) for name, r in rows.items()}},
                        {"clickhouse": lambda s: sinks.setdefault("rows", s), "kafka": lambda s: sinks.setdefault("kafka", s),
                         "jvm_rows": jvm_rows}, config)
-    collected = sinks["rows"].union(*sinks["jvm"], sinks["kafka"].map(lambda m: ("kafka", m),
-                                                                      output_type=Types.PICKLED_BYTE_ARRAY()))
+    # Through a map each: PyFlink finds a Python operator's side outputs from the operators
+    # registered downstream of them, and a bare collect is not registered.
+    collected = sinks["rows"].map(lambda r: r, output_type=Types.PICKLED_BYTE_ARRAY()).union(
+        *sinks["jvm"], sinks["kafka"].map(lambda m: ("kafka", m), output_type=Types.PICKLED_BYTE_ARRAY()))
     rows, kafka = [], []
     for r in collected.execute_and_collect():  # batches as the writers unpack them
         if isinstance(r, RowBatch):
