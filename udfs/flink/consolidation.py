@@ -19,6 +19,7 @@ from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, Va
 from udfs import topic_names as topics
 from udfs.consolidation import Neighbourhood, Offer, due_at, proposal_record
 from udfs.contracts import wire
+from udfs.flink.timers import Timers
 from udfs.rows import proposal_row
 
 #: Broadcast state: offer key -> Offer. An offer replaces the earlier one with the same key.
@@ -37,6 +38,7 @@ class Consolidator(KeyedBroadcastProcessFunction):
         # arrival order: a busy neighbourhood's whole state was read and rewritten per message.
         self._pending = runtime_context.get_list_state(ListStateDescriptor("pending-links", Types.PICKLED_BYTE_ARRAY()))
         self._offers: dict[str, Offer] | None = None
+        self._timers = Timers()
 
     def _offers_now(self, ctx) -> dict[str, Offer]:
         """The lookup mirror of the broadcast state (rebuilt after a restore)."""
@@ -55,14 +57,13 @@ class Consolidator(KeyedBroadcastProcessFunction):
     def process_element(self, value, ctx):
         self._pending.add(value)
         if value[0] == "link":
-            _, _, a, b = value
-            timers = ctx.timer_service()
-            timers.register_event_time_timer(due_at(a, b))
-            timers.register_event_time_timer(a.window_end)
-            timers.register_event_time_timer(b.window_end)
+            _, neighbourhood, a, b = value
+            for at in (due_at(a, b), a.window_end, b.window_end):
+                self._timers.register(ctx, neighbourhood, at)
         return iter(())
 
     def on_timer(self, timestamp, ctx):
+        self._timers.fired(ctx.get_current_key(), timestamp)
         n = self._state.value() or Neighbourhood()
         pending = list(self._pending.get() or ())
         if pending:

@@ -24,6 +24,7 @@ from udfs.contracts import wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire
 from udfs.eta import FINAL_STATUSES, OPEN_STATUSES, Delivery
+from udfs.flink.timers import Timers
 from udfs.pings import single
 from udfs.records import DeadLetter, Source
 from udfs.rows import event_row, match_record, match_row
@@ -36,6 +37,7 @@ STOPS = OutputTag("stops")  # udfs.eta.Assign / Unassign, for the vehicle's ETA 
 GROUPS = OutputTag("groups")  # ("link", neighbourhood, Member, Member) / ("unlink", neighbourhood, key, key)
 TRACKED_STATUSES = OPEN_STATUSES + FINAL_STATUSES
 DELIVERY_RETENTION_MS = 2 * 24 * 3_600_000  # a shipment's status is kept this long after its last change
+HOUR_MS = 3_600_000
 
 
 def dead_letter_outputs(dead: DeadLetter):
@@ -130,7 +132,8 @@ class Registry(KeyedProcessFunction):
     accepted tasks to ClickHouse, and routes add/remove messages to the cells.
     Joins the shipment's task with its statuses (udfs.eta.Delivery) and tells its
     van (``STOPS``). Task state is cleared when the window has ended plus the
-    allowed lateness; delivery state ``DELIVERY_RETENTION_MS`` after its last change.
+    allowed lateness; delivery state ``DELIVERY_RETENTION_MS`` after its last change
+    (at the next whole hour: a shipment's statuses share their clean-up timer).
     """
 
     def __init__(self, radius_m: float, resolution: int, allowed_lateness_ms: int):
@@ -139,6 +142,7 @@ class Registry(KeyedProcessFunction):
     def open(self, runtime_context):
         self._state = runtime_context.get_state(ValueStateDescriptor("shipment", Types.PICKLED_BYTE_ARRAY()))
         self._delivery = runtime_context.get_state(ValueStateDescriptor("delivery", Types.PICKLED_BYTE_ARRAY()))
+        self._timers = Timers()
 
     def _deliver(self, ctx, record: dict, task: Task | None):
         """Apply a status or an accepted task to the shipment's delivery; what its van must know."""
@@ -149,8 +153,10 @@ class Registry(KeyedProcessFunction):
             changes = delivery.on_status(record["event_time"], record["status"], record["vehicle_id"],
                                          record["stop_sequence"])
         self._delivery.update(delivery)
-        ctx.timer_service().register_event_time_timer(max(delivery.task_time, delivery.status_time)
-                                                      + DELIVERY_RETENTION_MS)
+        # On the next whole hour: the statuses of a shipment's day then share one timer.
+        retain_until = max(delivery.task_time, delivery.status_time) + DELIVERY_RETENTION_MS
+        self._timers.register(ctx, f"{delivery.partner_id}:{delivery.shipment_id}",
+                              -(-retain_until // HOUR_MS) * HOUR_MS)
         for change in changes:
             yield STOPS, change
 
@@ -179,13 +185,14 @@ class Registry(KeyedProcessFunction):
                 wire.encode(record, "DeliveryTask"), task.partner_id, ingested_at))
             return
         self._state.update(new_stored)
-        ctx.timer_service().register_event_time_timer(new_stored[0].window_end + self._lateness)
+        self._timers.register(ctx, task.key, new_stored[0].window_end + self._lateness)
         yield ROWS, ("delivery_tasks", event_row("delivery_tasks", record, source, ingested_at))
         for message in messages:
             yield message
         yield from self._deliver(ctx, record, new_stored[0])
 
     def on_timer(self, timestamp, ctx):
+        self._timers.fired(ctx.get_current_key(), timestamp)
         stored = self._state.value()
         if stored is not None and stored[0].window_end + self._lateness <= timestamp:
             self._state.clear()
@@ -211,6 +218,7 @@ class Matcher(KeyedProcessFunction):
         self._state = runtime_context.get_map_state(
             MapStateDescriptor("cell-tasks", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
         self._mirror: dict[int, dict[str, Task]] = {}
+        self._timers = Timers()
 
     def _cell(self, cell: int) -> dict[str, Task]:
         tasks = self._mirror.get(cell)
@@ -231,7 +239,7 @@ class Matcher(KeyedProcessFunction):
         index = CellIndex(message.cell, self._radius, tasks)
         if message.task is not None:
             matches = index.add(message.task)
-            ctx.timer_service().register_event_time_timer(message.task.window_end + self._lateness)
+            self._timers.register(ctx, message.cell, message.task.window_end + self._lateness)
             self._write(message.cell, tasks, message.task.key)
         else:
             matches = index.remove(message.remove_key, message.by_revision)
@@ -249,6 +257,7 @@ class Matcher(KeyedProcessFunction):
 
     def on_timer(self, timestamp, ctx):
         cell = ctx.get_current_key()
+        self._timers.fired(cell, timestamp)
         tasks = self._cell(cell)
         before = list(tasks)
         CellIndex(cell, self._radius, tasks).expire(timestamp - self._lateness + 1)

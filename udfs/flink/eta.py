@@ -20,6 +20,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from udfs import topic_names as topics
 from udfs.contracts import wire
 from udfs.eta import Assign, Route, Unassign
+from udfs.flink.timers import Timers
 from udfs.pings import PingBatch, track
 from udfs.records import MessageBatch, RowBatch
 from udfs.speed_profiles import SpeedTable, learn, profile_keys
@@ -107,6 +108,7 @@ class Eta(KeyedBroadcastProcessFunction):
         self._pending = runtime_context.get_map_state(
             MapStateDescriptor("pending-by-time", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
         self._table: SpeedTable | None = None
+        self._timers = Timers()
 
     def _speeds(self, ctx) -> SpeedTable:
         """The lookup mirror of the broadcast state (rebuilt after a restore)."""
@@ -125,19 +127,22 @@ class Eta(KeyedBroadcastProcessFunction):
     def process_element(self, value, ctx):
         is_stop = isinstance(value, (Assign, Unassign))
         at = value.at
+        key = value[0]  # PingBatch.key, Assign/Unassign.vehicle_key: the current key
         if at <= ctx.timer_service().current_watermark():
-            yield from self._apply([value], ctx)
+            yield from self._apply(key, [value], ctx)
             return
         waiting = self._pending.get(at) or []
         waiting.append((0 if is_stop else 1, len(waiting), value))  # stops first at equal times
         self._pending.put(at, waiting)
-        ctx.timer_service().register_event_time_timer(at)
+        self._timers.register(ctx, key, at)
 
     def on_timer(self, timestamp, ctx):
+        key = ctx.get_current_key()
+        self._timers.fired(key, timestamp)
         due = self._pending.get(timestamp)
         if due:
             self._pending.remove(timestamp)
-            yield from self._apply([p[2] for p in sorted(due, key=lambda p: (p[0], p[1]))], ctx)
+            yield from self._apply(key, [p[2] for p in sorted(due, key=lambda p: (p[0], p[1]))], ctx)
         if timestamp % HOUR_MS:
             return  # a position's timer; cleanups run on whole hours (see _hour_after)
         route = self._route.value()
@@ -150,16 +155,15 @@ class Eta(KeyedBroadcastProcessFunction):
         else:
             self._route.update(route)
 
-    def _apply(self, values, ctx):
+    def _apply(self, key: str, values, ctx):
         route = self._route.value()
         if route is None:
-            partner, vehicle = ctx.get_current_key().split(":", 1)
+            partner, vehicle = key.split(":", 1)
             route = Route(partner, vehicle)
-        timers = ctx.timer_service()
         for value in values:
             if isinstance(value, Assign):
                 route.assign(value.stop)
-                timers.register_event_time_timer(_hour_after(value.stop.window_start))
+                self._timers.register(ctx, key, _hour_after(value.stop.window_start))
             elif isinstance(value, Unassign):
                 route.complete(value.shipment_id)
             else:  # a PingBatch: follow the van through it, then update its ETAs once
@@ -174,5 +178,5 @@ class Eta(KeyedBroadcastProcessFunction):
                     yield "kafka", MessageBatch(tuple(
                         ((topics.ETA, topics.inbox(u.partner_id)), f"{u.partner_id}:{u.shipment_id}",
                          wire.encode(u._asdict(), "EtaUpdate")) for u in updates))
-                timers.register_event_time_timer(_hour_after(value.at))
+                self._timers.register(ctx, key, _hour_after(value.at))
         self._route.update(route)
