@@ -324,6 +324,14 @@ def _submit(config: Config, bounded: bool, jobmanager: str, say) -> None:
     from lastmile.errors import StackError
     from lastmile.stack import flink
 
+    if jobmanager == config.flink_rest and flink.running_pids(config) and not flink.has_current_code(config):
+        # Its TaskManagers would run the functions they imported for an earlier job.
+        if flink.status(config)["jobs_running"]:
+            raise StackError("the local Flink cluster runs a job and was started with other Python code than this "
+                             "checkout's udfs/; stop the job, then `lastmile cluster down` and `up`")
+        say("the local Flink cluster was started with other Python code than this checkout's udfs/; restarting it")
+        flink.down(config, say=lambda _m: None)
+        flink.up(config, say=lambda _m: None)
     argv, env = flink.submit_command(config, jobmanager, ["--bounded"] if bounded else [])
     if jobmanager == config.flink_rest:
         if flink.has_job_jars(config):

@@ -13,6 +13,7 @@ Jobs reach it with ``lastmile run --jobmanager HOST:PORT`` (``flink run`` of
 """
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import pathlib
@@ -100,6 +101,25 @@ def has_job_jars(config: Config) -> bool:
         (lib / jar.name).resolve() == jar.resolve() for jar in jars.flink_connector_jars(config))
 
 
+def python_code_digest() -> str:
+    """A digest of the Python code the TaskManagers import (``udfs/``)."""
+    digest = hashlib.sha256()
+    for path in sorted((REPO_ROOT / "udfs").rglob("*.py")):
+        digest.update(str(path.relative_to(REPO_ROOT)).encode() + b"\0" + path.read_bytes())
+    return digest.hexdigest()
+
+
+def has_current_code(config: Config) -> bool:
+    """Whether the running cluster of this home started with the Python code of this checkout.
+
+    In thread mode a TaskManager's interpreter lives as long as the TaskManager and keeps
+    the modules the first job imported: a job submitted after a change to ``udfs/`` would
+    run the old functions there (pickled functions refer to their modules by name).
+    """
+    started = cluster_dir(config) / "run" / "python-code.sha256"
+    return bool(running_pids(config)) and started.exists() and started.read_text() == python_code_digest()
+
+
 def up(config: Config, say=print) -> None:
     """Start the JobManager and the TaskManagers; wait until every TaskManager has registered."""
     current = overview(config)
@@ -112,6 +132,7 @@ def up(config: Config, say=print) -> None:
             raise StackError(f"port {p} ({what}) already in use by another process; stop it, or point "
                              "LASTMILE_FLINK_REST at a free port")
     _prepare(config)
+    (cluster_dir(config) / "run" / "python-code.sha256").write_text(python_code_digest())
     env = _env(config)
     _run([_script("jobmanager.sh"), "start"], env, "the Flink JobManager")
     for _ in range(config.flink_taskmanagers):
