@@ -181,11 +181,10 @@ def build(env, sources: dict, sinks: dict, config: Config):
     """
     from pyflink.common import Types
 
-    from jobs.runtime import side_output, to_python_rows
+    from jobs.runtime import keyed, side_output, to_python_rows
     from udfs.flink import consolidation, eta
-    from udfs.flink.coordination import (GROUPS, KAFKA, OFFERS, POSITIONS, ROWS, STOPS, Decoded, Intake, Matcher,
-                                         Registry, ToSideOutputs)
-    from udfs.pings import batch_from_row
+    from udfs.flink.coordination import (BY_NUMBER, BY_TEXT, GROUPS, KAFKA, OFFERS, POSITIONS, ROWS, STOPS, Decoded,
+                                         Intake, Matcher, Registry, ToSideOutputs)
 
     t_env = sources["tables"]
     radius = config.colocation_radius_m
@@ -199,33 +198,33 @@ def build(env, sources: dict, sinks: dict, config: Config):
     written = sinks["jvm_rows"](t_env, {"vehicle_positions": position_rows, "shipment_status": status_rows,
                                         "capacity_offers": offer_rows})
     # What the JVM refused, the Python reference decides (dead letter with its reason, or accepted).
+    # Keyed streams are of Row(key, value) that the function before them emits (BY_TEXT,
+    # BY_NUMBER; jobs.runtime.keyed): a key selector would be one more Python operator.
     intake = (to_python_rows(t_env, refused_events.union_all(refused_positions))
-              .process(Intake(), output_type=pickled)
+              .process(Intake(), output_type=BY_TEXT)
               .name("intake: what the JVM refused (Python reference)").uid("intake"))
     decoded = (t_env.to_data_stream(accepted_events)
-               .process(Decoded(), output_type=pickled)
+               .process(Decoded(), output_type=BY_TEXT)
                .name("decoded tasks, statuses, offers").uid("decoded"))
-    to_registry = decoded.union(intake)
-    registry = (to_registry.key_by(lambda v: f"{v[0]['partner_id']}:{v[0]['shipment_id']}", key_type=string)
-                .process(Registry(radius, resolution_for_radius(radius), lateness_ms), output_type=pickled)
+    registry = (keyed(decoded.union(intake), string)  # by partner:shipment
+                .process(Registry(radius, resolution_for_radius(radius), lateness_ms), output_type=BY_NUMBER)
                 .name("registry: versions and deliveries per shipment").uid("registry"))
-    matcher = (registry.key_by(lambda m: m.cell, key_type=long)
+    matcher = (keyed(registry, long)  # by index cell
                .process(Matcher(radius, lateness_ms), output_type=pickled)
                .name("matcher: co-locations per H3 cell").uid("matcher"))
 
-    batches = (t_env.to_data_stream(position_batches)
-               .map(batch_from_row, output_type=pickled).name("ping batches").uid("ping-batches")
+    batches = (t_env.to_data_stream(position_batches)  # by partner:vehicle
+               .map(eta.ping_batch, output_type=BY_TEXT).name("ping batches").uid("ping-batches")
                .union(side_output(intake, POSITIONS)))
-    speeds = (batches.key_by(lambda b: b[0], key_type=string)
-              .process(eta.Tracker(), output_type=pickled).name("tracker: segments per vehicle").uid("tracker")
-              .key_by(lambda s: s[0], key_type=long)
+    segments = (keyed(batches, string)
+                .process(eta.Tracker(), output_type=BY_NUMBER).name("tracker: segments per vehicle").uid("tracker"))
+    speeds = (keyed(segments, long)  # by district
               .process(eta.Profiles(), output_type=pickled).name("profiles: speeds per district").uid("profiles"))
-    etas = (batches.union(side_output(registry, STOPS))
-            .key_by(lambda v: v[0], key_type=string)  # PingBatch.key, Assign/Unassign.vehicle_key
+    etas = (keyed(batches.union(side_output(registry, STOPS)), string)  # by partner:vehicle
             .connect(speeds.broadcast(eta.SPEEDS))
             .process(eta.Eta(), output_type=pickled).name("eta: routes per vehicle").uid("eta")
             .process(ToSideOutputs(), output_type=pickled).name("eta outputs").uid("eta-outputs"))
-    proposals = (side_output(matcher, GROUPS).key_by(lambda g: g[1], key_type=long)
+    proposals = (keyed(side_output(matcher, GROUPS), long)  # by neighbourhood
                  .connect(side_output(intake, OFFERS).union(side_output(decoded, OFFERS))
                           .broadcast(consolidation.OFFERS))
                  .process(consolidation.Consolidator(), output_type=pickled)

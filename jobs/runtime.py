@@ -122,6 +122,23 @@ def side_output(stream, tag):
     return DataStream(stream._j_data_stream.getSideOutput(tag.get_java_output_tag()))
 
 
+def keyed(stream, key_type):
+    """A KeyedStream of ``stream``, whose elements are already ``Row(key, value)``.
+
+    What PyFlink's ``key_by(selector)`` builds, without its Python operator that calls the
+    selector: a function that knows the key of what it emits writes it itself. After a
+    union (two inputs of one keyed function) that operator could not be chained and was
+    one more crossing into Python per element. The value type is pickled.
+    """
+    from pyflink.common import Types
+    from pyflink.datastream.data_stream import KeyedStream
+    from pyflink.java_gateway import get_gateway
+
+    j_keyed = stream._j_data_stream.keyBy(get_gateway().jvm.KeyByKeySelector(),
+                                         Types.ROW([key_type]).get_java_type_info())
+    return KeyedStream(j_keyed, Types.PICKLED_BYTE_ARRAY(), stream)
+
+
 def kafka_raw_source(t_env, config: Config, name: str, topic_pattern: str, group_id: str, bounded: bool):
     """:func:`kafka_table` as a DataStream of :func:`to_python_rows`."""
     return to_python_rows(t_env, kafka_table(t_env, config, name, topic_pattern, group_id, bounded))

@@ -8,12 +8,16 @@ Side outputs that feed the ETA and consolidation operators (udfs.flink.eta,
 udfs.flink.consolidation): ``POSITIONS`` and ``OFFERS`` from the Intake, ``STOPS``
 (udfs.eta.Assign / Unassign) from the Registry, ``GROUPS`` (links and unlinks of
 matched deliveries) from the Matcher.
+
+What goes to a keyed function leaves as ``Row(key, value)`` (:data:`BY_TEXT`,
+:data:`BY_NUMBER`), keyed without a key selector (jobs.runtime.keyed): the functions
+know the key, and a selector would be one more Python operator per element.
 """
 from __future__ import annotations
 
 import time
 
-from pyflink.common import Types
+from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
@@ -29,12 +33,15 @@ from udfs.pings import single
 from udfs.records import DeadLetter, Source
 from udfs.rows import event_row, match_record, match_row
 
+BY_TEXT = Types.ROW([Types.STRING(), Types.PICKLED_BYTE_ARRAY()])  # Row(key, value) for a keyed function
+BY_NUMBER = Types.ROW([Types.LONG(), Types.PICKLED_BYTE_ARRAY()])
 ROWS = OutputTag("rows")
 KAFKA = OutputTag("kafka")
-POSITIONS = OutputTag("positions")  # udfs.pings.PingBatch (of one position)
+POSITIONS = OutputTag("positions", BY_TEXT)  # (vehicle key, udfs.pings.PingBatch of one position)
 OFFERS = OutputTag("offers")  # udfs.consolidation.Offer
-STOPS = OutputTag("stops")  # udfs.eta.Assign / Unassign, for the vehicle's ETA state
-GROUPS = OutputTag("groups")  # ("link", neighbourhood, Member, Member) / ("unlink", neighbourhood, key, key)
+STOPS = OutputTag("stops", BY_TEXT)  # (vehicle key, udfs.eta.Assign / Unassign), for the vehicle's ETA state
+# (neighbourhood, ("link", neighbourhood, Member, Member) / ("unlink", neighbourhood, key, key))
+GROUPS = OutputTag("groups", BY_NUMBER)
 TRACKED_STATUSES = OPEN_STATUSES + FINAL_STATUSES
 DELIVERY_RETENTION_MS = 2 * 24 * 3_600_000  # a shipment's status is kept this long after its last change
 HOUR_MS = 3_600_000
@@ -57,7 +64,8 @@ class Intake(ProcessFunction):
     late (jobs/coordination.py), as ``Row(payload, topic, partition, offset, ts[, judged
     watermark])``: it refuses them with their reason, or accepts what the JVM was merely
     stricter about. The watermark the JVM judged by counts as well as this operator's own,
-    which may still lag behind it. Delivery tasks continue on the main output as ``(record, source, ingested_at)``
+    which may still lag behind it. Delivery tasks continue on the main output as
+    ``Row(partner:shipment, (record, source, ingested_at))``
     (their lateness depends on their window: the Registry decides). The other
     streams go to their ClickHouse table (``ROWS``), or to dead letters as ``late``
     when their event time is behind the current watermark; statuses that put a
@@ -79,7 +87,7 @@ class Intake(ProcessFunction):
                                                       violation.message, raw, partner, now))
             return
         if stream == "delivery_tasks":
-            yield record, source, now
+            yield _by_shipment(record, source, now)
             return
         event_time = record["event_time"] if "event_time" in record else record["available_from"]
         watermark = ctx.timer_service().current_watermark()
@@ -92,10 +100,11 @@ class Intake(ProcessFunction):
             return
         yield ROWS, (stream, event_row(stream, record, source, now))
         if stream == "vehicle_positions":
-            yield POSITIONS, single(record["partner_id"], record["vehicle_id"], record["event_time"], record["lat"],
-                                    record["lng"], record["speed_mps"])
+            batch = single(record["partner_id"], record["vehicle_id"], record["event_time"], record["lat"],
+                           record["lng"], record["speed_mps"])
+            yield POSITIONS, Row(batch.key, batch)
         elif stream == "shipment_status" and record["status"] in TRACKED_STATUSES:
-            yield record, source, now
+            yield _by_shipment(record, source, now)
         elif stream == "capacity_offers":
             yield OFFERS, offer_from_record(record)
 
@@ -106,7 +115,8 @@ class Decoded(ProcessFunction):
     fields of udfs.contracts.jvm_export.decoded_fields.
 
     Delivery tasks and the statuses the Registry tracks continue on the main output as
-    ``(record, source, ingested_at)``, like the Intake's; capacity offers go to ``OFFERS``.
+    ``Row(partner:shipment, (record, source, ingested_at))``, like the Intake's; capacity
+    offers go to ``OFFERS``.
     Their ClickHouse rows are written on the JVM (statuses, offers) or by the Registry (tasks).
     """
 
@@ -122,7 +132,11 @@ class Decoded(ProcessFunction):
         if stream == "capacity_offers":
             yield OFFERS, offer_from_record(record)
         else:
-            yield record, Source(row[1], row[2], row[3]), row[4]
+            yield _by_shipment(record, Source(row[1], row[2], row[3]), row[4])
+
+
+def _by_shipment(record: dict, source: Source, ingested_at: int) -> Row:
+    return Row(f"{record['partner_id']}:{record['shipment_id']}", (record, source, ingested_at))
 
 
 class Registry(KeyedProcessFunction):
@@ -158,7 +172,7 @@ class Registry(KeyedProcessFunction):
         self._timers.register(ctx, f"{delivery.partner_id}:{delivery.shipment_id}",
                               -(-retain_until // HOUR_MS) * HOUR_MS)
         for change in changes:
-            yield STOPS, change
+            yield STOPS, Row(change.vehicle_key, change)
 
     def process_element(self, value, ctx):
         record, source, ingested_at = value
@@ -188,7 +202,7 @@ class Registry(KeyedProcessFunction):
         self._timers.register(ctx, task.key, new_stored[0].window_end + self._lateness)
         yield ROWS, ("delivery_tasks", event_row("delivery_tasks", record, source, ingested_at))
         for message in messages:
-            yield message
+            yield Row(message.cell, message)
         yield from self._deliver(ctx, record, new_stored[0])
 
     def on_timer(self, timestamp, ctx):
@@ -249,11 +263,12 @@ class Matcher(KeyedProcessFunction):
             targets = (topics.COLOCATIONS, topics.inbox(m.partner_a), topics.inbox(m.partner_b))
             yield KAFKA, (targets, m.match_id, wire.encode(match_record(m), "CoLocation"))
             key_a, key_b = f"{m.partner_a}:{m.shipment_a}", f"{m.partner_b}:{m.shipment_b}"
+            neighbourhood = neighbourhood_of(m.h3_cell)
             if m.retracted:
-                yield GROUPS, ("unlink", neighbourhood_of(m.h3_cell), key_a, key_b)
+                yield GROUPS, Row(neighbourhood, ("unlink", neighbourhood, key_a, key_b))
             else:
-                yield GROUPS, ("link", neighbourhood_of(m.h3_cell), member(index.tasks[key_a]),
-                               member(index.tasks[key_b]))
+                yield GROUPS, Row(neighbourhood, ("link", neighbourhood, member(index.tasks[key_a]),
+                                                  member(index.tasks[key_b])))
 
     def on_timer(self, timestamp, ctx):
         cell = ctx.get_current_key()

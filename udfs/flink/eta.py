@@ -13,7 +13,7 @@ instance as broadcast state, mirrored in a dict for lookups.
 """
 from __future__ import annotations
 
-from pyflink.common import Types
+from pyflink.common import Row, Types
 from pyflink.datastream import KeyedBroadcastProcessFunction, KeyedProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
@@ -21,7 +21,7 @@ from udfs import topic_names as topics
 from udfs.contracts import wire
 from udfs.eta import Assign, Route, Unassign
 from udfs.flink.timers import Timers
-from udfs.pings import PingBatch, track
+from udfs.pings import PingBatch, batch_from_row, track
 from udfs.records import MessageBatch, RowBatch
 from udfs.speed_profiles import SpeedTable, learn, profile_keys
 
@@ -47,9 +47,16 @@ def parse_speed_key(text: str) -> tuple[int, int]:
     return int(cell), int(hour)
 
 
+def ping_batch(row) -> Row:
+    """The SQL batch row ``(partner_id, vehicle_id, pings text)`` as ``Row(vehicle key, PingBatch)``
+    (udfs.flink.coordination.BY_TEXT)."""
+    batch = batch_from_row(row)
+    return Row(batch.key, batch)
+
+
 class Tracker(KeyedProcessFunction):
     """Keyed by ``partner:vehicle``: the last position; for each ping batch emits
-    ``(district, ((cell, hour, m/s), ...))`` per district its usable segments lie in
+    ``Row(district, ((cell, hour, m/s), ...))`` per district its usable segments lie in
     (udfs.pings.track)."""
 
     def open(self, runtime_context):
@@ -61,7 +68,7 @@ class Tracker(KeyedProcessFunction):
         if newest is not last:
             self._last.update(newest)
         for district, segments in by_district.items():
-            yield district, tuple(segments)
+            yield Row(district, tuple(segments))
 
 
 class Profiles(KeyedProcessFunction):
@@ -75,7 +82,7 @@ class Profiles(KeyedProcessFunction):
 
     def process_element(self, value, ctx):
         estimates, published = {}, {}
-        for cell, hour, speed in value[1]:  # in the order the van drove them
+        for cell, hour, speed in value:  # the segments of one district, in the order the van drove them
             for key in profile_keys(cell, hour):
                 name = speed_key(key)
                 estimate = estimates[name] if name in estimates else self._estimates.get(name)
