@@ -175,16 +175,17 @@ def build(env, sources: dict, sinks: dict, config: Config):
     ``sources["partner_events"]``: a table ``(payload BYTES, topic, partition, offset, ts)`` of
     delivery tasks, statuses and capacity offers, ``sources["positions"]`` the same of vehicle
     positions, both with event-time watermarks on ``ts`` (see jobs.runtime.kafka_table).
-    ``sinks["clickhouse"]`` takes a stream of ``(table, row)``, ``sinks["kafka"]`` one of
-    ``(topics, key, value)``, ``sinks["jvm_rows"]`` the StreamTableEnvironment and a dict of
+    ``sinks["outputs"]`` takes a stream of :class:`udfs.records.Outputs` (ClickHouse rows and
+    Kafka messages), ``sinks["jvm_rows"]`` the StreamTableEnvironment and a dict of
     tables of ClickHouse rows built on the JVM (:data:`JVM_TABLE_COLUMNS`).
     """
     from pyflink.common import Types
 
     from jobs.runtime import keyed, side_output, to_python_rows
     from udfs.flink import consolidation, eta
-    from udfs.flink.coordination import (BY_NUMBER, BY_TEXT, GROUPS, KAFKA, OFFERS, POSITIONS, ROWS, STOPS, Decoded,
-                                         Intake, Matcher, Registry, ToSideOutputs)
+    from udfs.flink.coordination import (BY_NUMBER, BY_TEXT, GROUPS, OFFERS, POSITIONS, STOPS, Decoded, Intake,
+                                         Matcher, Registry)
+    from udfs.flink.outputs import OUTPUTS
 
     t_env = sources["tables"]
     radius = config.colocation_radius_m
@@ -222,19 +223,17 @@ def build(env, sources: dict, sinks: dict, config: Config):
               .process(eta.Profiles(), output_type=pickled).name("profiles: speeds per district").uid("profiles"))
     etas = (keyed(batches.union(side_output(registry, STOPS)), string)  # by partner:vehicle
             .connect(speeds.broadcast(eta.SPEEDS))
-            .process(eta.Eta(), output_type=pickled).name("eta: routes per vehicle").uid("eta")
-            .process(ToSideOutputs(), output_type=pickled).name("eta outputs").uid("eta-outputs"))
+            .process(eta.Eta(), output_type=pickled).name("eta: routes per vehicle").uid("eta"))
     proposals = (keyed(side_output(matcher, GROUPS), long)  # by neighbourhood
                  .connect(side_output(intake, OFFERS).union(side_output(decoded, OFFERS))
                           .broadcast(consolidation.OFFERS))
                  .process(consolidation.Consolidator(), output_type=pickled)
-                 .name("consolidator: proposals per neighbourhood").uid("consolidator")
-                 .process(ToSideOutputs(), output_type=pickled).name("proposal outputs").uid("proposal-outputs"))
+                 .name("consolidator: proposals per neighbourhood").uid("consolidator"))
 
-    stages = (intake, registry, matcher, etas, proposals)
-    rows = side_output(stages[0], ROWS).union(*(side_output(s, ROWS) for s in stages[1:]))
-    messages = side_output(stages[0], KAFKA).union(*(side_output(s, KAFKA) for s in stages[1:]))
-    return sinks["clickhouse"](rows), sinks["kafka"](messages), written
+    # The keyed broadcast functions emit their outputs on the main output (udfs.flink.outputs).
+    outputs = side_output(intake, OUTPUTS).union(side_output(registry, OUTPUTS), side_output(matcher, OUTPUTS),
+                                                 etas, proposals)
+    return sinks["outputs"](outputs), written
 
 
 def kafka_sources(env, config: Config, bounded: bool) -> dict:
@@ -248,7 +247,7 @@ def kafka_sources(env, config: Config, bounded: bool) -> dict:
 
 
 def production_sinks(config: Config) -> dict:
-    from jobs.runtime import clickhouse_sink, clickhouse_table, kafka_sink
+    from jobs.runtime import clickhouse_table, outputs_sink
 
     def jvm_rows(t_env, tables: dict):
         """ClickHouse rows built on the JVM, written from the JVM (udfs/jvm sinks), in the same job."""
@@ -259,7 +258,7 @@ def production_sinks(config: Config) -> dict:
         statements.attach_as_datastream()  # runs with env.execute()
         return statements
 
-    return {"clickhouse": clickhouse_sink(config, COLUMNS), "kafka": kafka_sink(config), "jvm_rows": jvm_rows}
+    return {"outputs": outputs_sink(config, COLUMNS), "jvm_rows": jvm_rows}
 
 
 def latest_checkpoint(home: pathlib.Path) -> pathlib.Path | None:

@@ -182,57 +182,46 @@ def clickhouse_columns(config: Config, tables: dict) -> dict[str, list[tuple[str
     return {t: [(c, found[(t, c)]) for c in cols] for t, cols in tables.items()}
 
 
-def clickhouse_sink(config: Config, columns: dict):
-    """A sink for streams of ``(table, row)`` or RowBatch: rows framed in Python
-    (udfs.flink.outputs.EncodeRows), written by the JVM (udfs/jvm ``ClickHouseSink``): posted
-    in batches of up to 8 MiB or 1 s, flushed on every checkpoint and at the end of input;
-    retried, then the job fails and restarts from its last checkpoint."""
+def outputs_sink(config: Config, columns: dict, guarantee: str = "AT_LEAST_ONCE"):
+    """A sink for streams of :class:`udfs.records.Outputs`: framed in Python
+    (udfs.flink.outputs.EncodeOutputs), written by the JVM.
 
-    def write(stream):
-        from pyflink.common import Types
-        from pyflink.datastream.connectors import Sink
-        from pyflink.java_gateway import get_gateway
-
-        from udfs.flink.outputs import EncodeRows
-
-        j_sink = get_gateway().jvm.io.lastmile.udfs.sinks.ClickHouseSink.frames(
-            _clickhouse_url(config), config.clickhouse_user, config.clickhouse_password, 8 << 20, 1000, 5)
-        frames = (stream.map(EncodeRows(config.clickhouse_database, clickhouse_columns(config, columns)),
-                             output_type=Types.PRIMITIVE_ARRAY(Types.BYTE()))
-                  .name("clickhouse rows").uid("clickhouse-rows"))
-        return frames.sink_to(Sink(j_sink)).name("clickhouse").uid("clickhouse")
-
-    return write
-
-
-def kafka_sink(config: Config, guarantee: str = "AT_LEAST_ONCE"):
-    """A sink for streams of ``(topics, key, value)`` or MessageBatch: messages framed in
-    Python (udfs.flink.outputs.EncodeMessages), written by Flink's KafkaSink, which flushes
-    on every checkpoint (``guarantee`` AT_LEAST_ONCE) or commits a transaction with it
-    (EXACTLY_ONCE). Topics are created on first use."""
+    ClickHouse rows through udfs/jvm ``ClickHouseSink``: posted in batches of up to 8 MiB or
+    1 s, flushed on every checkpoint and at the end of input; retried, then the job fails
+    and restarts from its last checkpoint. Kafka messages through Flink's ``KafkaSink``,
+    which flushes on every checkpoint (``guarantee`` AT_LEAST_ONCE) or commits a
+    transaction with it (EXACTLY_ONCE); topics are created on first use. ``columns``:
+    table -> column names of the rows (their types are read from the server).
+    """
 
     def write(stream):
         import functools
 
         from pyflink.common import Types
         from pyflink.datastream import DataStream
+        from pyflink.datastream.connectors import Sink
         from pyflink.java_gateway import get_gateway
 
         from lastmile import topics
-        from udfs.flink.outputs import EncodeMessages
+        from udfs.flink.outputs import KAFKA_FRAMES, EncodeOutputs
 
         jvm = get_gateway().jvm
-        frames = (stream.map(EncodeMessages(functools.partial(topics.ensure_topics, config)),
-                             output_type=Types.PRIMITIVE_ARRAY(Types.BYTE()))
-                  .name("kafka messages").uid("kafka-messages"))
+        frames = (stream.process(EncodeOutputs(config.clickhouse_database, clickhouse_columns(config, columns),
+                                               functools.partial(topics.ensure_topics, config)),
+                                 output_type=Types.PRIMITIVE_ARRAY(Types.BYTE()))
+                  .name("outputs").uid("outputs"))
+        j_clickhouse = jvm.io.lastmile.udfs.sinks.ClickHouseSink.frames(
+            _clickhouse_url(config), config.clickhouse_user, config.clickhouse_password, 8 << 20, 1000, 5)
+        clickhouse = frames.sink_to(Sink(j_clickhouse)).name("clickhouse").uid("clickhouse")
         producer = jvm.java.util.Properties()
         for key, value in {"linger.ms": "50", "compression.type": "lz4", "enable.idempotence": "true"}.items():
             producer.setProperty(key, value)
-        records = DataStream(frames._j_data_stream.flatMap(jvm.io.lastmile.udfs.sinks.KafkaFrames()))
+        records = DataStream(side_output(frames, KAFKA_FRAMES)._j_data_stream
+                             .flatMap(jvm.io.lastmile.udfs.sinks.KafkaFrames()))
         records.name("kafka records").uid("kafka-records")
-        j_sink = jvm.io.lastmile.udfs.sinks.KafkaFrames.sink(config.kafka_bootstrap, producer, guarantee,
-                                                             "lastmile-coordination")
-        return DataStream(records._j_data_stream.sinkTo(j_sink)).name("kafka").uid("kafka")
+        j_kafka = jvm.io.lastmile.udfs.sinks.KafkaFrames.sink(config.kafka_bootstrap, producer, guarantee,
+                                                              "lastmile-coordination")
+        return clickhouse, DataStream(records._j_data_stream.sinkTo(j_kafka)).name("kafka").uid("kafka")
 
     return write
 

@@ -24,16 +24,15 @@ COLUMNS = {"vehicle_positions": POSITION_COLUMNS, "dead_letters": DEAD_LETTER_CO
 
 def build(env, sources: dict, sinks: dict, config: Config):
     """Wire the graph. ``sources["vehicle_positions"]`` yields ``Row(payload, topic, partition, offset)``;
-    ``sinks["clickhouse"]`` takes a stream of ``(table, row)`` pairs."""
+    ``sinks["outputs"]`` takes a stream of :class:`udfs.records.Outputs`."""
     from pyflink.common import Types
 
-    from udfs.flink.smoke_functions import DEAD_LETTERS, DecodePositions
+    from udfs.flink.smoke_functions import DecodePositions
 
     decoded = (sources["vehicle_positions"]
                .process(DecodePositions(), output_type=Types.PICKLED_BYTE_ARRAY())
                .name("decode-positions").uid("decode-positions"))
-    dead_letters = decoded.get_side_output(DEAD_LETTERS)
-    return sinks["clickhouse"](decoded.union(dead_letters))
+    return sinks["outputs"](decoded)
 
 
 def kafka_sources(env, config: Config, bounded: bool) -> dict:
@@ -44,10 +43,10 @@ def kafka_sources(env, config: Config, bounded: bool) -> dict:
         t_env, config, "smoke_positions", topics.stream_pattern("vehicle_positions"), "lastmile-smoke", bounded)}
 
 
-def clickhouse_sinks(config: Config) -> dict:
-    from jobs.runtime import clickhouse_sink
+def production_sinks(config: Config) -> dict:
+    from jobs.runtime import outputs_sink
 
-    return {"clickhouse": clickhouse_sink(config, COLUMNS)}
+    return {"outputs": outputs_sink(config, COLUMNS)}
 
 
 def run(config: Config, bounded: bool = True) -> float:
@@ -55,7 +54,7 @@ def run(config: Config, bounded: bool = True) -> float:
     from jobs.runtime import stream_env
 
     env = stream_env(config)
-    build(env, kafka_sources(env, config, bounded), clickhouse_sinks(config), config)
+    build(env, kafka_sources(env, config, bounded), production_sinks(config), config)
     started = time.monotonic()
     env.execute("lastmile-smoke")
     return time.monotonic() - started

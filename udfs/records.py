@@ -53,15 +53,10 @@ DEAD_LETTER_COLUMNS = ("dead_letter_id", "received_at", "source", "partner_id", 
                        "payload")
 
 
-class RowBatch(NamedTuple):
-    """Many ClickHouse rows of one table in one element (an operator's output of one call):
-    one crossing to the writer instead of one per row."""
+class Outputs(NamedTuple):
+    """What one call of a job's function writes, in one element: ClickHouse rows
+    ``(table, row)`` and Kafka messages ``(topics, key, value)`` (one value for one or more
+    topics). One crossing to the writers instead of one per row and per message."""
 
-    table: str
-    rows: tuple
-
-
-class MessageBatch(NamedTuple):
-    """Many ``(topics, key, value)`` Kafka outputs in one element."""
-
-    messages: tuple
+    rows: tuple = ()
+    messages: tuple = ()

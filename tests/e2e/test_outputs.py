@@ -12,9 +12,9 @@ import uuid
 import cloudpickle
 from confluent_kafka import Consumer
 
-from jobs.runtime import clickhouse_columns, clickhouse_sink, kafka_sink, stream_env
+from jobs.runtime import clickhouse_columns, outputs_sink, stream_env
 from lastmile import topics
-from udfs.records import MessageBatch, RowBatch
+from udfs.records import Outputs
 from udfs.rows import COLUMNS
 from udfs.sinks.rowbinary import RowEncoder
 
@@ -79,15 +79,17 @@ def test_jvm_sinks_deliver_what_python_framed(stack, ch):
     dead = [(f"dl-{run}-{i}", 1_751_328_000_000 + i, f"t/0/{i}", None if i % 2 else "p", "decode", "bad", "m",
              bytes([i, 0, 255])) for i in range(25)]
     messages = [((topics.DEAD_LETTERS, inbox), f"k{i}", f"v{i}".encode()) for i in range(30)]
-    rows = [RowBatch("dead_letters", tuple(dead[:20])), *(("dead_letters", r) for r in dead[20:])]
-    kafka = [MessageBatch(tuple(messages[:10])), *messages[10:], ((inbox,), None, b"no key")]
+    # One element with many rows and messages, elements with one of either, one with both.
+    outputs = [Outputs(tuple(("dead_letters", r) for r in dead[:20]), tuple(messages[:10])),
+               *(Outputs(rows=(("dead_letters", r),)) for r in dead[20:24]),
+               *(Outputs(messages=(m,)) for m in messages[10:]),
+               Outputs((("dead_letters", dead[24]),), (((inbox,), None, b"no key"),))]
     env = stream_env(config)
 
     def stream(elements):  # built in Python: Java cannot unpickle these objects
         return (env.from_collection(list(range(len(elements))), type_info=Types.INT())
                 .map(lambda i: elements[i], output_type=Types.PICKLED_BYTE_ARRAY()))
-    clickhouse_sink(config, {"dead_letters": COLUMNS["dead_letters"]})(stream(rows))
-    kafka_sink(config)(stream(kafka))
+    outputs_sink(config, {"dead_letters": COLUMNS["dead_letters"]})(stream(outputs))
     env.execute("sink test")
 
     written = ch.query(f"SELECT dead_letter_id, toUnixTimestamp64Milli(received_at), source, partner_id, stage, "

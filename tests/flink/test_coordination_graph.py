@@ -17,7 +17,7 @@ from lastmile.config import Config
 from lastmile.simulator import truth as truth_mod
 from samples import HOUR, valid
 from udfs.contracts import wire
-from udfs.records import MessageBatch, RowBatch
+from udfs.records import Outputs
 
 BASE = 1_751_328_000_000  # 2025-07-01
 SCHEMAS = {"delivery_tasks": "DeliveryTask", "vehicle_positions": "VehiclePosition",
@@ -71,18 +71,15 @@ def run_graph(tmp_path, records):
                         for name, rows in tables.items()]
 
     coordination.build(env, {"tables": t_env, **{name: _table(env, t_env, r) for name, r in rows.items()}},
-                       {"clickhouse": lambda s: sinks.setdefault("rows", s), "kafka": lambda s: sinks.setdefault("kafka", s),
-                        "jvm_rows": jvm_rows}, config)
-    # Through a map each: PyFlink finds a Python operator's side outputs from the operators
-    # registered downstream of them, and a bare collect is not registered.
-    collected = sinks["rows"].map(lambda r: r, output_type=Types.PICKLED_BYTE_ARRAY()).union(
-        *sinks["jvm"], sinks["kafka"].map(lambda m: ("kafka", m), output_type=Types.PICKLED_BYTE_ARRAY()))
+                       {"outputs": lambda s: sinks.setdefault("outputs", s), "jvm_rows": jvm_rows}, config)
     rows, kafka = [], []
-    for r in collected.execute_and_collect():  # batches as the writers unpack them
-        if isinstance(r, RowBatch):
-            rows.extend((r.table, row) for row in r.rows)
-        elif r[0] == "kafka":
-            kafka.extend(r[1].messages if isinstance(r[1], MessageBatch) else [r[1]])
+    # Through a map: PyFlink finds a Python function's side outputs from the operators
+    # registered downstream of them, and a bare collect is not registered.
+    outputs = sinks["outputs"].map(lambda r: r, output_type=Types.PICKLED_BYTE_ARRAY())
+    for r in outputs.union(*sinks["jvm"]).execute_and_collect():
+        if isinstance(r, Outputs):  # what one call of a Python function wrote
+            rows.extend(r.rows)
+            kafka.extend(r.messages)
         else:
             rows.append(r)
     return rows, kafka

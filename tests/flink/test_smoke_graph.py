@@ -27,8 +27,8 @@ def test_build_decodes_positions_and_routes_bad_records_to_dead_letters(tmp_path
                                                            Types.LONG()]))
 
     captured = {}
-    smoke.build(env, {"vehicle_positions": source}, {"clickhouse": lambda s: captured.setdefault("out", s)}, config)
-    out = list(captured["out"].execute_and_collect())
+    smoke.build(env, {"vehicle_positions": source}, {"outputs": lambda s: captured.setdefault("out", s)}, config)
+    out = [row for outputs in captured["out"].execute_and_collect() for row in outputs.rows]
 
     positions = {row[0]: row for table, row in out if table == "vehicle_positions"}
     dead = sorted((row[5], row[2]) for table, row in out if table == "dead_letters")

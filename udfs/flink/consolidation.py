@@ -6,9 +6,9 @@
                 the inbox of every partner involved
 
 Event-time timers decide: one when a group becomes due (``LEAD_MS`` before its
-earliest window), one when a member's window ends (state cleanup). Output:
-``("rows" | "kafka", payload)`` on the main output (see
-:class:`udfs.flink.coordination.ToSideOutputs`).
+earliest window), one when a member's window ends (state cleanup). Output: one
+:class:`udfs.records.Outputs` per timer on the main output (udfs.flink.outputs.gather;
+PyFlink 2.2 drops the side outputs of a keyed broadcast function's timers).
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, Va
 from udfs import topic_names as topics
 from udfs.consolidation import Neighbourhood, Offer, due_at, proposal_record
 from udfs.contracts import wire
+from udfs.flink.outputs import KAFKA, ROWS, gather
 from udfs.flink.timers import Timers
 from udfs.rows import proposal_row
 
@@ -63,6 +64,9 @@ class Consolidator(KeyedBroadcastProcessFunction):
         return iter(())
 
     def on_timer(self, timestamp, ctx):
+        return gather(self._on_timer(timestamp, ctx), tag=None)
+
+    def _on_timer(self, timestamp, ctx):
         self._timers.fired(ctx.get_current_key(), timestamp)
         n = self._state.value() or Neighbourhood()
         pending = list(self._pending.get() or ())
@@ -75,9 +79,9 @@ class Consolidator(KeyedBroadcastProcessFunction):
                 n.unlink(value[2], value[3])
         n.expire(timestamp)
         for p in n.decide(timestamp, self._offers_now(ctx)):
-            yield "rows", ("consolidation_proposals", proposal_row(p))
+            yield ROWS, ("consolidation_proposals", proposal_row(p))
             targets = (topics.PROPOSALS, *(topics.inbox(partner) for partner in p.partners))
-            yield "kafka", (targets, p.proposal_id, wire.encode(proposal_record(p), "ConsolidationProposal"))
+            yield KAFKA, (targets, p.proposal_id, wire.encode(proposal_record(p), "ConsolidationProposal"))
         self._save(n)
 
     def _save(self, n: Neighbourhood) -> None:

@@ -1,9 +1,8 @@
 """Flink functions of the coordination job (thin: the logic is in udfs.colocation, udfs.contracts).
 
-Side outputs shared by all of them:
-``ROWS`` — ``(table, row)`` for ClickHouse; ``KAFKA`` — ``(topics, key, value)`` for Kafka
-(one value for one or more topics: a match goes to the colocations topic and two inboxes);
-udfs.flink.outputs frames both for the JVM sinks.
+Their ClickHouse rows and Kafka messages (``ROWS``, ``KAFKA``: a match goes to the
+colocations topic and two inboxes) leave each call as one ``OUTPUTS`` element
+(udfs.flink.outputs.gather), framed for the JVM sinks.
 Side outputs that feed the ETA and consolidation operators (udfs.flink.eta,
 udfs.flink.consolidation): ``POSITIONS`` and ``OFFERS`` from the Intake, ``STOPS``
 (udfs.eta.Assign / Unassign) from the Registry, ``GROUPS`` (links and unlinks of
@@ -28,6 +27,7 @@ from udfs.contracts import wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire
 from udfs.eta import FINAL_STATUSES, OPEN_STATUSES, Delivery
+from udfs.flink.outputs import KAFKA, ROWS, gather
 from udfs.flink.timers import Timers
 from udfs.pings import single
 from udfs.records import DeadLetter, Source
@@ -35,8 +35,6 @@ from udfs.rows import event_row, match_record, match_row
 
 BY_TEXT = Types.ROW([Types.STRING(), Types.PICKLED_BYTE_ARRAY()])  # Row(key, value) for a keyed function
 BY_NUMBER = Types.ROW([Types.LONG(), Types.PICKLED_BYTE_ARRAY()])
-ROWS = OutputTag("rows")
-KAFKA = OutputTag("kafka")
 POSITIONS = OutputTag("positions", BY_TEXT)  # (vehicle key, udfs.pings.PingBatch of one position)
 OFFERS = OutputTag("offers")  # udfs.consolidation.Offer
 STOPS = OutputTag("stops", BY_TEXT)  # (vehicle key, udfs.eta.Assign / Unassign), for the vehicle's ETA state
@@ -74,6 +72,9 @@ class Intake(ProcessFunction):
     """
 
     def process_element(self, value, ctx):
+        return gather(self._process(value, ctx))
+
+    def _process(self, value, ctx):
         payload, topic, partition, offset = value[0], value[1], value[2], value[3]
         source = Source(topic, partition, offset)
         partner = topics.partner_of_topic(topic)
@@ -175,6 +176,9 @@ class Registry(KeyedProcessFunction):
             yield STOPS, Row(change.vehicle_key, change)
 
     def process_element(self, value, ctx):
+        return gather(self._process(value, ctx))
+
+    def _process(self, value, ctx):
         record, source, ingested_at = value
         if "status" in record:
             yield from self._deliver(ctx, record, None)
@@ -249,6 +253,9 @@ class Matcher(KeyedProcessFunction):
             del self._mirror[cell]
 
     def process_element(self, message, ctx):
+        return gather(self._process(message, ctx))
+
+    def _process(self, message, ctx):
         tasks = self._cell(message.cell)
         index = CellIndex(message.cell, self._radius, tasks)
         if message.task is not None:
@@ -284,18 +291,6 @@ class Matcher(KeyedProcessFunction):
                 if key not in tasks:
                     self._state.remove(key)
         return iter(())
-
-
-class ToSideOutputs(ProcessFunction):
-    """``("rows" | "kafka", payload)`` from the main output -> ``ROWS`` / ``KAFKA`` side outputs.
-
-    The keyed broadcast functions (ETA, consolidation) emit this way because PyFlink
-    2.2 drops the side-output routing of ``KeyedBroadcastProcessFunction.on_timer``
-    (operations.py yields its results without the side-output context), and those
-    functions emit from timers."""
-
-    def process_element(self, value, ctx):
-        yield (ROWS if value[0] == "rows" else KAFKA), value[1]
 
 
 def member(task: Task) -> Member:

@@ -20,9 +20,9 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 from udfs import topic_names as topics
 from udfs.contracts import wire
 from udfs.eta import Assign, Route, Unassign
+from udfs.flink.outputs import KAFKA, ROWS, gather
 from udfs.flink.timers import Timers
 from udfs.pings import PingBatch, batch_from_row, track
-from udfs.records import MessageBatch, RowBatch
 from udfs.speed_profiles import SpeedTable, learn, profile_keys
 
 #: Broadcast state of the ETA operator: "cell:hour" -> m/s (string keys: lookups by
@@ -101,8 +101,9 @@ class Eta(KeyedBroadcastProcessFunction):
     the positions would overtake the stops they belong with. So elements wait in
     state until the watermark passes their event time and are then applied in
     event-time order (stops before positions of the same millisecond); late ones
-    are applied at once. Output: ``("rows" | "kafka", payload)`` on the main output,
-    see :class:`udfs.flink.coordination.ToSideOutputs`.
+    are applied at once. Output: one :class:`udfs.records.Outputs` per call on the main
+    output (udfs.flink.outputs.gather; PyFlink 2.2 drops the side outputs of a keyed
+    broadcast function's timers).
     """
 
     def open(self, runtime_context):
@@ -132,6 +133,12 @@ class Eta(KeyedBroadcastProcessFunction):
                 self._table.put(parse_speed_key(name), mps)
 
     def process_element(self, value, ctx):
+        return gather(self._process(value, ctx), tag=None)
+
+    def on_timer(self, timestamp, ctx):
+        return gather(self._on_timer(timestamp, ctx), tag=None)
+
+    def _process(self, value, ctx):
         is_stop = isinstance(value, (Assign, Unassign))
         at = value.at
         key = value[0]  # PingBatch.key, Assign/Unassign.vehicle_key: the current key
@@ -143,7 +150,7 @@ class Eta(KeyedBroadcastProcessFunction):
         self._pending.put(at, waiting)
         self._timers.register(ctx, key, at)
 
-    def on_timer(self, timestamp, ctx):
+    def _on_timer(self, timestamp, ctx):
         key = ctx.get_current_key()
         self._timers.fired(key, timestamp)
         due = self._pending.get(timestamp)
@@ -180,10 +187,9 @@ class Eta(KeyedBroadcastProcessFunction):
                     if segment is not None:
                         route.learn_pace(segment, table.speed)
                 updates = route.updates(table.speed)
-                if updates:  # one element per output for the whole batch, not one per update
-                    yield "rows", RowBatch("eta_predictions", tuple(tuple(u) for u in updates))
-                    yield "kafka", MessageBatch(tuple(
-                        ((topics.ETA, topics.inbox(u.partner_id)), f"{u.partner_id}:{u.shipment_id}",
-                         wire.encode(u._asdict(), "EtaUpdate")) for u in updates))
+                for u in updates:
+                    yield ROWS, ("eta_predictions", tuple(u))
+                    yield KAFKA, ((topics.ETA, topics.inbox(u.partner_id)), f"{u.partner_id}:{u.shipment_id}",
+                                  wire.encode(u._asdict(), "EtaUpdate"))
                 self._timers.register(ctx, key, _hour_after(value.at))
         self._route.update(route)

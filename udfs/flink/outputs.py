@@ -1,51 +1,93 @@
-"""The last Python step of every output: the stage's rows and messages, framed for the JVM sinks.
+"""Every output of the job's Python functions: gathered per call, framed for the JVM sinks.
 
-``EncodeRows`` turns ``(table, row)`` or :class:`udfs.records.RowBatch` into one ClickHouse
-frame (RowBinary rows, udfs.sinks.rowbinary); ``EncodeMessages`` turns ``(topics, key,
-value)`` or :class:`udfs.records.MessageBatch` into one Kafka frame. A frame is one
-crossing into the JVM per element, however many rows or messages it holds; the JVM
-sinks (udfs/jvm ``sinks``) write them and flush on every checkpoint (udfs.sinks.frames).
+A function yields ``(ROWS, (table, row))`` and ``(KAFKA, (topics, key, value))`` as it
+goes; :func:`gather` turns all of one call's into a single :class:`udfs.records.Outputs`
+element, on the ``OUTPUTS`` side output or on the main output. Each element emitted from
+Python is a call into the JVM, and a side output's element is handed on from there, so
+one per call instead of one per row and per message.
+
+:class:`EncodeOutputs` is the last Python step: ClickHouse frames (RowBinary rows of one
+table, udfs.sinks.rowbinary) on its main output and one Kafka frame on ``KAFKA_FRAMES``;
+the JVM sinks (udfs/jvm ``sinks``) write them and flush on every checkpoint
+(udfs.sinks.frames).
 """
 from __future__ import annotations
 
-from pyflink.datastream import MapFunction
+from typing import Iterable, Iterator
 
-from udfs.records import MessageBatch, RowBatch
+from pyflink.common import Types
+from pyflink.datastream import OutputTag, ProcessFunction
+
+from udfs.records import Outputs
 from udfs.sinks.frames import clickhouse_frame, kafka_frame
 from udfs.sinks.rowbinary import RowEncoder
 
 
-class EncodeRows(MapFunction):
-    """``columns``: table -> ``[(column, ClickHouse type)]`` in the order of the rows."""
+class _Kind:
+    """What a function yields before :func:`gather` collects it (not a Flink output tag)."""
 
-    def __init__(self, database: str, columns: dict[str, list[tuple[str, str]]]):
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+ROWS = _Kind("rows")  # (ROWS, (table, row))
+KAFKA = _Kind("kafka")  # (KAFKA, (topics, key, value))
+OUTPUTS = OutputTag("outputs")  # udfs.records.Outputs
+KAFKA_FRAMES = OutputTag("kafka-frames", Types.PRIMITIVE_ARRAY(Types.BYTE()))
+
+
+def gather(results: Iterable, tag: OutputTag | None = OUTPUTS) -> Iterator:
+    """``results`` of one call with its rows and messages gathered into one ``Outputs``,
+    emitted after the rest on ``tag`` (None: on the main output); everything else passes."""
+    rows, messages = [], []
+    for item in results:
+        kind = item[0] if type(item) is tuple else None
+        if kind is ROWS:
+            rows.append(item[1])
+        elif kind is KAFKA:
+            messages.append(item[1])
+        else:
+            yield item
+    if rows or messages:
+        out = Outputs(tuple(rows), tuple(messages))
+        yield out if tag is None else (tag, out)
+
+
+class EncodeOutputs(ProcessFunction):
+    """``Outputs`` -> one ClickHouse frame per table on the main output, one Kafka frame on
+    ``KAFKA_FRAMES``.
+
+    ``columns``: table -> ``[(column, ClickHouse type)]`` in the order of the rows;
+    ``ensure_topics(names)`` creates topics on first use (a new partner's inbox needs no set-up).
+    """
+
+    def __init__(self, database: str, columns: dict[str, list[tuple[str, str]]], ensure_topics):
         self._database = database
         self._columns = columns
+        self._ensure_topics = ensure_topics
         self._encoders: dict[str, tuple[RowEncoder, str]] = {}
+        self._known: set[str] = set()
 
     def open(self, runtime_context):
         for table, cols in self._columns.items():
             enc = RowEncoder(table, cols)
             self._encoders[table] = (enc, enc.insert_query(self._database))
 
-    def map(self, value):
-        table, rows = (value.table, value.rows) if isinstance(value, RowBatch) else (value[0], (value[1],))
-        enc, query = self._encoders[table]
-        return clickhouse_frame(query, enc.encode(rows))
-
-
-class EncodeMessages(MapFunction):
-    """``ensure_topics(names)`` creates topics on first use (a new partner's inbox needs no set-up)."""
-
-    def __init__(self, ensure_topics):
-        self._ensure_topics = ensure_topics
-        self._known: set[str] = set()
-
-    def map(self, value):
-        messages = value.messages if isinstance(value, MessageBatch) else (value,)
-        flat = [(topic, key, payload) for targets, key, payload in messages for topic in targets]
-        new = {topic for topic, _, _ in flat} - self._known
-        if new:
-            self._ensure_topics(sorted(new))
-            self._known |= new
-        return kafka_frame(flat)
+    def process_element(self, value: Outputs, ctx):
+        if value.rows:
+            by_table: dict[str, list[tuple]] = {}
+            for table, row in value.rows:
+                by_table.setdefault(table, []).append(row)
+            for table, rows in by_table.items():
+                enc, query = self._encoders[table]
+                yield clickhouse_frame(query, enc.encode(rows))
+        if value.messages:
+            flat = [(topic, key, payload) for targets, key, payload in value.messages for topic in targets]
+            new = {topic for topic, _, _ in flat} - self._known
+            if new:
+                self._ensure_topics(sorted(new))
+                self._known |= new
+            yield KAFKA_FRAMES, kafka_frame(flat)
