@@ -10,7 +10,8 @@
                                         │                                    │        stops ─► Eta      └► Consolidator
                                         └─ refused or late (both sources) ───► Intake (the Python reference:
                                                                               dead letter with reason, or accept)
-    ClickHouse sink ◄── RowBinary frames ◄── rows of the Python stages ──► Kafka frames ──► KafkaSink (coordination.*, inboxes)
+    ClickHouse sink ◄── RowBinary frames ◄── EncodeOutputs ◄── one Outputs per call of each Python stage
+                                               └──► Kafka frames ──► KafkaSink (coordination.*, inboxes)
 
 Budget (Throughput issue): 20,000 events/s on 2 cores shared with Kafka and ClickHouse
 leaves ~50-70 µs of Python per event, and every entry into a Python function costs
@@ -32,6 +33,12 @@ event inside Flink. So the graph is drawn from where each stream's events cross:
 Measured per change in BENCHMARKS.md (`lastmile bench`). The JVM only ever accepts:
 what it refuses, the Python reference re-reads, so both agree by construction where it
 matters (tests/unit/test_jvm_contract.py holds the JVM against the reference).
+Every element that leaves a Python function is a call into the JVM, and PyFlink adds
+Python operators of its own unless told otherwise, so: one ``Outputs`` element per call
+for all its ClickHouse rows and Kafka messages (udfs.flink.outputs); keyed inputs as
+``Row(key, value)`` that the function before them emits (no key-selector operator,
+jobs.runtime.keyed); side outputs read without PyFlink's identity map
+(jobs.runtime.side_output); a timer registered once per key and time (udfs.flink.timers).
 Border replication sends a task to its home cell plus only the neighbours its radius
 reaches (about 1.5 on average at 150 m), not to a 7-cell ring, and a probe reads one
 key's state. What moved to the JVM holds nothing in Python memory:
