@@ -147,6 +147,7 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
     taskmanagers = [pid for name, pid in pids.items() if name.startswith("flink taskmanager")]
     with Sampler(pids) as sampler, TaskSampler(taskmanagers) as tasks:
         out, seconds = _measured(sampler, "job", _lastmile(*args), env, f"lastmile {' '.join(args)}")
+    records = records_by_task(config) if cluster else {}
     client = http_client(config)
     first, last = client.query(
         "SELECT min(t), max(t) FROM (" + " UNION ALL ".join(
@@ -160,8 +161,38 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
             "steady_events_per_s": round(workload.events / max((last - first) / 1000, 1e-3)),
             "cpu_s": round(cpu, 1), "cpu_s_per_1000_events": round(cpu / workload.events * 1000, 3),
             "processes": sampler.report(), "taskmanager_cpu_s_by_task": tasks.report(),
+            "taskmanager_tasks": _per_record(tasks.report(), records),
             "job_summary": json.loads(out.strip().splitlines()[-1]),
             "colocations": len(pairs), "_pairs": pairs}
+
+
+def records_by_task(config: Config) -> dict[str, dict[str, int]]:
+    """Records each task of the newest finished job on the cluster read and wrote (Flink REST),
+    by task name: what the CPU per task is divided by."""
+    import urllib.request
+
+    from lastmile.stack import flink
+
+    def get(path: str) -> dict:
+        with urllib.request.urlopen(f"{flink.rest_url(config)}{path}", timeout=10) as resp:
+            return json.load(resp)
+
+    finished = [j for j in get("/jobs/overview")["jobs"] if j["state"] == "FINISHED"]
+    if not finished:
+        return {}
+    job = get(f"/jobs/{max(finished, key=lambda j: j['end-time'])['jid']}")
+    return {v["name"]: {"read": v["metrics"]["read-records"], "written": v["metrics"]["write-records"]}
+            for v in job["vertices"]}
+
+
+def _per_record(cpu_by_task: dict[str, float], records: dict[str, dict[str, int]]) -> dict[str, dict]:
+    """CPU per task with the records it read (a source: wrote) and µs of CPU per record."""
+    out = {}
+    for name, cpu in cpu_by_task.items():
+        counts = records.get(name) or next((c for n, c in records.items() if n.startswith(name)), None)
+        n = (counts["read"] or counts["written"]) if counts else 0
+        out[name] = {"cpu_s": cpu, "records": n, "us_per_record": round(cpu / n * 1e6, 1) if n else None}
+    return out
 
 
 def _measured(sampler: Sampler, label: str, argv: list[str], env: dict, what: str) -> tuple[str, float]:
@@ -400,12 +431,14 @@ def print_report(result: dict) -> None:
             for proc, figures in sorted(phase["processes"].items()):
                 procs.add_row(proc, f"{figures['cpu_s']:.1f}", f"{figures['peak_rss_mib']:.0f}")
             console.print(procs)
-    if t and t.get("taskmanager_cpu_s_by_task"):
+    if t and t.get("taskmanager_tasks"):
         tasks = Table(title="TaskManager CPU by Flink task (its Java and, in thread mode, its Python)")
-        tasks.add_column("task")
-        tasks.add_column("CPU s", justify="right")
-        for name, cpu in t["taskmanager_cpu_s_by_task"].items():
-            tasks.add_row(name[:110], f"{cpu:.1f}")
+        for col in ("task", "CPU s", "records in", "µs CPU per record"):
+            tasks.add_column(col, justify="right" if col != "task" else "left")
+        for name, task in t["taskmanager_tasks"].items():
+            per = task["us_per_record"]
+            tasks.add_row(name[:100], f"{task['cpu_s']:.1f}", f"{task['records']:,}" if task["records"] else "",
+                          f"{per:,.1f}" if per is not None else "")
         console.print(tasks)
     if lat:
         console.print(f"latency at {lat['rate']:,.0f} events/s ({lat['measured']:,} events): p50 "
