@@ -116,6 +116,19 @@ class Neighbourhood:
     # offer -> (litres, stops, until): capacity promised by proposals here, until their windows end
     promised: dict[str, tuple[float, int, int]] = dataclasses.field(default_factory=dict)
 
+    def __getstate__(self) -> tuple:
+        """Pickled as plain values (keyed state, written at every timer): a NamedTuple per
+        member cost several times more to pickle and unpickle."""
+        return tuple(tuple(m) for m in self.members.values()), tuple(self.edges), self.decided, self.promised
+
+    def __setstate__(self, state) -> None:
+        if isinstance(state, dict):  # pickled as the dataclass's fields, before the plain form
+            self.__dict__.update(state)
+            return
+        members, edges, self.decided, self.promised = state
+        self.members = {f"{m[0]}:{m[1]}": Member(*m) for m in members}
+        self.edges = set(edges)
+
     def link(self, a: Member, b: Member) -> int:
         """A (new version of a) match; returns when the group becomes due (the caller's timer)."""
         self.members[a.key], self.members[b.key] = a, b

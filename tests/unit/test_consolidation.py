@@ -81,3 +81,24 @@ def test_expired_deliveries_and_decisions_are_forgotten():
     assert group_digest([a, b]) in n.decided
     n.expire(a.window_end)
     assert not n.members and not n.edges and not n.decided and not n.promised
+
+
+def test_a_neighbourhood_survives_pickling_as_plain_values_and_decides_the_same():
+    import pickle
+
+    n = Neighbourhood()
+    a, b, c = member("pa", "A1"), member("pb", "B1", north_m=40), member("pc", "C1", north_m=-30, start_h=14)
+    n.link(a, b)
+    due_at = n.link(a, c)
+    offers = {o.offer_key: o for o in (offer("pa"), offer("pb", lat=52.60))}
+    n.decide(due_at, offers)  # something decided and promised
+    copy = pickle.loads(pickle.dumps(n))
+    assert copy == n and all(type(m) is Member for m in copy.members.values())
+    later = due_at + 2 * HOUR
+    d = member("pd", "D1", north_m=10, start_h=14)
+    for x in (copy, n):
+        x.link(c, d)
+    assert copy.decide(later, offers) == n.decide(later, offers)
+    old_form = Neighbourhood.__new__(Neighbourhood)  # state pickled as the dataclass's fields
+    old_form.__setstate__(dict(vars(n)))
+    assert old_form == n

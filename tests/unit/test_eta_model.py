@@ -128,3 +128,32 @@ def test_a_van_faster_than_the_profile_gets_earlier_etas_within_limits():
     assert route.pace_factor() == PACE_LIMITS[0]
     assert route.predict(lambda c, h: 5.0, use_pace=False)[0] == route_with(
         [Stop("A", 0, 52.60, 13.40, 0)], ts=route.last_ping[0], lat=route.last_ping[1]).predict(lambda c, h: 5.0)[0]
+
+
+def test_a_route_survives_pickling_as_plain_values_and_predicts_the_same():
+    import pickle
+
+    stops = [Stop("C", 2, 52.53, 13.40, 0), Stop("A", 0, 52.51, 13.40, T0 + 90 * MIN), Stop("D", None, 52.52, 13.42, T0)]
+    route = route_with(stops)
+    route.learn_pace((0, 0, 5.0), lambda cell, hour: 8.0)
+    speed = lambda cell, hour: 7.0  # noqa: E731
+    route.updates(speed)  # fills the plan cache and what was emitted
+    copy = pickle.loads(pickle.dumps(route))
+    assert copy == route and copy.emitted == route.emitted and copy.pace_sums == route.pace_sums
+    assert all(type(s) is Stop for s in copy.stops.values())
+    assert copy.predict(speed).tolist() == route.predict(speed).tolist()
+    old_form = Route.__new__(Route)  # state pickled as the dataclass's fields (older checkpoints)
+    old_form.__setstate__(dict(vars(route)))
+    assert old_form == route
+
+
+def test_a_delivery_survives_pickling_as_plain_values():
+    import pickle
+
+    d = Delivery("p1", "S1")
+    d.on_task(T0 - 3_600_000, 52.5, 13.4, T0)
+    d.on_status(T0, "OUT_FOR_DELIVERY", "VAN-1", 3)
+    assert pickle.loads(pickle.dumps(d)) == d
+    old_form = Delivery.__new__(Delivery)  # state pickled as the dataclass's fields
+    old_form.__setstate__(dict(vars(d)))
+    assert old_form == d

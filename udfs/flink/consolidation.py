@@ -40,6 +40,9 @@ class Consolidator(KeyedBroadcastProcessFunction):
         self._pending = runtime_context.get_list_state(ListStateDescriptor("pending-links", Types.PICKLED_BYTE_ARRAY()))
         self._offers: dict[str, Offer] | None = None
         self._timers = Timers()
+        # Read-through mirror of the neighbourhood state (unpickled at every timer before);
+        # every change is written to state at once, so after a restore it is rebuilt from there.
+        self._neighbourhoods: dict[int, Neighbourhood] = {}
 
     def _offers_now(self, ctx) -> dict[str, Offer]:
         """The lookup mirror of the broadcast state (rebuilt after a restore)."""
@@ -67,8 +70,11 @@ class Consolidator(KeyedBroadcastProcessFunction):
         return gather(self._on_timer(timestamp, ctx), tag=None)
 
     def _on_timer(self, timestamp, ctx):
-        self._timers.fired(ctx.get_current_key(), timestamp)
-        n = self._state.value() or Neighbourhood()
+        key = ctx.get_current_key()
+        self._timers.fired(key, timestamp)
+        n = self._neighbourhoods.get(key)
+        if n is None:
+            n = self._neighbourhoods[key] = self._state.value() or Neighbourhood()
         pending = list(self._pending.get() or ())
         if pending:
             self._pending.clear()
@@ -82,10 +88,11 @@ class Consolidator(KeyedBroadcastProcessFunction):
             yield ROWS, ("consolidation_proposals", proposal_row(p))
             targets = (topics.PROPOSALS, *(topics.inbox(partner) for partner in p.partners))
             yield KAFKA, (targets, p.proposal_id, wire.encode(proposal_record(p), "ConsolidationProposal"))
-        self._save(n)
+        self._save(key, n)
 
-    def _save(self, n: Neighbourhood) -> None:
+    def _save(self, key: int, n: Neighbourhood) -> None:
         if n.members or n.decided or n.promised:
             self._state.update(n)
         else:
             self._state.clear()
+            del self._neighbourhoods[key]

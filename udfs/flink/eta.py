@@ -117,6 +117,17 @@ class Eta(KeyedBroadcastProcessFunction):
             MapStateDescriptor("pending-by-time", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
         self._table: SpeedTable | None = None
         self._timers = Timers()
+        # Read-through mirror of the route state (a van's route was unpickled per element);
+        # every change is written to state at once, so after a restore it is rebuilt from there.
+        self._routes: dict[str, Route] = {}
+
+    def _route_of(self, key: str) -> Route | None:
+        route = self._routes.get(key)
+        if route is None:
+            route = self._route.value()
+            if route is not None:
+                self._routes[key] = route
+        return route
 
     def _speeds(self, ctx) -> SpeedTable:
         """The lookup mirror of the broadcast state (rebuilt after a restore)."""
@@ -159,21 +170,22 @@ class Eta(KeyedBroadcastProcessFunction):
             yield from self._apply(key, [p[2] for p in sorted(due, key=lambda p: (p[0], p[1]))], ctx)
         if timestamp % HOUR_MS:
             return  # a position's timer; cleanups run on whole hours (see _hour_after)
-        route = self._route.value()
+        route = self._route_of(key)
         if route is None:
             return
         for stop in [s for s in route.stops.values() if s.window_start + IDLE_ROUTE_MS <= timestamp]:
             route.complete(stop.shipment_id)
         if not route.stops and (route.last_ping is None or route.last_ping[0] + IDLE_ROUTE_MS <= timestamp):
             self._route.clear()
+            del self._routes[key]
         else:
             self._route.update(route)
 
     def _apply(self, key: str, values, ctx):
-        route = self._route.value()
+        route = self._route_of(key)
         if route is None:
             partner, vehicle = key.split(":", 1)
-            route = Route(partner, vehicle)
+            route = self._routes[key] = Route(partner, vehicle)
         for value in values:
             if isinstance(value, Assign):
                 route.assign(value.stop)
