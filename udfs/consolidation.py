@@ -28,6 +28,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from typing import NamedTuple
 
 import h3.api.basic_int as h3i
@@ -115,6 +116,9 @@ class Neighbourhood:
     decided: dict[str, int] = dataclasses.field(default_factory=dict)  # group digest -> forget after (ms)
     # offer -> (litres, stops, until): capacity promised by proposals here, until their windows end
     promised: dict[str, tuple[float, int, int]] = dataclasses.field(default_factory=dict)
+    # When the next group not yet due becomes due, as of the last due(); None: not known.
+    # Until then, and while no match changes, no group can become due (a cache: not pickled).
+    _next_due: float | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __getstate__(self) -> tuple:
         """Pickled as plain values (keyed state, written at every timer): a NamedTuple per
@@ -128,25 +132,33 @@ class Neighbourhood:
         members, edges, self.decided, self.promised = state
         self.members = {f"{m[0]}:{m[1]}": Member(*m) for m in members}
         self.edges = set(edges)
+        self._next_due = None
 
     def link(self, a: Member, b: Member) -> int:
         """A (new version of a) match; returns when the group becomes due (the caller's timer)."""
         self.members[a.key], self.members[b.key] = a, b
         self.edges.add((min(a.key, b.key), max(a.key, b.key)))
+        self._next_due = None
         return due_at(a, b)
 
     def unlink(self, key_a: str, key_b: str) -> None:
         """A retracted match."""
         self.edges.discard((min(key_a, key_b), max(key_a, key_b)))
         self._drop_lonely()
+        self._next_due = None
 
-    def expire(self, now: int) -> None:
-        """Forget deliveries whose window has ended, and decisions about finished groups."""
+    def expire(self, now: int) -> bool:
+        """Forget deliveries whose window has ended, and decisions about finished groups;
+        whether anything was forgotten."""
+        before = len(self.edges), len(self.members), len(self.decided), len(self.promised)
         self.edges = {(a, b) for a, b in self.edges
                       if self.members[a].window_end > now and self.members[b].window_end > now}
         self._drop_lonely()
         self.decided = {d: until for d, until in self.decided.items() if until > now}
         self.promised = {o: v for o, v in self.promised.items() if v[2] > now}
+        if (len(self.edges), len(self.members)) != before[:2]:
+            self._next_due = None
+        return (len(self.edges), len(self.members), len(self.decided), len(self.promised)) != before
 
     def _drop_lonely(self) -> None:
         linked = {k for edge in self.edges for k in edge}
@@ -165,8 +177,17 @@ class Neighbourhood:
 
     def due(self, now: int) -> list[list[Member]]:
         """Groups due at ``now`` that were not decided with exactly these members."""
-        return [g for g in self.groups()
-                if min(m.window_start for m in g) - LEAD_MS <= now and group_digest(g) not in self.decided]
+        if self._next_due is not None and now < self._next_due:
+            return []  # no match changed since the last call, and no group's time has come
+        due, upcoming = [], []
+        for g in self.groups():
+            at = min(m.window_start for m in g) - LEAD_MS
+            if at > now:
+                upcoming.append(at)
+            elif group_digest(g) not in self.decided:
+                due.append(g)
+        self._next_due = min(upcoming, default=math.inf)
+        return due
 
     def decide(self, now: int, offers: dict[str, Offer]) -> list[Proposal]:
         """Plan every due group in one kernel batch; returns the proposals made."""

@@ -102,3 +102,32 @@ def test_a_neighbourhood_survives_pickling_as_plain_values_and_decides_the_same(
     old_form = Neighbourhood.__new__(Neighbourhood)  # state pickled as the dataclass's fields
     old_form.__setstate__(dict(vars(n)))
     assert old_form == n
+
+
+def test_skipping_decisions_until_the_next_group_is_due_changes_no_proposal():
+    """``due`` remembers when the next group becomes due; the same calls without that memory
+    (forgotten before every call) must propose exactly the same."""
+    import random
+
+    rng = random.Random(11)
+    for _ in range(20):
+        cached, fresh = Neighbourhood(), Neighbourhood()
+        offers = {o.offer_key: o for o in (offer("pa"), offer("pb", lat=52.60), offer("pc", spare_volume=90.0))}
+        members = [member(p, f"{p}{i}", north_m=rng.uniform(-60, 60), start_h=rng.randint(6, 16),
+                          end_h=rng.randint(17, 20), volume=rng.choice([20.0, 40.0])) for p in ("pa", "pb", "pc")
+                   for i in range(4)]
+        now = DAY + 2 * HOUR
+        for _step in range(40):
+            action = rng.random()
+            a, b = rng.sample(members, 2)
+            for n in (cached, fresh):
+                if action < 0.45 and a.partner_id != b.partner_id:
+                    n.link(a, b)
+                elif action < 0.55:
+                    n.unlink(a.key, b.key)
+            now += rng.choice([0, 10 * 60_000, HOUR])
+            fresh._next_due = None
+            assert cached.expire(now) == fresh.expire(now)
+            fresh._next_due = None
+            assert cached.decide(now, offers) == fresh.decide(now, offers)
+            assert cached == fresh

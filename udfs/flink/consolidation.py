@@ -83,12 +83,16 @@ class Consolidator(KeyedBroadcastProcessFunction):
                 n.link(value[2], value[3])
             else:
                 n.unlink(value[2], value[3])
-        n.expire(timestamp)
+        changed = n.expire(timestamp) or bool(pending)
+        decided = len(n.decided)
         for p in n.decide(timestamp, self._offers_now(ctx)):
             yield ROWS, ("consolidation_proposals", proposal_row(p))
             targets = (topics.PROPOSALS, *(topics.inbox(partner) for partner in p.partners))
             yield KAFKA, (targets, p.proposal_id, wire.encode(proposal_record(p), "ConsolidationProposal"))
-        self._save(key, n)
+        if changed or len(n.decided) != decided:  # unchanged: the state already holds it
+            self._save(key, n)
+        elif not (n.members or n.decided or n.promised):
+            del self._neighbourhoods[key]  # nothing here, in state either
 
     def _save(self, key: int, n: Neighbourhood) -> None:
         if n.members or n.decided or n.promised:
