@@ -102,9 +102,7 @@ def _cancel_jobs(config: Config) -> None:
 
     if flink.overview(config) is None:
         return
-    with urllib.request.urlopen(f"{flink.rest_url(config)}/jobs", timeout=5) as resp:
-        jobs = json.load(resp)["jobs"]
-    for job in jobs:
+    for job in flink.rest_json(config, "/jobs")["jobs"]:
         if job["status"] in ("RUNNING", "CREATED", "RESTARTING"):
             urllib.request.urlopen(urllib.request.Request(f"{flink.rest_url(config)}/jobs/{job['id']}?mode=cancel",
                                                           method="PATCH"), timeout=5).close()
@@ -148,6 +146,7 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
     with Sampler(pids) as sampler, TaskSampler(taskmanagers) as tasks:
         out, seconds = _measured(sampler, "job", _lastmile(*args), env, f"lastmile {' '.join(args)}")
     records = records_by_task(config) if cluster else {}
+    by_task = tasks.report()
     client = http_client(config)
     first, last = client.query(
         "SELECT min(t), max(t) FROM (" + " UNION ALL ".join(
@@ -160,8 +159,8 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
     return {"where": where, "seconds": round(seconds, 2), "events_per_s": round(workload.events / seconds),
             "steady_events_per_s": round(workload.events / max((last - first) / 1000, 1e-3)),
             "cpu_s": round(cpu, 1), "cpu_s_per_1000_events": round(cpu / workload.events * 1000, 3),
-            "processes": sampler.report(), "taskmanager_cpu_s_by_task": tasks.report(),
-            "taskmanager_tasks": _per_record(tasks.report(), records),
+            "processes": sampler.report(), "taskmanager_cpu_s_by_task": by_task,
+            "taskmanager_tasks": _per_record(by_task, records),
             "job_summary": json.loads(out.strip().splitlines()[-1]),
             "colocations": len(pairs), "_pairs": pairs}
 
@@ -169,18 +168,12 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
 def records_by_task(config: Config) -> dict[str, dict[str, int]]:
     """Records each task of the newest finished job on the cluster read and wrote (Flink REST),
     by task name: what the CPU per task is divided by."""
-    import urllib.request
-
     from lastmile.stack import flink
 
-    def get(path: str) -> dict:
-        with urllib.request.urlopen(f"{flink.rest_url(config)}{path}", timeout=10) as resp:
-            return json.load(resp)
-
-    finished = [j for j in get("/jobs/overview")["jobs"] if j["state"] == "FINISHED"]
+    finished = [j for j in flink.rest_json(config, "/jobs/overview")["jobs"] if j["state"] == "FINISHED"]
     if not finished:
         return {}
-    job = get(f"/jobs/{max(finished, key=lambda j: j['end-time'])['jid']}")
+    job = flink.rest_json(config, f"/jobs/{max(finished, key=lambda j: j['end-time'])['jid']}")
     return {v["name"]: {"read": v["metrics"]["read-records"], "written": v["metrics"]["write-records"]}
             for v in job["vertices"]}
 

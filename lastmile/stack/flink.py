@@ -61,11 +61,16 @@ def _script(name: str) -> str:
     return str(wheel_home() / "bin" / name)
 
 
+def rest_json(config: Config, path: str, timeout_s: float = 5.0) -> dict:
+    """GET ``path`` of the cluster's REST API as JSON (raises OSError or ValueError)."""
+    with urllib.request.urlopen(f"{rest_url(config)}{path}", timeout=timeout_s) as resp:
+        return json.load(resp)
+
+
 def overview(config: Config, timeout_s: float = 2.0) -> dict | None:
     """The cluster's ``/overview`` (task managers, slots, jobs), or None if it does not answer."""
     try:
-        with urllib.request.urlopen(f"{rest_url(config)}/overview", timeout=timeout_s) as resp:
-            return json.load(resp)
+        return rest_json(config, "/overview", timeout_s)
     except (OSError, ValueError):
         return None
 
