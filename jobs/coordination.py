@@ -39,6 +39,11 @@ for all its ClickHouse rows and Kafka messages (udfs.flink.outputs); keyed input
 ``Row(key, value)`` that the function before them emits (no key-selector operator,
 jobs.runtime.keyed); side outputs read without PyFlink's identity map
 (jobs.runtime.side_output); a timer registered once per key and time (udfs.flink.timers).
+The ETA path's event-time interval paces more than the ping batches: a district
+publishes its learned speeds once per interval, not per batch (each broadcast element
+is handled by every ETA instance), and the ETA operator applies what a van received in
+an interval at one timer. A cell of the Matcher keeps one timer, at its earliest
+expiry; a Matcher call's links and unlinks for one neighbourhood travel as one element.
 Border replication sends a task to its home cell plus only the neighbours its radius
 reaches (about 1.5 on average at 150 m), not to a 7-cell ring, and a probe reads one
 key's state. What moved to the JVM holds nothing in Python memory:
@@ -197,6 +202,7 @@ def build(env, sources: dict, sinks: dict, config: Config):
     t_env = sources["tables"]
     radius = config.colocation_radius_m
     lateness_ms = int(config.allowed_lateness_s * 1000)
+    interval_ms = int(config.eta_interval_s) * 1000  # the ping batches' window (position_path)
     pickled = Types.PICKLED_BYTE_ARRAY()
     string, long = Types.STRING(), Types.LONG()
 
@@ -227,10 +233,10 @@ def build(env, sources: dict, sinks: dict, config: Config):
     segments = (keyed(batches, string)
                 .process(eta.Tracker(), output_type=BY_NUMBER).name("tracker: segments per vehicle").uid("tracker"))
     speeds = (keyed(segments, long)  # by district
-              .process(eta.Profiles(), output_type=pickled).name("profiles: speeds per district").uid("profiles"))
+              .process(eta.Profiles(interval_ms), output_type=pickled).name("profiles: speeds per district").uid("profiles"))
     etas = (keyed(batches.union(side_output(registry, STOPS)), string)  # by partner:vehicle
             .connect(speeds.broadcast(eta.SPEEDS))
-            .process(eta.Eta(), output_type=pickled).name("eta: routes per vehicle").uid("eta"))
+            .process(eta.Eta(interval_ms), output_type=pickled).name("eta: routes per vehicle").uid("eta"))
     proposals = (keyed(side_output(matcher, GROUPS), long)  # by neighbourhood
                  .connect(side_output(intake, OFFERS).union(side_output(decoded, OFFERS))
                           .broadcast(consolidation.OFFERS))

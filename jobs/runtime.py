@@ -214,7 +214,9 @@ def outputs_sink(config: Config, columns: dict, guarantee: str = "AT_LEAST_ONCE"
             _clickhouse_url(config), config.clickhouse_user, config.clickhouse_password, 8 << 20, 1000, 5)
         clickhouse = frames.sink_to(Sink(j_clickhouse)).name("clickhouse").uid("clickhouse")
         producer = jvm.java.util.Properties()
-        for key, value in {"linger.ms": "50", "compression.type": "lz4", "enable.idempotence": "true"}.items():
+        for key, value in {"linger.ms": "100", "batch.size": "1048576",
+                           "compression.type": config.kafka_output_compression,  # see Config
+                           "enable.idempotence": "true"}.items():
             producer.setProperty(key, value)
         records = DataStream(side_output(frames, KAFKA_FRAMES)._j_data_stream
                              .flatMap(jvm.io.lastmile.udfs.sinks.KafkaFrames()))

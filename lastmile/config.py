@@ -18,6 +18,7 @@ from lastmile.errors import ConfigError
 
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_CLICKHOUSE_URL = "http://127.0.0.1:8123"
+KAFKA_COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -45,6 +46,10 @@ class Config:
     # tumbling window on the JVM): ETAs are at most this stale, and Python runs once per
     # vehicle and interval instead of once per ping.
     eta_interval_s: float = 300.0
+    # Compression of the job's Kafka outputs: none by default, for a broker on the same
+    # machine (it decompresses every compressed batch to validate it); lz4 or zstd for a
+    # broker across a network.
+    kafka_output_compression: str = "none"
     startup_timeout_s: float = 90.0
     # REST endpoint of the standalone Flink cluster (`lastmile cluster up` starts one there;
     # its RPC port is the next one) and how many TaskManagers it starts.
@@ -66,6 +71,9 @@ class Config:
             )
         if self.kafka_controller_port == 0:
             object.__setattr__(self, "kafka_controller_port", port + 1)
+        if self.kafka_output_compression not in KAFKA_COMPRESSIONS:
+            raise ConfigError(f"LASTMILE_KAFKA_OUTPUT_COMPRESSION must be one of {', '.join(KAFKA_COMPRESSIONS)}, "
+                              f"got {self.kafka_output_compression!r}")
         if not (math.isfinite(self.eta_interval_s) and self.eta_interval_s >= 1):
             raise ConfigError(f"eta_interval_s must be at least 1 second, got {self.eta_interval_s}")
         for name in ("out_of_orderness_s", "idle_timeout_s", "allowed_lateness_s", "checkpoint_interval_s"):

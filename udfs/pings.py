@@ -28,6 +28,12 @@ class PingBatch(NamedTuple):
     pings: tuple[Ping, ...]
 
 
+def interval_end(ts: int, interval_ms: int) -> int:
+    """The last millisecond of the event-time interval (a tumbling window of ``interval_ms``
+    from the epoch, like the SQL window of the ping batches) that holds ``ts``."""
+    return ts - ts % interval_ms + interval_ms - 1
+
+
 def vehicle_key(partner_id: str, vehicle_id: str) -> str:
     return f"{partner_id}:{vehicle_id}"
 

@@ -84,6 +84,16 @@ class RobustSpeed:
     WARMUP = 5
     RATE = 0.03
 
+    def __getstate__(self) -> tuple:
+        """Pickled as plain values (keyed state, written per batch of segments)."""
+        return self.estimate, self.count, self.warmup, self.published
+
+    def __setstate__(self, state) -> None:
+        if isinstance(state, dict):  # pickled as the dataclass's fields, before the plain form
+            self.__dict__.update(state)
+            return
+        self.estimate, self.count, self.warmup, self.published = state
+
     def update(self, speed: float) -> None:
         self.count += 1
         if self.count <= self.WARMUP:

@@ -51,6 +51,7 @@ def test_config_is_frozen():
     ({"LASTMILE_COLOCATION_RADIUS_M": "-5"}, "radius"),
     ({"LASTMILE_COLOCATION_RADIUS_M": "nan"}, "radius"),
     ({"LASTMILE_CLICKHOUSE_DATABASE": "x; DROP"}, "LASTMILE_CLICKHOUSE_DATABASE"),
+    ({"LASTMILE_KAFKA_OUTPUT_COMPRESSION": "brotli"}, "LASTMILE_KAFKA_OUTPUT_COMPRESSION"),
 ])
 def test_bad_values_raise_one_readable_config_error(env, needle):
     with pytest.raises(ConfigError) as info:

@@ -84,3 +84,17 @@ def test_pings_that_straddle_a_stop_teach_nothing():
     assert segment_speed(moving, parked) is None  # arrived at a stop during the segment
     assert segment_speed(parked[:3] + (4.9,), (MONDAY + 60_000, 52.5 + 2 * step, 13.4, 5.1)) is not None
     assert segment_speed((MONDAY, 52.5, 13.4), (MONDAY + 30_000, 52.5 + step, 13.4)) is not None  # no speeds sent
+
+
+def test_an_estimate_survives_pickling_as_plain_values_and_old_pickles_still_load():
+    import pickle
+
+    estimate = RobustSpeed()
+    for speed in (6.0, 7.5, 5.0, 9.0, 8.0, 7.0, 30.0):
+        estimate.update(speed)
+    estimate.published = 7.1
+    again = pickle.loads(pickle.dumps(estimate))
+    assert again == estimate and isinstance(estimate.__getstate__(), tuple)
+    old = RobustSpeed.__new__(RobustSpeed)  # a checkpoint written before the plain form
+    old.__setstate__(dict(estimate.__dict__))
+    assert old == estimate

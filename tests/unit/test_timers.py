@@ -33,3 +33,16 @@ def test_a_pending_timer_is_registered_once_per_key_and_again_after_it_fired():
     timers.fired("b", 10)
     timers.fired("c", 5)  # a timer restored from a checkpoint, never registered here
     assert len(timers) == 0
+
+
+def test_the_earliest_pending_timer_of_a_key():
+    ctx, timers = _Context(), Timers()
+    assert timers.earliest("a") is None
+    for ts in (30, 10, 20):
+        timers.register(ctx, "a", ts)
+    assert timers.earliest("a") == 10 and timers.earliest("b") is None
+    timers.fired("a", 10)
+    assert timers.earliest("a") == 20
+    timers.fired("a", 20)
+    timers.fired("a", 30)
+    assert timers.earliest("a") is None

@@ -59,11 +59,13 @@ class Consolidator(KeyedBroadcastProcessFunction):
         self._offers = None  # rebuilt on the next lookup
 
     def process_element(self, value, ctx):
-        self._pending.add(value)
-        if value[0] == "link":
-            _, neighbourhood, a, b = value
-            for at in (due_at(a, b), a.window_end, b.window_end):
-                self._timers.register(ctx, neighbourhood, at)
+        """``value``: the links and unlinks of one Matcher call in this neighbourhood, in order."""
+        self._pending.add_all(list(value))
+        for change in value:
+            if change[0] == "link":
+                _, neighbourhood, a, b = change
+                for at in (due_at(a, b), a.window_end, b.window_end):
+                    self._timers.register(ctx, neighbourhood, at)
         return iter(())
 
     def on_timer(self, timestamp, ctx):

@@ -38,7 +38,8 @@ BY_NUMBER = Types.ROW([Types.LONG(), Types.PICKLED_BYTE_ARRAY()])
 POSITIONS = OutputTag("positions", BY_TEXT)  # (vehicle key, udfs.pings.PingBatch of one position)
 OFFERS = OutputTag("offers")  # udfs.consolidation.Offer
 STOPS = OutputTag("stops", BY_TEXT)  # (vehicle key, udfs.eta.Assign / Unassign), for the vehicle's ETA state
-# (neighbourhood, ("link", neighbourhood, Member, Member) / ("unlink", neighbourhood, key, key))
+# (neighbourhood, the changes of one Matcher call there, in order:
+#  (("link", neighbourhood, Member, Member) / ("unlink", neighbourhood, key, key), ...))
 GROUPS = OutputTag("groups", BY_NUMBER)
 TRACKED_STATUSES = OPEN_STATUSES + FINAL_STATUSES
 DELIVERY_RETENTION_MS = 2 * 24 * 3_600_000  # a shipment's status is kept this long after its last change
@@ -227,6 +228,13 @@ class Matcher(KeyedProcessFunction):
     cell: a message compares its task with the mirror and writes the one entry it changes,
     so a busy cell is no longer unpickled and rewritten whole per message. Every change
     reaches state at once; after a restore the mirror is rebuilt from state.
+
+    A task leaves its cell when the watermark passes its window's end plus the allowed
+    lateness. One timer per cell does it, at the earliest such time among the cell's
+    tasks: it drops every task the watermark has passed and asks for the next earliest.
+    So no task is ever seen after its time (a timer fires before the elements that
+    follow its watermark), with one timer registration per cell and expiry instead of one
+    per task.
     """
 
     def __init__(self, radius_m: float, allowed_lateness_ms: int):
@@ -260,11 +268,12 @@ class Matcher(KeyedProcessFunction):
         index = CellIndex(message.cell, self._radius, tasks)
         if message.task is not None:
             matches = index.add(message.task)
-            self._timers.register(ctx, message.cell, message.task.window_end + self._lateness)
+            self._expire_at(ctx, message.cell, message.task.window_end + self._lateness)
             self._write(message.cell, tasks, message.task.key)
         else:
             matches = index.remove(message.remove_key, message.by_revision)
             self._write(message.cell, tasks, message.remove_key)
+        groups: dict[int, list[tuple]] = {}
         for m in matches:
             yield ROWS, ("colocations", match_row(m))
             targets = (topics.COLOCATIONS, topics.inbox(m.partner_a), topics.inbox(m.partner_b))
@@ -272,24 +281,36 @@ class Matcher(KeyedProcessFunction):
             key_a, key_b = f"{m.partner_a}:{m.shipment_a}", f"{m.partner_b}:{m.shipment_b}"
             neighbourhood = neighbourhood_of(m.h3_cell)
             if m.retracted:
-                yield GROUPS, Row(neighbourhood, ("unlink", neighbourhood, key_a, key_b))
+                change = ("unlink", neighbourhood, key_a, key_b)
             else:
-                yield GROUPS, Row(neighbourhood, ("link", neighbourhood, member(index.tasks[key_a]),
-                                                  member(index.tasks[key_b])))
+                change = ("link", neighbourhood, member(index.tasks[key_a]), member(index.tasks[key_b]))
+            groups.setdefault(neighbourhood, []).append(change)
+        for neighbourhood, changes in groups.items():  # one element per neighbourhood and call
+            yield GROUPS, Row(neighbourhood, tuple(changes))
+
+    def _expire_at(self, ctx, cell: int, timestamp: int) -> None:
+        """Have the cell's timer fire by ``timestamp`` (one timer per cell: the earliest)."""
+        pending = self._timers.earliest(cell)
+        if pending is None or timestamp < pending:
+            self._timers.register(ctx, cell, timestamp)
 
     def on_timer(self, timestamp, ctx):
         cell = ctx.get_current_key()
         self._timers.fired(cell, timestamp)
+        # Everything the watermark has passed, not only this timer's tasks: the next
+        # earliest may be behind it too (its timer was never registered).
+        upto = max(timestamp, ctx.timer_service().current_watermark())
         tasks = self._cell(cell)
         before = list(tasks)
-        CellIndex(cell, self._radius, tasks).expire(timestamp - self._lateness + 1)
+        CellIndex(cell, self._radius, tasks).expire(upto - self._lateness + 1)
         if not tasks:
             self._state.clear()
             del self._mirror[cell]
-        else:
-            for key in before:
-                if key not in tasks:
-                    self._state.remove(key)
+            return iter(())
+        for key in before:
+            if key not in tasks:
+                self._state.remove(key)
+        self._expire_at(ctx, cell, min(t.window_end for t in tasks.values()) + self._lateness)
         return iter(())
 
 

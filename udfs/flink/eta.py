@@ -7,9 +7,14 @@
 
 A ping batch (:class:`udfs.pings.PingBatch`) is one vehicle's positions over one
 event-time interval, grouped on the JVM (see jobs/coordination.py): every function
-here runs once per vehicle and interval, not once per position. Speeds are learned
-in keyed state (one district's cell-hour estimates per key) and reach every ETA
-instance as broadcast state, mirrored in a dict for lookups.
+here runs once per vehicle and interval, not once per position. The same intervals
+pace the rest: a district publishes the speeds it learned in an interval once, when
+the watermark passes the interval's end (one broadcast element per district and
+interval instead of one per batch of segments: each is handled by every ETA instance);
+the ETA operator applies what a van received in an interval (its ping batch, the stops
+assigned and completed) at one timer, the interval's end. Speeds are learned in keyed
+state (one district's cell-hour estimates per key) and reach every ETA instance as
+broadcast state, mirrored in a dict for lookups.
 """
 from __future__ import annotations
 
@@ -22,7 +27,7 @@ from udfs.contracts import wire
 from udfs.eta import Assign, Route, Unassign
 from udfs.flink.outputs import KAFKA, ROWS, gather
 from udfs.flink.timers import Timers
-from udfs.pings import PingBatch, batch_from_row, track
+from udfs.pings import PingBatch, batch_from_row, interval_end, track
 from udfs.speed_profiles import SpeedTable, learn, profile_keys
 
 #: Broadcast state of the ETA operator: "cell:hour" -> m/s (string keys: lookups by
@@ -36,6 +41,12 @@ IDLE_ROUTE_MS = 24 * HOUR_MS  # a stop whose window opened a day ago is over, fi
 def _hour_after(ts: int) -> int:
     """Timers on whole hours: at most one per key and hour, whatever the event rate."""
     return (ts // HOUR_MS + 1) * HOUR_MS + IDLE_ROUTE_MS
+
+
+def _pending_order(entry: tuple) -> tuple:
+    """Event time, stops first, arrival: of ``(at, kind, seq, value)``, or of the
+    ``(kind, seq, value)`` that checkpoints before the intervals hold (keyed by ``at``)."""
+    return entry[:3] if len(entry) == 4 else (entry[2].at, entry[0], entry[1])
 
 
 def speed_key(key: tuple[int, int]) -> str:
@@ -56,8 +67,8 @@ def ping_batch(row) -> Row:
 
 class Tracker(KeyedProcessFunction):
     """Keyed by ``partner:vehicle``: the last position; for each ping batch emits
-    ``Row(district, ((cell, hour, m/s), ...))`` per district its usable segments lie in
-    (udfs.pings.track)."""
+    ``Row(district, (district, batch time, ((cell, hour, m/s), ...)))`` per district its
+    usable segments lie in (udfs.pings.track)."""
 
     def open(self, runtime_context):
         self._last = runtime_context.get_state(ValueStateDescriptor("last-ping", Types.PICKLED_BYTE_ARRAY()))
@@ -68,30 +79,56 @@ class Tracker(KeyedProcessFunction):
         if newest is not last:
             self._last.update(newest)
         for district, segments in by_district.items():
-            yield Row(district, tuple(segments))
+            yield Row(district, (district, batch.at, tuple(segments)))
 
 
 class Profiles(KeyedProcessFunction):
     """Keyed by district (resolution-7 cell): running estimates per (cell, hour) in map state;
-    emits ``(("cell:hour", m/s), ...)``, the estimates worth publishing after a batch of
-    segments (udfs.speed_profiles.learn), as one broadcast element."""
+    emits ``(("cell:hour", m/s), ...)``, the estimates worth publishing (udfs.speed_profiles.learn)
+    from the batches of an event-time interval, as one broadcast element when the watermark
+    passes the interval's end. Until then they wait in map state (the latest value per
+    estimate), not only in Python memory.
+
+    The estimates are mirrored read-through per district (a segment teaches four of them,
+    and each read was a call into the JVM); every change is written at once, in one call
+    per batch, so after a restore the mirror is rebuilt from state.
+    """
+
+    def __init__(self, interval_ms: int):
+        self._interval = interval_ms
 
     def open(self, runtime_context):
         self._estimates = runtime_context.get_map_state(
             MapStateDescriptor("estimates", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
+        self._unpublished = runtime_context.get_map_state(
+            MapStateDescriptor("unpublished", Types.STRING(), Types.DOUBLE()))
+        self._mirror: dict[int, dict[str, object]] = {}  # district -> estimates read or written
+        self._timers = Timers()
 
     def process_element(self, value, ctx):
-        estimates, published = {}, {}
-        for cell, hour, speed in value:  # the segments of one district, in the order the van drove them
+        district, at, segments = value
+        known = self._mirror.setdefault(district, {})
+        changed, published = {}, {}
+        for cell, hour, speed in segments:  # of one district, in the order the van drove them
             for key in profile_keys(cell, hour):
                 name = speed_key(key)
-                estimate = estimates[name] if name in estimates else self._estimates.get(name)
-                estimates[name], mps = learn(estimate, speed)
+                estimate = known[name] if name in known else self._estimates.get(name)  # read through
+                estimate, mps = learn(estimate, speed)
+                known[name] = changed[name] = estimate
                 if mps is not None:
                     published[name] = mps
-        self._estimates.put_all(estimates)
+        self._estimates.put_all(changed)
         if published:
-            yield tuple(published.items())  # one broadcast element per call, not one per estimate
+            self._unpublished.put_all(published)
+            self._timers.register(ctx, district, interval_end(at, self._interval))
+        return ()
+
+    def on_timer(self, timestamp, ctx):
+        self._timers.fired(ctx.get_current_key(), timestamp)
+        published = tuple(self._unpublished.items())
+        if published:
+            self._unpublished.clear()
+            yield published  # one broadcast element per district and interval
 
 
 class Eta(KeyedBroadcastProcessFunction):
@@ -99,27 +136,39 @@ class Eta(KeyedBroadcastProcessFunction):
 
     Positions come straight from the Intake, stops through the Registry: on a backlog
     the positions would overtake the stops they belong with. So elements wait in
-    state until the watermark passes their event time and are then applied in
-    event-time order (stops before positions of the same millisecond); late ones
-    are applied at once. Output: one :class:`udfs.records.Outputs` per call on the main
+    state until the watermark passes the end of their event-time interval
+    (``interval_ms``, the ping batches' window: a batch arrives when it has passed) and
+    are then applied in event-time order (stops before positions of the same
+    millisecond), all of a van's interval at one timer; late ones are applied at once. Output: one :class:`udfs.records.Outputs` per call on the main
     output (udfs.flink.outputs.gather; PyFlink 2.2 drops the side outputs of a keyed
     broadcast function's timers).
     """
+
+    def __init__(self, interval_ms: int):
+        self._interval = interval_ms
 
     def open(self, runtime_context):
         from udfs.kernels import warm_up_all
 
         warm_up_all()  # compile or load the kernels now, not on the first record
         self._route = runtime_context.get_state(ValueStateDescriptor("route", Types.PICKLED_BYTE_ARRAY()))
-        # Elements waiting for the watermark, by event time: O(1) state access per element
-        # and per timer (a list rewritten per element was quadratic in a van's backlog).
+        # Elements waiting for the watermark, by the end of their interval: O(1) state access
+        # per element and per timer (a list rewritten per element was quadratic in a van's
+        # backlog); an interval holds what one van received in it, a batch and a few stops.
         self._pending = runtime_context.get_map_state(
             MapStateDescriptor("pending-by-time", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
+        self._waiting: dict[str, dict[int, list]] = {}  # read-through mirror of the pending state, per van
         self._table: SpeedTable | None = None
         self._timers = Timers()
         # Read-through mirror of the route state (a van's route was unpickled per element);
         # every change is written to state at once, so after a restore it is rebuilt from there.
         self._routes: dict[str, Route] = {}
+
+    def _pending_of(self, key: str) -> dict[int, list]:
+        waiting = self._waiting.get(key)
+        if waiting is None:
+            waiting = self._waiting[key] = dict(self._pending.items())  # first use, or after a restore
+        return waiting
 
     def _route_of(self, key: str) -> Route | None:
         route = self._routes.get(key)
@@ -153,23 +202,24 @@ class Eta(KeyedBroadcastProcessFunction):
         is_stop = isinstance(value, (Assign, Unassign))
         at = value.at
         key = value[0]  # PingBatch.key, Assign/Unassign.vehicle_key: the current key
-        if at <= ctx.timer_service().current_watermark():
+        due = interval_end(at, self._interval)
+        if due <= ctx.timer_service().current_watermark():
             yield from self._apply(key, [value], ctx)
             return
-        waiting = self._pending.get(at) or []
-        waiting.append((0 if is_stop else 1, len(waiting), value))  # stops first at equal times
-        self._pending.put(at, waiting)
-        self._timers.register(ctx, key, at)
+        waiting = self._pending_of(key).setdefault(due, [])
+        waiting.append((at, 0 if is_stop else 1, len(waiting), value))  # stops first at equal times
+        self._pending.put(due, waiting)
+        self._timers.register(ctx, key, due)
 
     def _on_timer(self, timestamp, ctx):
         key = ctx.get_current_key()
         self._timers.fired(key, timestamp)
-        due = self._pending.get(timestamp)
+        due = self._pending_of(key).pop(timestamp, None)
         if due:
             self._pending.remove(timestamp)
-            yield from self._apply(key, [p[2] for p in sorted(due, key=lambda p: (p[0], p[1]))], ctx)
+            yield from self._apply(key, [p[-1] for p in sorted(due, key=_pending_order)], ctx)
         if timestamp % HOUR_MS:
-            return  # a position's timer; cleanups run on whole hours (see _hour_after)
+            return  # an interval's timer; cleanups run on whole hours (see _hour_after)
         route = self._route_of(key)
         if route is None:
             return

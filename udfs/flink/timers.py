@@ -35,5 +35,10 @@ class Timers:
             if not pending:
                 del self._pending[key]
 
+    def earliest(self, key) -> int | None:
+        """The earliest pending timer of ``key``, if any."""
+        pending = self._pending.get(key)
+        return min(pending) if pending else None
+
     def __len__(self) -> int:
         return sum(len(p) for p in self._pending.values())
