@@ -139,7 +139,8 @@ class Eta(KeyedBroadcastProcessFunction):
     state until the watermark passes the end of their event-time interval
     (``interval_ms``, the ping batches' window: a batch arrives when it has passed) and
     are then applied in event-time order (stops before positions of the same
-    millisecond), all of a van's interval at one timer; late ones are applied at once. Output: one :class:`udfs.records.Outputs` per call on the main
+    millisecond), all of a van's interval at one timer; late ones are applied at once.
+    Output: one :class:`udfs.records.Outputs` per call on the main
     output (udfs.flink.outputs.gather; PyFlink 2.2 drops the side outputs of a keyed
     broadcast function's timers).
     """
