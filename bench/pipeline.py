@@ -9,7 +9,9 @@ Phases, each on a fresh stack of the benchmark's own (ports 17xxx, home
    exit, when every row is in ClickHouse; **minicluster**: the same in the local
    MiniCluster (one JVM, one Python interpreter), for comparison. Events/s over the whole run and over the
    steady part (first to last ``ingested_at``), CPU-seconds per 1,000 events and the
-   peak RSS of every process (job client, its JVM, Kafka, ClickHouse).
+   peak RSS of every process (job client, its JVM, Kafka, ClickHouse); on the cluster,
+   where the job's time went (:func:`timeline`: the client before the job exists, the
+   job until its sources are read, the drain after them, the client after the job).
 2. **baseline**: :mod:`bench.baseline` reads the same topics into another database;
    its co-locations must equal the job's (checked here: a difference fails the bench).
 3. **latency**: a fresh stack, an unbounded ``lastmile run``, then the simulator
@@ -143,9 +145,11 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
     pids = _stack_pids(config)
     wait_cpu_idle(list(pids.values()))
     taskmanagers = [pid for name, pid in pids.items() if name.startswith("flink taskmanager")]
+    client_started_ms = time.time() * 1000
     with Sampler(pids) as sampler, TaskSampler(taskmanagers) as tasks:
         out, seconds = _measured(sampler, "job", _lastmile(*args), env, f"lastmile {' '.join(args)}")
-    records = records_by_task(config) if cluster else {}
+    job = finished_job(config) if cluster else None
+    records = records_by_task(job) if job else {}
     by_task = tasks.report()
     client = http_client(config)
     first, last = client.query(
@@ -161,21 +165,46 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
             "cpu_s": round(cpu, 1), "cpu_s_per_1000_events": round(cpu / workload.events * 1000, 3),
             "processes": sampler.report(), "taskmanager_cpu_s_by_task": by_task,
             "taskmanager_tasks": _per_record(by_task, records),
+            "timeline": timeline(job, client_started_ms, client_started_ms + seconds * 1000) if job else None,
             "job_summary": json.loads(out.strip().splitlines()[-1]),
             "colocations": len(pairs), "_pairs": pairs}
 
 
-def records_by_task(config: Config) -> dict[str, dict[str, int]]:
-    """Records each task of the newest finished job on the cluster read and wrote (Flink REST),
-    by task name: what the CPU per task is divided by."""
+def finished_job(config: Config) -> dict | None:
+    """The Flink REST details (``/jobs/<id>``) of the newest finished job on the cluster."""
     from lastmile.stack import flink
 
     finished = [j for j in flink.rest_json(config, "/jobs/overview")["jobs"] if j["state"] == "FINISHED"]
     if not finished:
-        return {}
-    job = flink.rest_json(config, f"/jobs/{max(finished, key=lambda j: j['end-time'])['jid']}")
+        return None
+    return flink.rest_json(config, f"/jobs/{max(finished, key=lambda j: j['end-time'])['jid']}")
+
+
+def records_by_task(job: dict) -> dict[str, dict[str, int]]:
+    """Records each task of ``job`` (:func:`finished_job`) read and wrote, by task name: what
+    the CPU per task is divided by."""
     return {v["name"]: {"read": v["metrics"]["read-records"], "written": v["metrics"]["write-records"]}
             for v in job["vertices"]}
+
+
+def timeline(job: dict, client_started_ms: float, client_ended_ms: float) -> dict[str, float]:
+    """Where a bounded run's seconds went, from ``job`` (:func:`finished_job`) and the client's
+    start and exit (epoch ms, this machine's clock, like Flink's):
+
+    ``before_job_s``   `lastmile run` and `flink run` until the job exists (the Python client's
+                       start, planning, the job graph's upload): a fixed cost per run;
+    ``sources_s``      the job's start until its last source task has read its end offsets;
+    ``drain_s``        from there until the job ends: what the operators still had to do
+                       (backlog behind the sources, and the final watermark's timers);
+    ``after_job_s``    the job's end until the client exits (the run's summary queries).
+    """
+    start, end = job["start-time"], job["end-time"]
+    sources = [v["end-time"] for v in job["vertices"] if v["name"].startswith("Source:") and v["end-time"] > 0]
+    sources_end = max(sources) if sources else end
+    return {"before_job_s": round((start - client_started_ms) / 1000, 2),
+            "sources_s": round((sources_end - start) / 1000, 2),
+            "drain_s": round((end - sources_end) / 1000, 2),
+            "after_job_s": round((client_ended_ms - end) / 1000, 2)}
 
 
 def _per_record(cpu_by_task: dict[str, float], records: dict[str, dict[str, int]]) -> dict[str, dict]:
@@ -413,6 +442,11 @@ def print_report(result: dict) -> None:
         table.add_row("naive consumer", f"{b['events_per_s']:,}", str(b["cpu_s_per_1000_events"]),
                       f"{b['colocations']:,}")
     console.print(table)
+    if t and t.get("timeline"):
+        tl = t["timeline"]
+        console.print(f"the run on the cluster, {t['seconds']:.1f} s: {tl['before_job_s']:.1f} s before the job "
+                      f"existed, {tl['sources_s']:.1f} s until the sources were read, {tl['drain_s']:.1f} s of "
+                      f"drain, {tl['after_job_s']:.1f} s after the job")
     if "colocations_equal" in result:
         console.print(f"co-locations equal: job = baseline {result['colocations_equal']}, job = simulator truth "
                       f"{result['colocations_equal_truth']}; job / baseline = {result['speedup_vs_baseline']}x")
