@@ -89,8 +89,9 @@ class Profiles(KeyedProcessFunction):
     passes the interval's end. Until then they wait in map state (the latest value per
     estimate), not only in Python memory.
 
-    The estimates are mirrored read-through per district (a segment teaches four of them,
-    and each read was a call into the JVM); every change is written at once, in one call
+    The estimates are mirrored per district, all of a district's read in one call when it
+    is first touched (a segment teaches four of them, and each read, of an estimate not
+    learned yet too, was a call into the JVM); every change is written at once, in one call
     per batch, so after a restore the mirror is rebuilt from state.
     """
 
@@ -102,18 +103,19 @@ class Profiles(KeyedProcessFunction):
             MapStateDescriptor("estimates", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
         self._unpublished = runtime_context.get_map_state(
             MapStateDescriptor("unpublished", Types.STRING(), Types.DOUBLE()))
-        self._mirror: dict[int, dict[str, object]] = {}  # district -> estimates read or written
+        self._mirror: dict[int, dict[str, object]] = {}  # district -> all its estimates
         self._timers = Timers()
 
     def process_element(self, value, ctx):
         district, at, segments = value
-        known = self._mirror.setdefault(district, {})
+        known = self._mirror.get(district)
+        if known is None:  # first use, or after a restore: the district's estimates in one call
+            known = self._mirror[district] = dict(self._estimates.items())
         changed, published = {}, {}
         for cell, hour, speed in segments:  # of one district, in the order the van drove them
             for key in profile_keys(cell, hour):
                 name = speed_key(key)
-                estimate = known[name] if name in known else self._estimates.get(name)  # read through
-                estimate, mps = learn(estimate, speed)
+                estimate, mps = learn(known.get(name), speed)
                 known[name] = changed[name] = estimate
                 if mps is not None:
                     published[name] = mps
