@@ -17,7 +17,7 @@ PORTS = {"kafka": 19092, "controller": 19093, "http": 18123, "native": 19000}
 
 @pytest.fixture
 def own_env(tmp_path, stack):  # `stack` first: its fixture fetched the jars once
-    env = dict(os.environ)
+    env = {k: v for k, v in os.environ.items() if not k.startswith("LASTMILE_")}  # not the caller's stack
     env.update({
         "LASTMILE_HOME": str(tmp_path / "home"),
         "LASTMILE_KAFKA_BOOTSTRAP": f"127.0.0.1:{PORTS['kafka']}",
