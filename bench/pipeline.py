@@ -37,7 +37,7 @@ import uuid
 
 from bench.procstat import Sampler, TaskSampler, wait_cpu_idle
 from lastmile import versions
-from lastmile.config import Config
+from lastmile.config import Config, environ_without_settings
 from lastmile.errors import LastmileError
 
 BENCH_PORTS = {
@@ -69,11 +69,8 @@ class Workload:
 
 
 def bench_env(home: pathlib.Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LASTMILE_")}
+    env = environ_without_settings()
     env.update(BENCH_PORTS, LASTMILE_HOME=str(home))
-    for name in ("LASTMILE_CACHE",):
-        if name in os.environ:
-            env[name] = os.environ[name]
     return env
 
 

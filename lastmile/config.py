@@ -136,6 +136,14 @@ class Config:
         return {k: str(v) for k, v in out.items()}
 
 
+def environ_without_settings(environ: Mapping[str, str] | None = None) -> dict[str, str]:
+    """``environ`` (this process's by default) without its ``LASTMILE_*`` settings, except
+    the shared download cache: for starting ``lastmile`` against another stack (the
+    benchmark's, the tests') whatever the caller's shell points at."""
+    environ = os.environ if environ is None else environ
+    return {k: v for k, v in environ.items() if not k.startswith("LASTMILE_") or k == "LASTMILE_CACHE"}
+
+
 def _parse(field: dataclasses.Field, raw: str):
     name = "LASTMILE_" + field.name.upper()
     kind = field.type if isinstance(field.type, str) else field.type.__name__

@@ -8,6 +8,7 @@ import time
 
 import pytest
 
+from lastmile.config import environ_without_settings
 from lastmile.stack.process import port_is_free
 
 # Below the kernel's ephemeral range (32768-60999): a port there can be taken at any moment
@@ -17,7 +18,7 @@ PORTS = {"kafka": 19092, "controller": 19093, "http": 18123, "native": 19000}
 
 @pytest.fixture
 def own_env(tmp_path, stack):  # `stack` first: its fixture fetched the jars once
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LASTMILE_")}  # not the caller's stack
+    env = environ_without_settings()  # not the caller's stack
     env.update({
         "LASTMILE_HOME": str(tmp_path / "home"),
         "LASTMILE_KAFKA_BOOTSTRAP": f"127.0.0.1:{PORTS['kafka']}",
