@@ -27,6 +27,9 @@ def stream_env(config: Config, parallelism: int | None = None, extra: dict | Non
     venv_bin = os.path.dirname(sys.executable)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != venv_bin:
         os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
+    jars_on_classpath = os.environ.get("LASTMILE_JARS_IN_CLUSTER") == "1"  # the cluster's lib has them
+    if not jars_on_classpath:
+        jars_on_classpath = _start_gateway_with_jars(config)
     conf = Configuration()
     # Thread mode: Python runs in the task's JVM through pemja, ~2x process mode here.
     conf.set_string("python.execution-mode", "thread")
@@ -36,13 +39,48 @@ def stream_env(config: Config, parallelism: int | None = None, extra: dict | Non
     # SQL operators was a quarter of the TaskManagers' Java time (JFR, 300k events). Every
     # operator of ours emits new objects or copies what it keeps (the ClickHouse sinks encode at once).
     conf.set_string("pipeline.object-reuse", "true")
-    if os.environ.get("LASTMILE_JARS_IN_CLUSTER") != "1":  # set when the cluster's lib has them (flink.has_job_jars)
+    if not jars_on_classpath:
         conf.set_string("pipeline.jars", ";".join(p.as_uri() for p in jars.flink_connector_jars(config)))
     for key, value in (extra or {}).items():
         conf.set_string(key, str(value))
     env = StreamExecutionEnvironment.get_execution_environment(conf)
     env.set_parallelism(parallelism or config.parallelism)
     return env
+
+
+_gateway_lib = None  # the lib folder this process's PyFlink JVM was started with, if any
+
+
+def _start_gateway_with_jars(config: Config) -> bool:
+    """Start PyFlink's JVM with the job's jars on its classpath, if this process has none yet.
+
+    Whether the JVM has them: True too when an earlier call started it with the same jars;
+    False when something else started it (the ``flink run`` client that started this
+    process, or a plain PyFlink call before this one): then only ``pipeline.jars`` can
+    bring the jars, see :func:`lastmile.stack.flink.local_lib` for why that is the weaker way.
+    """
+    global _gateway_lib
+    from pyflink import java_gateway
+
+    from lastmile.stack import flink
+
+    if java_gateway._gateway is not None or "PYFLINK_GATEWAY_PORT" in os.environ:
+        return _gateway_lib is not None and _gateway_lib == flink.local_lib(config)
+    lib = flink.local_lib(config)
+    # Read by PyFlink's launcher; without FLINK_HOME it would set FLINK_LIB_DIR to the wheel's lib/.
+    launcher_env = {"FLINK_HOME": os.environ.get("FLINK_HOME", str(flink.wheel_home())), "FLINK_LIB_DIR": str(lib)}
+    before = {name: os.environ.get(name) for name in launcher_env}
+    os.environ.update(launcher_env)
+    try:
+        java_gateway.get_gateway()
+        _gateway_lib = lib
+    finally:
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
+    return True
 
 
 def table_env(env):

@@ -98,6 +98,34 @@ def _prepare(config: Config) -> None:
         (lib / jar.name).symlink_to(jar)
 
 
+def local_lib(config: Config) -> pathlib.Path:
+    """A lib folder for the JVM that PyFlink starts in this process (the MiniCluster's, and
+    the planner's): the wheel's ``lib/`` plus the job's jars, as links.
+
+    With the job's jars on that JVM's own classpath every thread of it sees them. Handed
+    over as ``pipeline.jars`` instead, PyFlink puts them into the context class loader of
+    the one Java thread that served the call; a later call served by another py4j
+    connection (one opens whenever a call comes in while another is in progress, e.g.
+    from a callback of the planner) then fails with ``ClassNotFoundException`` for
+    ``io.lastmile.udfs`` classes. Named by the jars it links, so a change makes a new one
+    and processes running with the old one keep it.
+    """
+    wanted = [*sorted((wheel_home() / "lib").glob("*.jar")), *jars.flink_connector_jars(config)]
+    digest = hashlib.sha256("\n".join(str(j.resolve()) for j in wanted).encode()).hexdigest()[:12]
+    lib = config.cache / "flink-local" / f"lib-{digest}"
+    if not lib.is_dir():
+        partial = lib.with_name(f"{lib.name}.{os.getpid()}.partial")
+        shutil.rmtree(partial, ignore_errors=True)
+        partial.mkdir(parents=True)
+        for jar in wanted:
+            (partial / jar.name).symlink_to(jar.resolve())
+        try:
+            partial.rename(lib)
+        except OSError:  # another process made it first: the same links
+            shutil.rmtree(partial, ignore_errors=True)
+    return lib
+
+
 def has_job_jars(config: Config) -> bool:
     """Whether the running cluster of this home has the job's jars, as this checkout builds
     them, in its lib folder (a cluster started before a change to udfs/jvm has older ones)."""
