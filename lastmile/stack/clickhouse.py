@@ -50,4 +50,4 @@ def start(config: Config) -> int:
 def wait_healthy(config: Config) -> None:
     proc = process(config)
     wait_until(lambda: healthy(config), config.startup_timeout_s, f"ClickHouse at {config.clickhouse_url}",
-               alive=lambda: proc.pid() is not None, log=proc.log_file)
+               alive=proc.started_alive, log=proc.log_file)

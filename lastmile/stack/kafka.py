@@ -75,7 +75,7 @@ def start(config: Config) -> int:
 def wait_healthy(config: Config) -> None:
     proc = process(config)
     wait_until(lambda: healthy(config), config.startup_timeout_s, f"Kafka broker at {config.kafka_bootstrap}",
-               alive=lambda: proc.pid() is not None, log=proc.log_file)
+               alive=proc.started_alive, log=proc.log_file)
 
 
 def _tcp_open(host: str, port: int) -> bool:

@@ -81,6 +81,20 @@ class ManagedProcess:
             return None
         return pid
 
+    def started_alive(self) -> bool:
+        """Whether the process this home last started is still running, judged by its pid
+        alone: for the start-up wait, right after :meth:`start`.
+
+        Not by the ``marker``: a JVM's command line can be read empty or half-written for
+        a moment while it starts, and :meth:`pid` would then take the pid file for stale,
+        remove it and report a running broker as exited (leaving it running).
+        """
+        try:
+            pid = int(self.pid_file.read_text().strip())
+        except (FileNotFoundError, ValueError):
+            return False
+        return _alive(pid)
+
     def start(self, argv: Sequence[str], cwd: pathlib.Path, env: dict | None = None) -> int:
         self.run_dir.mkdir(parents=True, exist_ok=True)
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
