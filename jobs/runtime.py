@@ -62,13 +62,19 @@ def _start_gateway_with_jars(config: Config) -> bool:
     global _gateway_lib
     from pyflink import java_gateway
 
-    from lastmile.stack import flink
+    from lastmile.stack import cds, flink
 
     if java_gateway._gateway is not None or "PYFLINK_GATEWAY_PORT" in os.environ:
         return _gateway_lib is not None and _gateway_lib == flink.local_lib(config)
     lib = flink.local_lib(config)
+    # This JVM plans the job and, for the MiniCluster, runs it: the client compiler only
+    # (as in the cluster's JVMs, infra/flink/config.yaml) and a class-data sharing archive
+    # (lastmile.stack.cds) cut its part of the start from ~10.5 to ~6.3 s.
+    archive = cds.archive_for(config, "gateway", [*sorted(lib.glob("*.jar")), *flink.wheel_python_jars()])
+    jvm_args = " ".join([os.environ.get("JVM_ARGS", ""), "-XX:TieredStopAtLevel=1", *cds.jvm_options(archive)])
     # Read by PyFlink's launcher; without FLINK_HOME it would set FLINK_LIB_DIR to the wheel's lib/.
-    launcher_env = {"FLINK_HOME": os.environ.get("FLINK_HOME", str(flink.wheel_home())), "FLINK_LIB_DIR": str(lib)}
+    launcher_env = {"FLINK_HOME": os.environ.get("FLINK_HOME", str(flink.wheel_home())), "FLINK_LIB_DIR": str(lib),
+                    "JVM_ARGS": jvm_args.strip()}
     before = {name: os.environ.get(name) for name in launcher_env}
     os.environ.update(launcher_env)
     try:

@@ -27,7 +27,7 @@ import urllib.request
 from lastmile.config import Config
 from lastmile.errors import StackError
 from lastmile.paths import INFRA_DIR, REPO_ROOT
-from lastmile.stack import jars
+from lastmile.stack import cds, jars
 from lastmile.stack.process import port_is_free
 
 TASKMANAGER_MEMORY = "2560m"
@@ -37,6 +37,11 @@ def wheel_home() -> pathlib.Path:
     import pyflink
 
     return pathlib.Path(pyflink.__file__).resolve().parent
+
+
+def wheel_python_jars() -> list[pathlib.Path]:
+    """The wheel's ``opt/flink-python-*.jar`` (PyFlink puts it on its JVM's class path)."""
+    return sorted((wheel_home() / "opt").glob("flink-python-*.jar"))
 
 
 def cluster_dir(config: Config) -> pathlib.Path:
@@ -93,8 +98,7 @@ def _prepare(config: Config) -> None:
     wheel = wheel_home()
     # The job's own jars (connectors, udfs/jvm) too: a job on this cluster then ships none
     # (see has_job_jars), and the `flink run` client plans with them on its classpath.
-    for jar in [*sorted((wheel / "lib").glob("*.jar")), *sorted((wheel / "opt").glob("flink-python-*.jar")),
-                *jars.flink_connector_jars(config)]:
+    for jar in [*sorted((wheel / "lib").glob("*.jar")), *wheel_python_jars(), *jars.flink_connector_jars(config)]:
         (lib / jar.name).symlink_to(jar)
 
 
@@ -226,7 +230,11 @@ def submit_command(config: Config, jobmanager: str, args: list[str]) -> tuple[li
     argv = [_script("flink"), "run", "-m", jobmanager, "-py", str(REPO_ROOT / "jobs" / "coordination.py"), *args]
     if not (cluster_dir(config) / "conf" / "config.yaml").exists():
         _prepare(config)  # a cluster elsewhere: the client only needs the conf and lib folders
-    return argv, _env(config)
+    env = _env(config)
+    # The client JVM plans the job: with a class-data sharing archive of its classes (lastmile.stack.cds).
+    archive = cds.archive_for(config, "client", sorted((cluster_dir(config) / "lib").glob("*.jar")))
+    env["JVM_ARGS"] = " ".join([env.get("JVM_ARGS", ""), *cds.jvm_options(archive)]).strip()
+    return argv, env
 
 
 def _run(argv: list[str], env: dict, what: str, check: bool = True) -> None:
