@@ -1,6 +1,8 @@
 """lastmile.stack.cds: class-data sharing archives, written by a first JVM and used by the next."""
+import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -51,6 +53,7 @@ def test_a_half_written_archive_is_dropped_and_one_being_written_is_waited_for(c
     being_written.write_bytes(cds.DYNAMIC_MAGIC + b"\0" * 64)
     writer = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(30)", str(being_written)])
     try:
+        _wait_for_exec(writer.pid, str(being_written))
         options = cds.jvm_options(archive)
         assert not any("ArchiveClassesAtExit" in o or "SharedArchiveFile" in o for o in options)
         assert being_written.exists()
@@ -58,6 +61,15 @@ def test_a_half_written_archive_is_dropped_and_one_being_written_is_waited_for(c
         writer.kill()
         writer.wait()
     assert any("SharedArchiveFile" in o for o in cds.jvm_options(archive))  # its writer is gone: adopted
+
+
+def _wait_for_exec(pid, needle):
+    """Until the child runs its own command line: between fork and exec it shows the parent's."""
+    cmdline = pathlib.Path(f"/proc/{pid}/cmdline")
+    deadline = time.monotonic() + 10
+    while needle.encode() not in cmdline.read_bytes():
+        assert time.monotonic() < deadline, "the child never showed its command line"
+        time.sleep(0.01)
 
 
 def test_the_archive_follows_the_class_path(config, tmp_path):
