@@ -119,6 +119,10 @@ class Neighbourhood:
     # When the next group not yet due becomes due, as of the last due(); None: not known.
     # Until then, and while no match changes, no group can become due (a cache: not pickled).
     _next_due: float | None = dataclasses.field(default=None, compare=False, repr=False)
+    # Nothing expires before this time (a lower bound on the earliest window end, decision and
+    # promise kept here); None: not known. Most timers fire before anything is over: then
+    # expire() does not rebuild the edges (a cache: not pickled).
+    _next_expiry: float | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __getstate__(self) -> tuple:
         """Pickled as plain values (keyed state, written at every timer): a NamedTuple per
@@ -132,14 +136,19 @@ class Neighbourhood:
         members, edges, self.decided, self.promised = state
         self.members = {f"{m[0]}:{m[1]}": Member(*m) for m in members}
         self.edges = set(edges)
-        self._next_due = None
+        self._next_due = self._next_expiry = None
 
     def link(self, a: Member, b: Member) -> int:
         """A (new version of a) match; returns when the group becomes due (the caller's timer)."""
         self.members[a.key], self.members[b.key] = a, b
         self.edges.add((min(a.key, b.key), max(a.key, b.key)))
         self._next_due = None
+        self._expires_by(min(a.window_end, b.window_end))
         return due_at(a, b)
+
+    def _expires_by(self, at: int) -> None:
+        if self._next_expiry is not None:
+            self._next_expiry = min(self._next_expiry, at)
 
     def unlink(self, key_a: str, key_b: str) -> None:
         """A retracted match."""
@@ -150,6 +159,8 @@ class Neighbourhood:
     def expire(self, now: int) -> bool:
         """Forget deliveries whose window has ended, and decisions about finished groups;
         whether anything was forgotten."""
+        if self._next_expiry is not None and now < self._next_expiry:
+            return False
         before = len(self.edges), len(self.members), len(self.decided), len(self.promised)
         self.edges = {(a, b) for a, b in self.edges
                       if self.members[a].window_end > now and self.members[b].window_end > now}
@@ -158,6 +169,8 @@ class Neighbourhood:
         self.promised = {o: v for o, v in self.promised.items() if v[2] > now}
         if (len(self.edges), len(self.members)) != before[:2]:
             self._next_due = None
+        self._next_expiry = min((*(m.window_end for m in self.members.values()), *self.decided.values(),
+                                 *(v[2] for v in self.promised.values())), default=math.inf)
         return (len(self.edges), len(self.members), len(self.decided), len(self.promised)) != before
 
     def _drop_lonely(self) -> None:
@@ -195,8 +208,9 @@ class Neighbourhood:
         if not groups:
             return []
         for g in groups:
-            self.decided[group_digest(g)] = max(m.window_end for m in g)
-        live = [o for o in offers.values() if o.available_to > now]
+            self.decided[group_digest(g)] = until = max(m.window_end for m in g)
+            self._expires_by(until)
+        ranked = _ranked_offers(o for o in offers.values() if o.available_to > now)
         proposals = []
         while groups:
             # Each group was planned against what was promised before this round (the kernel
@@ -204,7 +218,7 @@ class Neighbourhood:
             # taken is planned again in the next round, against what is left. Every round
             # keeps at least its first proposal, so rounds end.
             again, taken = [], set()
-            for g, batch in zip(groups, _batches(groups, live, self.promised, now)):
+            for g, batch in zip(groups, _batches(groups, ranked, self.promised, now)):
                 proposal = _proposal(g, batch, now)
                 if proposal is None:
                     continue
@@ -216,6 +230,7 @@ class Neighbourhood:
                 extra = [m for m in g if m.partner_id != proposal.assigned_partner]
                 self.promised[proposal.offer_key] = (volume + sum(m.volume_l for m in extra), stops + len(extra),
                                                      max(until, max(m.window_end for m in g)))
+                self._expires_by(self.promised[proposal.offer_key][2])
                 proposals.append(proposal)
             groups = again
         return proposals
@@ -229,19 +244,33 @@ class _Batch(NamedTuple):
     result: tuple | None  # (chosen candidate index, km_separate, km_consolidated, tour order) after planning
 
 
-def _batches(groups: list[list[Member]], offers: list[Offer], promised: dict, now: int) -> list[_Batch]:
-    """Run the kernel once for all groups; one :class:`_Batch` per group."""
+def _ranked_offers(offers) -> dict[str, list[Offer]]:
+    """Per partner, the offers a group of it may use as candidates: the ``MAX_OFFERS_PER_PARTNER``
+    roomiest (as offered), roomiest first."""
     by_partner: dict[str, list[Offer]] = {}
     for o in sorted(offers, key=lambda o: (-o.spare_volume_l, o.offer_key)):
-        used_l, used_stops, _ = promised.get(o.offer_key, (0.0, 0, 0))
-        left = o._replace(spare_volume_l=o.spare_volume_l - used_l, spare_stops=o.spare_stops - used_stops)
-        by_partner.setdefault(o.partner_id, []).append(left)
+        ranked = by_partner.setdefault(o.partner_id, [])
+        if len(ranked) < MAX_OFFERS_PER_PARTNER:
+            ranked.append(o)
+    return by_partner
+
+
+def _batches(groups: list[list[Member]], ranked: dict[str, list[Offer]], promised: dict, now: int) -> list[_Batch]:
+    """Run the kernel once for all groups; one :class:`_Batch` per group. ``ranked``: of
+    :func:`_ranked_offers`; their spare room is reduced here by what was promised."""
+    by_partner: dict[str, list[Offer]] = {}
+    for partner in {m.partner_id for g in groups for m in g}:
+        by_partner[partner] = left = []
+        for o in ranked.get(partner, ()):
+            used_l, used_stops, _ = promised.get(o.offer_key, (0.0, 0, 0))
+            left.append(o._replace(spare_volume_l=o.spare_volume_l - used_l, spare_stops=o.spare_stops - used_stops)
+                        if used_stops or used_l else o)
     batches = []
     rows, cands = [], []
     group_offsets, cand_offsets = [0], [0]
     for g in groups:
         partners = sorted({m.partner_id for m in g})
-        candidates = [o for p in partners for o in by_partner.get(p, [])[:MAX_OFFERS_PER_PARTNER]]
+        candidates = [o for p in partners for o in by_partner[p]]
         own = {p: (by_partner[p][0].lat, by_partner[p][0].lng) for p in partners if by_partner.get(p)}
         batches.append(_Batch(candidates, own, None))
         rows += [(m, own.get(m.partner_id, (np.nan, np.nan))) for m in g]

@@ -105,8 +105,9 @@ def test_a_neighbourhood_survives_pickling_as_plain_values_and_decides_the_same(
 
 
 def test_skipping_decisions_until_the_next_group_is_due_changes_no_proposal():
-    """``due`` remembers when the next group becomes due; the same calls without that memory
-    (forgotten before every call) must propose exactly the same."""
+    """``due`` remembers when the next group becomes due, ``expire`` when the first thing
+    can expire; the same calls without that memory (forgotten before every call) must
+    forget and propose exactly the same."""
     import random
 
     rng = random.Random(11)
@@ -126,8 +127,8 @@ def test_skipping_decisions_until_the_next_group_is_due_changes_no_proposal():
                 elif action < 0.55:
                     n.unlink(a.key, b.key)
             now += rng.choice([0, 10 * 60_000, HOUR])
-            fresh._next_due = None
+            fresh._next_due = fresh._next_expiry = None
             assert cached.expire(now) == fresh.expire(now)
-            fresh._next_due = None
+            fresh._next_due = fresh._next_expiry = None
             assert cached.decide(now, offers) == fresh.decide(now, offers)
             assert cached == fresh

@@ -259,7 +259,9 @@ def test_two_opt_shortens_a_crossing_nearest_neighbour_path():
         left.remove(nearest)
     nn_km = path_metres(start, nn) * 1.3 / 1000
     best_km = min(path_metres(start, list(p)) for p in itertools.permutations(points)) * 1.3 / 1000
-    args = group([(0, p, start, *ALL_DAY, 1.0) for p in points], [])
+    # the partner's own van as the candidate: it has the room (it takes nothing of others), so the
+    # group is planned and its own tour measured
+    args = group([(0, p, start, *ALL_DAY, 1.0) for p in points], [(0, start, DAY, DAY + HOUR, 0.0, 0)])
     km_separate = plan_both(args)[1][0]
     assert km_separate < nn_km - 0.15  # 772 m vs 612 m straight
     assert km_separate == pytest.approx(best_km, rel=1e-9)  # here 2-opt finds the shortest path
@@ -269,6 +271,11 @@ def test_an_empty_group_and_a_group_without_candidates():
     args = group([(0, offset(0, 0), None, *ALL_DAY, 5.0), (1, offset(30, 0), None, *ALL_DAY, 5.0)], [])
     chosen, km_separate, km_consolidated, order = plan_both(args)
     assert chosen.tolist() == [-1] and order.tolist() == [-1, -1] and math.isnan(km_consolidated[0])
-    assert km_separate[0] == 0.0  # each partner starts at its only delivery
+    assert math.isnan(km_separate[0])  # no candidate with room: the partners' own trips are not measured
+    args["cand_offsets"] = np.array([0, 1], np.int64)  # a candidate of partner 0 with room for partner 1's stop
+    for name, value in dict(cand_partner=0, cand_lat=LAT, cand_lng=LNG, cand_from=DAY, cand_to=DAY + HOUR,
+                            cand_spare_volume=5.0, cand_spare_stops=1).items():
+        args[name] = np.array([value], args[name].dtype)
+    assert plan_both(args)[1][0] == 0.0  # each partner starts at its only delivery
     empty = group([], [(0, DEPOT_A, DAY, DAY + HOUR, 1.0, 1)])
     assert plan_both(empty)[0].tolist() == [-1]

@@ -28,7 +28,9 @@ Algorithm, per group:
   reversal of path positions ``i..j`` whose length change is below -1e-7 m, until
   a full scan finds none (at most :data:`MAX_TWO_OPT_PASSES` scans).
 * ``km_separate``: every partner of the group drives its own tour through its own
-  deliveries, from its own start (or from its first delivery when unknown).
+  deliveries, from its own start (or from its first delivery when unknown). Only
+  computed for a group that has a candidate with the room (below): without one
+  nothing is planned, and a district-sized group's own tours cost most of a batch.
 * A candidate is feasible when its spare volume and stops cover the deliveries of
   the other partners and a tour through all deliveries of the group, started at
   ``max(decision_ms, cand_from)``, reaches every stop before its window ends and
@@ -265,7 +267,7 @@ def plan_groups(group_offsets, lat, lng, window_start, window_end, volume_l, par
 
     Returns ``(chosen, km_separate, km_consolidated, order)``: ``chosen`` int64[G] is
     the global candidate row proposed to serve the group, -1 for none; ``km_separate``
-    float64[G]; ``km_consolidated`` float64[G], NaN for none; ``order`` int64[n_rows]
+    float64[G], NaN when no candidate has the room; ``km_consolidated`` float64[G], NaN for none; ``order`` int64[n_rows]
     holds, at a group's rows, the global rows in the chosen tour's visiting order
     (-1 for none). Distances in road km. Array lengths are not checked: they must
     match the offsets.
@@ -292,16 +294,7 @@ def plan_groups(group_offsets, lat, lng, window_start, window_end, volume_l, par
     for g in range(n_groups):
         first_row = group_offsets[g]
         n = group_offsets[g + 1] - first_row
-        for k in range(1, n + 1):  # the diagonal stays 0
-            a = first_row + k - 1
-            for q in range(k + 1, n + 1):
-                b = first_row + q - 1
-                metres = _haversine_m_nb(phi[a], lam[a], cos_phi[a], phi[b], lam[b], cos_phi[b])
-                d[k, q] = metres
-                d[q, k] = metres
-        km_separate[g] = _km_separate(d, own, members, path, first_row, n, phi, lam, cos_phi, partner, own_lat,
-                                      own_lng, detour)
-        _earliest_deadline_order(window_start, window_end, first_row, n, deadline_path)
+        km_separate[g] = np.nan  # until a candidate has the room: without one nothing is planned
         best_saved = 0.0  # only a saving above 0 km is proposed; strict > keeps the lowest candidate on ties
         for c in range(cand_offsets[g], cand_offsets[g + 1]):
             volume = 0.0
@@ -312,6 +305,17 @@ def plan_groups(group_offsets, lat, lng, window_start, window_end, volume_l, par
                     stops += 1
             if volume > cand_spare_volume[c] or stops > cand_spare_stops[c]:
                 continue
+            if math.isnan(km_separate[g]):  # the first candidate with room: what the partners drive alone
+                for k in range(1, n + 1):  # the stops' distances; the diagonal stays 0
+                    a = first_row + k - 1
+                    for q in range(k + 1, n + 1):
+                        b = first_row + q - 1
+                        metres = _haversine_m_nb(phi[a], lam[a], cos_phi[a], phi[b], lam[b], cos_phi[b])
+                        d[k, q] = metres
+                        d[q, k] = metres
+                km_separate[g] = _km_separate(d, own, members, path, first_row, n, phi, lam, cos_phi, partner,
+                                              own_lat, own_lng, detour)
+                _earliest_deadline_order(window_start, window_end, first_row, n, deadline_path)
             c_phi, c_lam, c_cos = _point_nb(cand_lat[c], cand_lng[c])
             for k in range(1, n + 1):
                 row = first_row + k - 1
@@ -408,6 +412,12 @@ def plan_groups_reference(group_offsets, lat, lng, window_start, window_end, vol
             for q in range(k + 1, n):
                 stop_metres[k][q] = stop_metres[q][k] = _haversine_m(*points[k], *points[q])
 
+        roomy = [c for c in range(int(cand_offsets[g]), int(cand_offsets[g + 1]))
+                 if sum(float(volume_l[r]) for r in rows if partner[r] != cand_partner[c]) <= cand_spare_volume[c]
+                 and sum(1 for r in rows if partner[r] != cand_partner[c]) <= cand_spare_stops[c]]
+        if not roomy:  # no candidate has the room: nothing to plan, the partners' own km are not needed
+            km_separate[g] = math.nan
+            continue
         # every partner alone, in the order of its first delivery in the group
         by_partner = {}
         for k, r in enumerate(rows):
@@ -426,14 +436,7 @@ def plan_groups_reference(group_offsets, lat, lng, window_start, window_end, vol
         deadline_order = [0] + sorted(range(1, n + 1), key=lambda k: (int(window_end[rows[k - 1]]),
                                                                      int(window_start[rows[k - 1]]), k))
         feasible = []  # (candidate row, km, path)
-        for c in range(int(cand_offsets[g]), int(cand_offsets[g + 1])):
-            volume, stops = 0.0, 0
-            for r in rows:
-                if partner[r] != cand_partner[c]:
-                    volume += float(volume_l[r])
-                    stops += 1
-            if volume > cand_spare_volume[c] or stops > cand_spare_stops[c]:
-                continue
+        for c in roomy:
             d = _matrix_reference(_point(float(cand_lat[c]), float(cand_lng[c])), range(n), points, stop_metres)
             for path in (_open_tour_reference(d), deadline_order):
                 t = float(max(int(decision_ms[g]), int(cand_from[c])))
