@@ -123,6 +123,10 @@ class Neighbourhood:
     # promise kept here); None: not known. Most timers fire before anything is over: then
     # expire() does not rebuild the edges (a cache: not pickled).
     _next_expiry: float | None = dataclasses.field(default=None, compare=False, repr=False)
+    # Member -> the members it is matched with, the edges by endpoint; None: not built yet
+    # (after a restore). Expiry and retraction remove a member's edges without a pass over
+    # all of the district's (a cache: not pickled).
+    _adjacent: dict[str, set[str]] | None = dataclasses.field(default=None, compare=False, repr=False)
 
     def __getstate__(self) -> tuple:
         """Pickled as plain values (keyed state, written at every timer): a NamedTuple per
@@ -136,12 +140,15 @@ class Neighbourhood:
         members, edges, self.decided, self.promised = state
         self.members = {f"{m[0]}:{m[1]}": Member(*m) for m in members}
         self.edges = set(edges)
-        self._next_due = self._next_expiry = None
+        self._next_due = self._next_expiry = self._adjacent = None
 
     def link(self, a: Member, b: Member) -> int:
         """A (new version of a) match; returns when the group becomes due (the caller's timer)."""
         self.members[a.key], self.members[b.key] = a, b
         self.edges.add((min(a.key, b.key), max(a.key, b.key)))
+        if self._adjacent is not None:
+            self._adjacent.setdefault(a.key, set()).add(b.key)
+            self._adjacent.setdefault(b.key, set()).add(a.key)
         self._next_due = None
         self._expires_by(min(a.window_end, b.window_end))
         return due_at(a, b)
@@ -150,10 +157,40 @@ class Neighbourhood:
         if self._next_expiry is not None:
             self._next_expiry = min(self._next_expiry, at)
 
+    def _adjacency(self) -> dict[str, set[str]]:
+        if self._adjacent is None:
+            self._adjacent = {}
+            for a, b in self.edges:
+                self._adjacent.setdefault(a, set()).add(b)
+                self._adjacent.setdefault(b, set()).add(a)
+        return self._adjacent
+
+    def _remove(self, keys) -> None:
+        """Forget the members ``keys`` with all their matches, and the members left without one."""
+        adjacent, lonely = self._adjacency(), set()
+        for key in keys:
+            for other in adjacent.pop(key, ()):
+                self.edges.discard((min(key, other), max(key, other)))
+                if other in adjacent:
+                    adjacent[other].discard(key)
+                    if not adjacent[other]:
+                        lonely.add(other)
+            self.members.pop(key, None)
+        for key in lonely:
+            adjacent.pop(key, None)  # an ended member may have been left alone first
+            self.members.pop(key, None)
+
     def unlink(self, key_a: str, key_b: str) -> None:
         """A retracted match."""
-        self.edges.discard((min(key_a, key_b), max(key_a, key_b)))
-        self._drop_lonely()
+        edge = (min(key_a, key_b), max(key_a, key_b))
+        if edge in self.edges:
+            adjacent = self._adjacency()
+            self.edges.discard(edge)
+            for key, other in ((key_a, key_b), (key_b, key_a)):
+                adjacent[key].discard(other)
+                if not adjacent[key]:
+                    del adjacent[key]
+                    del self.members[key]
         self._next_due = None
 
     def expire(self, now: int) -> bool:
@@ -162,9 +199,9 @@ class Neighbourhood:
         if self._next_expiry is not None and now < self._next_expiry:
             return False
         before = len(self.edges), len(self.members), len(self.decided), len(self.promised)
-        self.edges = {(a, b) for a, b in self.edges
-                      if self.members[a].window_end > now and self.members[b].window_end > now}
-        self._drop_lonely()
+        ended = [key for key, m in self.members.items() if m.window_end <= now]
+        if ended:  # with every match of theirs, and the members those leave alone
+            self._remove(ended)
         self.decided = {d: until for d, until in self.decided.items() if until > now}
         self.promised = {o: v for o, v in self.promised.items() if v[2] > now}
         if (len(self.edges), len(self.members)) != before[:2]:
@@ -173,16 +210,13 @@ class Neighbourhood:
                                  *(v[2] for v in self.promised.values())), default=math.inf)
         return (len(self.edges), len(self.members), len(self.decided), len(self.promised)) != before
 
-    def _drop_lonely(self) -> None:
-        linked = {k for edge in self.edges for k in edge}
-        self.members = {k: m for k, m in self.members.items() if k in linked}
-
     def groups(self) -> list[list[Member]]:
         keys = sorted(self.members)
         index = {k: i for i, k in enumerate(keys)}
-        edges = sorted(self.edges)
-        labels = components(len(keys), np.array([index[a] for a, _ in edges], dtype=np.int64),
-                            np.array([index[b] for _, b in edges], dtype=np.int64))
+        # in any order: a component is labelled with its smallest node, whatever the edges' order
+        edges = self.edges
+        labels = components(len(keys), np.fromiter((index[a] for a, _ in edges), np.int64, len(edges)),
+                            np.fromiter((index[b] for _, b in edges), np.int64, len(edges)))
         by_label: dict[int, list[Member]] = {}
         for k, label in zip(keys, labels.tolist()):
             by_label.setdefault(label, []).append(self.members[k])

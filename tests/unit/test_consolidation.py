@@ -118,17 +118,26 @@ def test_skipping_decisions_until_the_next_group_is_due_changes_no_proposal():
                           end_h=rng.randint(17, 20), volume=rng.choice([20.0, 40.0])) for p in ("pa", "pb", "pc")
                    for i in range(4)]
         now = DAY + 2 * HOUR
+        edges, windows = set(), {}  # the matches as the definition has them: what expire must leave
         for _step in range(40):
             action = rng.random()
             a, b = rng.sample(members, 2)
+            fresh._adjacent = None
             for n in (cached, fresh):
                 if action < 0.45 and a.partner_id != b.partner_id:
                     n.link(a, b)
                 elif action < 0.55:
                     n.unlink(a.key, b.key)
+            if action < 0.45 and a.partner_id != b.partner_id:
+                edges.add(tuple(sorted((a.key, b.key))))
+                windows[a.key], windows[b.key] = a.window_end, b.window_end
+            elif action < 0.55:
+                edges.discard(tuple(sorted((a.key, b.key))))
             now += rng.choice([0, 10 * 60_000, HOUR])
-            fresh._next_due = fresh._next_expiry = None
+            edges = {(x, y) for x, y in edges if windows[x] > now and windows[y] > now}
+            fresh._next_due = fresh._next_expiry = fresh._adjacent = None
             assert cached.expire(now) == fresh.expire(now)
-            fresh._next_due = fresh._next_expiry = None
+            assert cached.edges == edges and set(cached.members) == {k for e in edges for k in e}
+            fresh._next_due = fresh._next_expiry = fresh._adjacent = None
             assert cached.decide(now, offers) == fresh.decide(now, offers)
             assert cached == fresh
