@@ -284,8 +284,8 @@ def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print,
     """Run on the configured Kafka and ClickHouse; returns seconds taken.
 
     Without ``jobmanager`` in the local MiniCluster (one JVM, one Python interpreter); with
-    it, submitted to that Flink cluster by ``flink run`` (:func:`lastmile.stack.flink.submit_command`),
-    waiting for a bounded run to finish. Unbounded runs checkpoint every
+    it, planned here and submitted to that Flink cluster's REST endpoint (:func:`_submit`),
+    waiting for the job to end. Unbounded runs checkpoint every
     ``checkpoint_interval_s`` to ``<home>/checkpoints`` and resume from the latest
     completed checkpoint there.
     """
@@ -294,6 +294,8 @@ def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print,
     # Fail before starting Flink, in one line, when an endpoint is unreachable.
     topics.ensure_topics(config, list(topics.COORDINATION_TOPICS))
     http_client(config).close()
+    if jobmanager:
+        _check_jobmanager(config, jobmanager)
     started = time.monotonic()
     reporter = contextlib.nullcontext()
     if progress:
@@ -308,34 +310,46 @@ def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print,
     return time.monotonic() - started
 
 
-def execute(config: Config, bounded: bool, say=print) -> None:
-    """Build and execute the job in this process's Flink environment (the MiniCluster, or the
-    cluster of the ``flink run`` that started this process)."""
+def execute(config: Config, bounded: bool, say=print, target: dict | None = None, ship_jars: bool = False) -> None:
+    """Build and execute the job in this process's Flink environment: the MiniCluster, the
+    cluster of the ``flink run`` that started this process, or the cluster ``target`` names
+    (Flink settings, see :func:`_submit`)."""
     from jobs.runtime import stream_env
 
-    extra = {}
+    extra = dict(target or {})
     if not bounded:
         checkpoints = config.home / "checkpoints"
         checkpoints.mkdir(parents=True, exist_ok=True)
-        extra = {"execution.checkpointing.interval": f"{int(config.checkpoint_interval_s * 1000)} ms",
-                 "execution.checkpointing.dir": checkpoints.as_uri(),
-                 "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"}
+        extra.update({"execution.checkpointing.interval": f"{int(config.checkpoint_interval_s * 1000)} ms",
+                      "execution.checkpointing.dir": checkpoints.as_uri(),
+                      "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"})
         resume = latest_checkpoint(config.home)
         if resume is not None:
             extra["execution.state-recovery.path"] = resume.as_uri()
             say(f"resuming from checkpoint {resume}")
-    env = stream_env(config, extra=extra)
+    env = stream_env(config, extra=extra, ship_jars=ship_jars)
     build(env, kafka_sources(env, config, bounded), production_sinks(config), config)
     env.execute("lastmile-coordination")
 
 
 def _submit(config: Config, bounded: bool, jobmanager: str, say) -> None:
-    import subprocess
+    """Plan the job here and submit it to the cluster at ``jobmanager`` (its REST endpoint),
+    attached: returns when the job has ended.
+
+    Planned in this process's PyFlink JVM, like a MiniCluster run (its class-data sharing
+    archive and client compiler, jobs.runtime): ``flink run -py`` would start a bash
+    script, a JVM for its options, the client JVM and a second Python process first, about
+    2 s more before the job exists. The cluster's TaskManagers import the same installed
+    package. ``main`` below stays the entry point for ``flink run -py jobs/coordination.py``.
+    """
+    from py4j.protocol import Py4JJavaError
 
     from lastmile.errors import StackError
     from lastmile.stack import flink
 
-    if jobmanager == config.flink_rest and flink.running_pids(config) and not flink.has_current_code(config):
+    host, _, port = jobmanager.rpartition(":")
+    local = jobmanager == config.flink_rest
+    if local and flink.running_pids(config) and not flink.has_current_code(config):
         # Its TaskManagers would run the functions they imported for an earlier job.
         if flink.status(config)["jobs_running"]:
             raise StackError("the local Flink cluster runs a job and was started with other Python code than this "
@@ -343,23 +357,34 @@ def _submit(config: Config, bounded: bool, jobmanager: str, say) -> None:
         say("the local Flink cluster was started with other Python code than this checkout's udfs/; restarting it")
         flink.down(config, say=lambda _m: None)
         flink.up(config, say=lambda _m: None)
-    argv, env = flink.submit_command(config, jobmanager, ["--bounded"] if bounded else [])
-    if jobmanager == config.flink_rest:
-        if flink.has_job_jars(config):
-            env["LASTMILE_JARS_IN_CLUSTER"] = "1"  # nothing to ship (jobs.runtime.stream_env)
-        elif flink.running_pids(config):
-            say("the local Flink cluster has older job jars than this checkout; shipping the current ones "
-                "(restart it, `lastmile cluster down` and `up`, to submit faster)")
-    env = {**env, "LASTMILE_HOME": str(config.home), "LASTMILE_COLOCATION_RADIUS_M": str(config.colocation_radius_m),
-           "LASTMILE_PARALLELISM": str(config.parallelism)}
-    log = config.home / "logs" / "flink-run.log"
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "w") as out:
-        result = subprocess.run(argv, env=env, stdout=out, stderr=subprocess.STDOUT)
-    if result.returncode != 0:
-        lines = [ln for ln in log.read_text(errors="replace").splitlines() if "Caused by" in ln or "Error" in ln]
-        raise StackError(f"flink run on {jobmanager} failed (exit {result.returncode}): "
-                         f"{(lines[-1] if lines else 'see the log').strip()[:300]}; log {log}")
+    ship_jars = not (local and flink.has_job_jars(config))  # a cluster of this home has them in its lib
+    if ship_jars and local and flink.running_pids(config):
+        say("the local Flink cluster has older job jars than this checkout; shipping the current ones "
+            "(restart it, `lastmile cluster down` and `up`, to submit faster)")
+    target = {"execution.target": "remote", "rest.address": host, "rest.port": port, "execution.attached": "true"}
+    try:
+        execute(config, bounded, say, target=target, ship_jars=ship_jars)
+    except Py4JJavaError as e:
+        raise StackError(f"the job on {jobmanager} failed: {_root_cause(e)}") from None
+
+
+def _check_jobmanager(config: Config, jobmanager: str) -> None:
+    from lastmile.errors import StackError
+    from lastmile.stack import flink
+
+    host, _, port = jobmanager.rpartition(":")
+    if not host or not port.isdigit():
+        raise StackError(f"--jobmanager {jobmanager!r}: expected HOST:PORT of the cluster's REST endpoint")
+    if flink.overview(config.with_overrides(flink_rest=jobmanager)) is None:
+        raise StackError(f"no Flink cluster answers at {jobmanager} (`lastmile cluster up` starts one here)")
+
+
+def _root_cause(error) -> str:
+    """The innermost cause of a Java exception from py4j, in one line."""
+    throwable = error.java_exception
+    while throwable.getCause() is not None and throwable.getCause() != throwable:
+        throwable = throwable.getCause()
+    return f"{throwable.getClass().getName()}: {throwable.getMessage()}"[:300]
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -11,12 +11,14 @@ from lastmile.config import Config
 from lastmile.stack import jars
 
 
-def stream_env(config: Config, parallelism: int | None = None, extra: dict | None = None):
+def stream_env(config: Config, parallelism: int | None = None, extra: dict | None = None, ship_jars: bool = False):
     """A StreamExecutionEnvironment in thread mode with the connector jars on its classpath.
 
-    Without a ``jobmanager`` in the Flink configuration this is the local
-    MiniCluster inside the client JVM. ``python.executable`` is this interpreter,
-    so the UDF workers import the same venv (otherwise: "No module named 'pyflink'").
+    Without an ``execution.target`` in ``extra`` this is the local MiniCluster inside
+    PyFlink's JVM. ``python.executable`` is this interpreter, so the UDF workers import
+    the same venv (otherwise: "No module named 'pyflink'"). ``ship_jars``: the job
+    carries the jars (``pipeline.jars``) even when they are on the classpath here, for a
+    cluster whose lib folder does not have them.
     """
     from pyflink.common import Configuration
     from pyflink.datastream import StreamExecutionEnvironment
@@ -27,9 +29,7 @@ def stream_env(config: Config, parallelism: int | None = None, extra: dict | Non
     venv_bin = os.path.dirname(sys.executable)
     if os.environ.get("PATH", "").split(os.pathsep)[0] != venv_bin:
         os.environ["PATH"] = venv_bin + os.pathsep + os.environ.get("PATH", "")
-    jars_on_classpath = os.environ.get("LASTMILE_JARS_IN_CLUSTER") == "1"  # the cluster's lib has them
-    if not jars_on_classpath:
-        jars_on_classpath = _start_gateway_with_jars(config)
+    jars_on_classpath = _start_gateway_with_jars(config)
     conf = Configuration()
     # Thread mode: Python runs in the task's JVM through pemja, ~2x process mode here.
     conf.set_string("python.execution-mode", "thread")
@@ -39,11 +39,19 @@ def stream_env(config: Config, parallelism: int | None = None, extra: dict | Non
     # SQL operators was a quarter of the TaskManagers' Java time (JFR, 300k events). Every
     # operator of ours emits new objects or copies what it keeps (the ClickHouse sinks encode at once).
     conf.set_string("pipeline.object-reuse", "true")
-    if not jars_on_classpath:
+    if ship_jars or not jars_on_classpath:
         conf.set_string("pipeline.jars", ";".join(p.as_uri() for p in jars.flink_connector_jars(config)))
     for key, value in (extra or {}).items():
         conf.set_string(key, str(value))
-    env = StreamExecutionEnvironment.get_execution_environment(conf)
+    if (extra or {}).get("execution.target") == "remote":
+        # get_execution_environment() makes a local environment of anything without a
+        # context (a `flink run`): the constructor keeps the target and its REST address.
+        from pyflink.java_gateway import get_gateway
+
+        env = StreamExecutionEnvironment(get_gateway().jvm.org.apache.flink.streaming.api.environment
+                                         .StreamExecutionEnvironment(conf._j_configuration))
+    else:
+        env = StreamExecutionEnvironment.get_execution_environment(conf)
     env.set_parallelism(parallelism or config.parallelism)
     return env
 

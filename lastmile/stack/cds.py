@@ -1,8 +1,9 @@
 """Class-data sharing (CDS) archives for the JVMs that plan the coordination job.
 
 Planning the job loads and links some 20,000 classes (Flink, the table planner, Calcite)
-and most of the seconds before a job exists go there: the ``flink run`` client, or the
-JVM PyFlink starts in this process for the MiniCluster. A dynamic CDS archive
+and most of the seconds before a job exists go there, in the JVM PyFlink starts in this
+process (it plans the job for the MiniCluster it then runs, and for a cluster it is
+submitted to: jobs.runtime). A dynamic CDS archive
 (JDK 13+, ``-XX:ArchiveClassesAtExit``) holds those classes parsed and verified, and a
 JVM started with it (``-XX:SharedArchiveFile``) maps them instead (BENCHMARKS.md: the
 planning JVM's part went from ~10.5 to ~9 s, and with the client compiler only to ~6.3 s).

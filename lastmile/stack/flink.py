@@ -8,8 +8,9 @@ keeps ``flink-python`` in ``opt/``; the cluster's lib folder is the wheel's ``li
 that jar (links, the wheel is not changed). In thread mode each TaskManager runs its
 Python functions in its own interpreter: this is how the job uses both cores.
 
-Jobs reach it with ``lastmile run --jobmanager HOST:PORT`` (``flink run`` of
-``jobs/coordination.py``, see :func:`submit_command`).
+Jobs reach it with ``lastmile run --jobmanager HOST:PORT`` (planned in that process and
+submitted to the REST endpoint, see ``jobs.coordination._submit``), or with the
+distribution's own ``flink run -py jobs/coordination.py``.
 """
 from __future__ import annotations
 
@@ -27,7 +28,7 @@ import urllib.request
 from lastmile.config import Config
 from lastmile.errors import StackError
 from lastmile.paths import INFRA_DIR, REPO_ROOT
-from lastmile.stack import cds, jars
+from lastmile.stack import jars
 from lastmile.stack.process import port_is_free
 
 TASKMANAGER_MEMORY = "2560m"
@@ -97,7 +98,7 @@ def _prepare(config: Config) -> None:
         old.unlink()
     wheel = wheel_home()
     # The job's own jars (connectors, udfs/jvm) too: a job on this cluster then ships none
-    # (see has_job_jars), and the `flink run` client plans with them on its classpath.
+    # (see has_job_jars), and `flink run -py jobs/coordination.py` plans with them on its classpath.
     for jar in [*sorted((wheel / "lib").glob("*.jar")), *wheel_python_jars(), *jars.flink_connector_jars(config)]:
         (lib / jar.name).symlink_to(jar)
 
@@ -220,21 +221,6 @@ def status(config: Config) -> dict:
     return {"address": rest_url(config), "running": current is not None,
             "taskmanagers": (current or {}).get("taskmanagers", 0), "slots": (current or {}).get("slots-total", 0),
             "jobs_running": (current or {}).get("jobs-running", 0)}
-
-
-def submit_command(config: Config, jobmanager: str, args: list[str]) -> tuple[list[str], dict]:
-    """``flink run`` of ``jobs/coordination.py`` on ``jobmanager`` (argv and environment).
-
-    The Python driver runs here with this interpreter; the cluster's TaskManagers import
-    the same installed package. ``args`` go to ``jobs/coordination.py``'s ``main``."""
-    argv = [_script("flink"), "run", "-m", jobmanager, "-py", str(REPO_ROOT / "jobs" / "coordination.py"), *args]
-    if not (cluster_dir(config) / "conf" / "config.yaml").exists():
-        _prepare(config)  # a cluster elsewhere: the client only needs the conf and lib folders
-    env = _env(config)
-    # The client JVM plans the job: with a class-data sharing archive of its classes (lastmile.stack.cds).
-    archive = cds.archive_for(config, "client", sorted((cluster_dir(config) / "lib").glob("*.jar")))
-    env["JVM_ARGS"] = " ".join([env.get("JVM_ARGS", ""), *cds.jvm_options(archive)]).strip()
-    return argv, env
 
 
 def _run(argv: list[str], env: dict, what: str, check: bool = True) -> None:
