@@ -190,8 +190,8 @@ def timeline(job: dict, client_started_ms: float, client_ended_ms: float) -> dic
     """Where a bounded run's seconds went, from ``job`` (:func:`finished_job`) and the client's
     start and exit (epoch ms, this machine's clock, like Flink's):
 
-    ``before_job_s``   `lastmile run` and `flink run` until the job exists (the Python client's
-                       start, planning, the job graph's upload): a fixed cost per run;
+    ``before_job_s``   `lastmile run` until the job exists (its start, planning in its PyFlink
+                       JVM, the job graph's upload): a fixed cost per run;
     ``sources_s``      the job's start until its last source task has read its end offsets;
     ``drain_s``        from there until the job ends: what the operators still had to do
                        (backlog behind the sources, and the final watermark's timers);
