@@ -7,8 +7,8 @@ The simulator's plan for the workload of ``lastmile bench --events N`` (same see
 tasks per day), its co-located pairs by the definition (lastmile.simulator.truth), each
 as a link in the neighbourhood of its midpoint, arriving when the later of its two tasks
 was announced; timers where the operator registers them (a group's due time, both
-windows' ends), links applied at the next timer of their neighbourhood, and every changed
-neighbourhood pickled as the operator's state would be. Prints the seconds of the replay;
+windows' ends), each timer's step as the operator runs it (``Neighbourhood.on_timer``), and
+every changed neighbourhood pickled as the operator's state would be. Prints the seconds of the replay;
 ``--proposals`` writes the proposals (sorted), to check that a change of the logic proposes the same.
 BENCHMARKS.md (Sixth round) has what it measured.
 """
@@ -37,7 +37,7 @@ def _member(t: dict) -> Member:
 
 
 def schedule(events: int) -> tuple[list[tuple], dict]:
-    """The replay's steps in time order, ``(at, 0 link / 1 timer, neighbourhood, (a, b) or None)``,
+    """The replay's steps in time order, ``(at, 0 link / 1 timer, neighbourhood, the link or None)``,
     and the capacity offers."""
     workload = Workload(events=events)
     cfg = SimConfig(partners=workload.partners, tasks_per_day=workload.tasks_per_day, seed=workload.seed)
@@ -50,7 +50,7 @@ def schedule(events: int) -> tuple[list[tuple], dict]:
         where = neighbourhood_of(h3i.latlng_to_cell((a["dest_lat"] + b["dest_lat"]) / 2,
                                                     (a["dest_lng"] + b["dest_lng"]) / 2, 10))
         ma, mb = _member(a), _member(b)
-        steps.append((max(a["event_time"], b["event_time"]), 0, where, (ma, mb)))
+        steps.append((max(a["event_time"], b["event_time"]), 0, where, ("link", where, ma, mb)))
         timers[where].update((due_at(ma, mb), ma.window_end, mb.window_end))
     steps += [(at, 1, where, None) for where, times in timers.items() for at in times]
     steps.sort(key=lambda s: (s[0], s[1]))
@@ -65,15 +65,10 @@ def replay(steps: list[tuple], offers: dict) -> tuple[list, int]:
         if kind == 0:
             pending[where].append(link)
             continue
-        n = state.setdefault(where, Neighbourhood())
-        links = pending.pop(where, [])
-        for a, b in links:
-            n.link(a, b)
-        changed = n.expire(at) or bool(links)
-        decided = len(n.decided)
-        proposals += n.decide(at, offers)
-        if changed or len(n.decided) != decided:
-            pickled += len(pickle.dumps(n, protocol=pickle.HIGHEST_PROTOCOL))
+        made, changed = state.setdefault(where, Neighbourhood()).on_timer(at, pending.pop(where, []), offers)
+        proposals += made
+        if changed:
+            pickled += len(pickle.dumps(state[where], protocol=pickle.HIGHEST_PROTOCOL))
     return proposals, pickled
 
 

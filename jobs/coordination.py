@@ -294,8 +294,7 @@ def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print,
     # Fail before starting Flink, in one line, when an endpoint is unreachable.
     topics.ensure_topics(config, list(topics.COORDINATION_TOPICS))
     http_client(config).close()
-    if jobmanager:
-        _check_jobmanager(config, jobmanager)
+    target = _check_jobmanager(config, jobmanager) if jobmanager else None
     started = time.monotonic()
     reporter = contextlib.nullcontext()
     if progress:
@@ -303,8 +302,8 @@ def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print,
 
         reporter = ProgressReporter(config, backlog(config) if bounded else None)
     with reporter:
-        if jobmanager:
-            _submit(config, bounded, jobmanager, say)
+        if target:
+            _submit(config, bounded, jobmanager, target, say)
         else:
             execute(config, bounded, say)
     return time.monotonic() - started
@@ -332,7 +331,7 @@ def execute(config: Config, bounded: bool, say=print, target: dict | None = None
     env.execute("lastmile-coordination")
 
 
-def _submit(config: Config, bounded: bool, jobmanager: str, say) -> None:
+def _submit(config: Config, bounded: bool, jobmanager: str, target: dict, say) -> None:
     """Plan the job here and submit it to the cluster at ``jobmanager`` (its REST endpoint),
     attached: returns when the job has ended.
 
@@ -347,7 +346,6 @@ def _submit(config: Config, bounded: bool, jobmanager: str, say) -> None:
     from lastmile.errors import StackError
     from lastmile.stack import flink
 
-    host, _, port = jobmanager.rpartition(":")
     local = jobmanager == config.flink_rest
     if local and flink.running_pids(config) and not flink.has_current_code(config):
         # Its TaskManagers would run the functions they imported for an earlier job.
@@ -361,14 +359,15 @@ def _submit(config: Config, bounded: bool, jobmanager: str, say) -> None:
     if ship_jars and local and flink.running_pids(config):
         say("the local Flink cluster has older job jars than this checkout; shipping the current ones "
             "(restart it, `lastmile cluster down` and `up`, to submit faster)")
-    target = {"execution.target": "remote", "rest.address": host, "rest.port": port, "execution.attached": "true"}
     try:
         execute(config, bounded, say, target=target, ship_jars=ship_jars)
     except Py4JJavaError as e:
         raise StackError(f"the job on {jobmanager} failed: {_root_cause(e)}") from None
 
 
-def _check_jobmanager(config: Config, jobmanager: str) -> None:
+def _check_jobmanager(config: Config, jobmanager: str) -> dict:
+    """The Flink settings that submit to ``jobmanager`` (HOST:PORT of a REST endpoint), once
+    a cluster answers there; otherwise one readable line."""
     from lastmile.errors import StackError
     from lastmile.stack import flink
 
@@ -377,6 +376,7 @@ def _check_jobmanager(config: Config, jobmanager: str) -> None:
         raise StackError(f"--jobmanager {jobmanager!r}: expected HOST:PORT of the cluster's REST endpoint")
     if flink.overview(config.with_overrides(flink_rest=jobmanager)) is None:
         raise StackError(f"no Flink cluster answers at {jobmanager} (`lastmile cluster up` starts one here)")
+    return {"execution.target": "remote", "rest.address": host, "rest.port": port, "execution.attached": "true"}
 
 
 def _root_cause(error) -> str:

@@ -30,6 +30,12 @@ TEST_ENV = {
 }
 
 
+@pytest.fixture
+def tmp_config(tmp_path) -> Config:
+    """A config of the test's own home and download cache, nothing running."""
+    return Config.from_env({}, home=tmp_path / "home", cache=tmp_path / "cache")
+
+
 @pytest.fixture(scope="session")
 def stack() -> Config:
     """A running local stack and a config pointing at a fresh database on it."""

@@ -165,32 +165,22 @@ class Neighbourhood:
                 self._adjacent.setdefault(b, set()).add(a)
         return self._adjacent
 
-    def _remove(self, keys) -> None:
-        """Forget the members ``keys`` with all their matches, and the members left without one."""
-        adjacent, lonely = self._adjacency(), set()
-        for key in keys:
-            for other in adjacent.pop(key, ()):
-                self.edges.discard((min(key, other), max(key, other)))
-                if other in adjacent:
-                    adjacent[other].discard(key)
-                    if not adjacent[other]:
-                        lonely.add(other)
-            self.members.pop(key, None)
-        for key in lonely:
-            adjacent.pop(key, None)  # an ended member may have been left alone first
-            self.members.pop(key, None)
+    def _cut(self, key_a: str, key_b: str) -> None:
+        """Drop the match of ``key_a`` and ``key_b``; a member it leaves without one is forgotten."""
+        adjacent = self._adjacency()
+        self.edges.discard((min(key_a, key_b), max(key_a, key_b)))
+        for key, other in ((key_a, key_b), (key_b, key_a)):
+            linked = adjacent.get(key)
+            if linked is not None:
+                linked.discard(other)
+                if not linked:
+                    del adjacent[key]
+                    del self.members[key]
 
     def unlink(self, key_a: str, key_b: str) -> None:
         """A retracted match."""
-        edge = (min(key_a, key_b), max(key_a, key_b))
-        if edge in self.edges:
-            adjacent = self._adjacency()
-            self.edges.discard(edge)
-            for key, other in ((key_a, key_b), (key_b, key_a)):
-                adjacent[key].discard(other)
-                if not adjacent[key]:
-                    del adjacent[key]
-                    del self.members[key]
+        if (min(key_a, key_b), max(key_a, key_b)) in self.edges:
+            self._cut(key_a, key_b)
         self._next_due = None
 
     def expire(self, now: int) -> bool:
@@ -199,9 +189,10 @@ class Neighbourhood:
         if self._next_expiry is not None and now < self._next_expiry:
             return False
         before = len(self.edges), len(self.members), len(self.decided), len(self.promised)
-        ended = [key for key, m in self.members.items() if m.window_end <= now]
-        if ended:  # with every match of theirs, and the members those leave alone
-            self._remove(ended)
+        for key in [key for key, m in self.members.items() if m.window_end <= now]:
+            for other in list(self._adjacency().get(key, ())):  # its matches, and members they leave alone
+                self._cut(key, other)
+            self.members.pop(key, None)  # gone with its last match already, unless it had none
         self.decided = {d: until for d, until in self.decided.items() if until > now}
         self.promised = {o: v for o, v in self.promised.items() if v[2] > now}
         if (len(self.edges), len(self.members)) != before[:2]:
@@ -235,6 +226,21 @@ class Neighbourhood:
                 due.append(g)
         self._next_due = min(upcoming, default=math.inf)
         return due
+
+    def on_timer(self, now: int, changes, offers: dict[str, Offer]) -> tuple[list[Proposal], bool]:
+        """What the Flink operator does at a timer (udfs.flink.consolidation): apply the links
+        and unlinks that arrived since the last one, in arrival order (``("link", neighbourhood,
+        Member, Member)`` / ``("unlink", neighbourhood, key, key)``), forget what has ended and
+        decide what is due. Returns the proposals and whether the state changed (to be saved)."""
+        for change in changes:
+            if change[0] == "link":
+                self.link(change[2], change[3])
+            else:
+                self.unlink(change[2], change[3])
+        changed = self.expire(now) or bool(changes)
+        decided = len(self.decided)
+        proposals = self.decide(now, offers)
+        return proposals, changed or len(self.decided) != decided
 
     def decide(self, now: int, offers: dict[str, Offer]) -> list[Proposal]:
         """Plan every due group in one kernel batch; returns the proposals made."""

@@ -4,27 +4,20 @@ import subprocess
 import sys
 import time
 
-import pytest
-
-from lastmile.config import Config
 from lastmile.stack import cds
 
 HELLO = 'public class Hello { public static void main(String[] a) { System.out.println("hello"); } }\n'
 
-
-@pytest.fixture
-def config(tmp_path):
-    return Config.from_env({}, home=tmp_path / "home", cache=tmp_path / "cache")
 
 
 def _java(options, source):
     return subprocess.run(["java", *options, str(source)], capture_output=True, text=True, timeout=120)
 
 
-def test_the_first_jvm_writes_the_archive_and_the_next_one_uses_it(config, tmp_path):
+def test_the_first_jvm_writes_the_archive_and_the_next_one_uses_it(tmp_config, tmp_path):
     source = tmp_path / "Hello.java"
     source.write_text(HELLO)
-    archive = cds.archive_for(config, "test", [source])
+    archive = cds.archive_for(tmp_config, "test", [source])
 
     first = cds.jvm_options(archive)
     assert any(o.startswith("-XX:ArchiveClassesAtExit=") for o in first) and not archive.exists()
@@ -39,10 +32,10 @@ def test_the_first_jvm_writes_the_archive_and_the_next_one_uses_it(config, tmp_p
     assert used.returncode == 0 and used.stdout == "hello\n", used.stderr
 
 
-def test_a_half_written_archive_is_dropped_and_one_being_written_is_waited_for(config, tmp_path):
+def test_a_half_written_archive_is_dropped_and_one_being_written_is_waited_for(tmp_config, tmp_path):
     jar = tmp_path / "a.jar"
     jar.write_bytes(b"not really a jar")
-    archive = cds.archive_for(config, "test", [jar])
+    archive = cds.archive_for(tmp_config, "test", [jar])
     archive.parent.mkdir(parents=True)
     half = archive.with_name(f"{archive.name}.1.partial")
     half.write_bytes(b"\0" * 4096)  # the JDK writes the header last: a killed writer leaves no magic
@@ -72,10 +65,10 @@ def _wait_for_exec(pid, needle):
         time.sleep(0.01)
 
 
-def test_the_archive_follows_the_class_path(config, tmp_path):
+def test_the_archive_follows_the_class_path(tmp_config, tmp_path):
     jar = tmp_path / "a.jar"
     jar.write_bytes(b"one")
-    before = cds.archive_for(config, "test", [jar])
+    before = cds.archive_for(tmp_config, "test", [jar])
     jar.write_bytes(b"other")
-    assert cds.archive_for(config, "test", [jar]) != before
-    assert cds.archive_for(config, "other-role", [jar]).name.startswith("other-role-")
+    assert cds.archive_for(tmp_config, "test", [jar]) != before
+    assert cds.archive_for(tmp_config, "other-role", [jar]).name.startswith("other-role-")

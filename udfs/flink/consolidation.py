@@ -77,21 +77,15 @@ class Consolidator(KeyedBroadcastProcessFunction):
         n = self._neighbourhoods.get(key)
         if n is None:
             n = self._neighbourhoods[key] = self._state.value() or Neighbourhood()
-        pending = list(self._pending.get() or ())
+        pending = list(self._pending.get() or ())  # what arrived before this timer, in arrival order
         if pending:
             self._pending.clear()
-        for value in pending:  # what arrived before this timer, in arrival order
-            if value[0] == "link":
-                n.link(value[2], value[3])
-            else:
-                n.unlink(value[2], value[3])
-        changed = n.expire(timestamp) or bool(pending)
-        decided = len(n.decided)
-        for p in n.decide(timestamp, self._offers_now(ctx)):
+        proposals, changed = n.on_timer(timestamp, pending, self._offers_now(ctx))
+        for p in proposals:
             yield ROWS, ("consolidation_proposals", proposal_row(p))
             targets = (topics.PROPOSALS, *(topics.inbox(partner) for partner in p.partners))
             yield KAFKA, (targets, p.proposal_id, wire.encode(proposal_record(p), "ConsolidationProposal"))
-        if changed or len(n.decided) != decided:  # unchanged: the state already holds it
+        if changed:  # unchanged: the state already holds it
             self._save(key, n)
         elif not (n.members or n.decided or n.promised):
             del self._neighbourhoods[key]  # nothing here, in state either

@@ -294,7 +294,8 @@ def plan_groups(group_offsets, lat, lng, window_start, window_end, volume_l, par
     for g in range(n_groups):
         first_row = group_offsets[g]
         n = group_offsets[g + 1] - first_row
-        km_separate[g] = np.nan  # until a candidate has the room: without one nothing is planned
+        km_separate[g] = np.nan  # stays NaN without a candidate that has the room: nothing is planned
+        measured = False
         best_saved = 0.0  # only a saving above 0 km is proposed; strict > keeps the lowest candidate on ties
         for c in range(cand_offsets[g], cand_offsets[g + 1]):
             volume = 0.0
@@ -305,7 +306,8 @@ def plan_groups(group_offsets, lat, lng, window_start, window_end, volume_l, par
                     stops += 1
             if volume > cand_spare_volume[c] or stops > cand_spare_stops[c]:
                 continue
-            if math.isnan(km_separate[g]):  # the first candidate with room: what the partners drive alone
+            if not measured:  # the first candidate with room: what the partners drive alone
+                measured = True
                 for k in range(1, n + 1):  # the stops' distances; the diagonal stays 0
                     a = first_row + k - 1
                     for q in range(k + 1, n + 1):
