@@ -221,7 +221,8 @@ def build(env, sources: dict, sinks: dict, config: Config):
                .process(Decoded(), output_type=BY_TEXT)
                .name("decoded tasks, statuses, offers").uid("decoded"))
     registry = (keyed(decoded.union(intake), string)  # by partner:shipment
-                .process(Registry(radius, resolution_for_radius(radius), lateness_ms), output_type=BY_NUMBER)
+                .process(Registry(radius, resolution_for_radius(radius), lateness_ms, interval_ms),
+                         output_type=BY_NUMBER)
                 .name("registry: versions and deliveries per shipment").uid("registry"))
     matcher = (keyed(registry, long)  # by index cell
                .process(Matcher(radius, lateness_ms), output_type=pickled)
@@ -235,7 +236,7 @@ def build(env, sources: dict, sinks: dict, config: Config):
     speeds = (keyed(segments, long)  # by district
               .process(eta.Profiles(interval_ms), output_type=pickled).name("profiles: speeds per district").uid("profiles"))
     etas = (keyed(batches.union(side_output(registry, STOPS)), string)  # by partner:vehicle
-            .connect(speeds.broadcast(eta.SPEEDS))
+            .connect(speeds.broadcast(*eta.BROADCAST_STATES))
             .process(eta.Eta(interval_ms), output_type=pickled).name("eta: routes per vehicle").uid("eta"))
     proposals = (keyed(side_output(matcher, GROUPS), long)  # by neighbourhood
                  .connect(side_output(intake, OFFERS).union(side_output(decoded, OFFERS))

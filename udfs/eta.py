@@ -86,6 +86,40 @@ class Unassign(NamedTuple):
     at: int
 
 
+class DeliveryEvent(NamedTuple):
+    """A task or a status of one shipment, as its :class:`Delivery` applies them.
+
+    The streams of a shipment arrive in any order (tasks and statuses are different topics,
+    read at different paces; a replay reads partitions unevenly), so the Registry holds them
+    until the watermark passes the end of their event-time interval and applies them in
+    :func:`in_event_order`: the outcome is that of event-time order, whatever the arrival.
+    """
+
+    at: int  # event time
+    rank: int  # at equal times: the task, then OUT_FOR_DELIVERY, then a final status
+    event_id: str
+    dest: tuple[float, float, int] | None  # a task's destination and window start; None for a status
+    status: str | None = None
+    vehicle_id: str | None = None
+    stop_sequence: int | None = None
+
+
+def task_event(event_time: int, event_id: str, lat: float, lng: float, window_start: int) -> DeliveryEvent:
+    return DeliveryEvent(event_time, 0, event_id, (lat, lng, window_start))
+
+
+def status_event(record: dict) -> DeliveryEvent:
+    """A ShipmentStatus record (internal form) as a :class:`DeliveryEvent`."""
+    rank = 1 if record["status"] in OPEN_STATUSES else 2
+    return DeliveryEvent(record["event_time"], rank, record["event_id"], None, record["status"],
+                         record["vehicle_id"], record["stop_sequence"])
+
+
+def in_event_order(events) -> list[DeliveryEvent]:
+    """Event time, then the task before its statuses and a van's pick-up before its end, then event id."""
+    return sorted(events, key=lambda e: (e.at, e.rank, e.event_id))
+
+
 @dataclasses.dataclass
 class Delivery:
     """Keyed by ``partner:shipment``: the latest task and status of one shipment."""
@@ -117,6 +151,12 @@ class Delivery:
     def _stop(self) -> Stop:
         lat, lng, window_start = self.dest
         return Stop(self.shipment_id, self.stop_sequence, lat, lng, window_start)
+
+    def apply(self, event: DeliveryEvent) -> list:
+        """Apply one task or status (:meth:`on_task`, :meth:`on_status`); what its van must know."""
+        if event.dest is not None:
+            return self.on_task(event.at, *event.dest)
+        return self.on_status(event.at, event.status, event.vehicle_id, event.stop_sequence)
 
     def on_task(self, event_time: int, lat: float, lng: float, window_start: int) -> list:
         """A (newer) announcement: a van that already carries the shipment gets the new stop."""

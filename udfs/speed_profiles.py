@@ -16,7 +16,9 @@ the job they live in different operators: estimates are keyed state per
 """
 from __future__ import annotations
 
+import bisect
 import dataclasses
+import math
 
 import h3.api.basic_int as h3i
 
@@ -150,6 +152,110 @@ class SpeedTable:
         if parent is None:
             parent = self._parents[cell] = h3i.cell_to_parent(cell, PARENT_RESOLUTION)
         return speeds.get((parent, hour)) or speeds.get((parent, ANY_HOUR)) or self.default_mps
+
+
+def learn_interval(estimates: dict, segments) -> tuple[dict, dict]:
+    """Learn one district's segments of one event-time interval into ``estimates`` (by
+    :func:`profile_keys` key); returns ``(estimates that changed, speeds to publish)``.
+
+    In a fixed order (sorted), not in the order the vans' batches arrived: the running
+    median depends on the order it sees speeds in, and a replay interleaves batches
+    differently from the live run.
+    """
+    changed, published = {}, {}
+    for cell, hour, speed in sorted(segments):
+        for key in profile_keys(cell, hour):
+            estimate, mps = learn(estimates.get(key), speed)
+            estimates[key] = changed[key] = estimate
+            if mps is not None:
+                published[key] = mps
+    return changed, published
+
+
+NEVER = -(2 ** 63)
+
+
+class CausalSpeeds:
+    """The speeds an ETA may use: only those learned before its interval began.
+
+    Speeds are published per *version*, the end of the event-time interval whose
+    segments taught them, and per *part* (the district that learned them; the parts of
+    a version hold different keys). The ETA of a van's interval I looks up versions up
+    to the end of I-1 (:meth:`table`): an ETA issued at event time t never uses what
+    was learned at or after t, whichever order versions and lookups come in (in a
+    replay, later intervals' speeds reach the ETA operator long before its own timers
+    fire). Versions wait in ``pending`` until no lookup can ask for an older view, then
+    join ``base`` (:meth:`fold`, driven by the watermark). A version that arrives after
+    a lookup past it (speeds of a late batch) is seen by the lookups from then on.
+    Every step costs O(log n) plus what it applies, however many versions a backlog holds.
+    """
+
+    def __init__(self, default_mps: float = DEFAULT_SPEED_MPS):
+        self.default_mps = default_mps
+        self.base: dict[tuple[int, int], float] = {}
+        self.base_upto = NEVER
+        self.pending: dict[tuple[int, int], dict[tuple[int, int], float]] = {}  # (version, part) -> speeds
+        self._keys: list[tuple[int, int]] = []  # of pending, sorted
+        self._view: SpeedTable | None = None
+        self._view_upto = NEVER
+
+    @classmethod
+    def restored(cls, base: dict, base_upto: int, pending: dict, default_mps: float = DEFAULT_SPEED_MPS):
+        speeds = cls(default_mps)
+        speeds.base, speeds.base_upto, speeds.pending = dict(base), base_upto, dict(pending)
+        speeds._keys = sorted(speeds.pending)
+        return speeds
+
+    def receive(self, version: int, part: int, published: dict) -> dict:
+        """Speeds published for ``version`` by ``part``; returns all of that part's for the version
+        (what to keep in state)."""
+        key = (version, part)
+        entries = self.pending.get(key)
+        if entries is None:
+            entries = self.pending[key] = {}
+            bisect.insort(self._keys, key)
+        entries.update(published)
+        if self._view is not None and version <= self._view_upto:
+            for name, mps in published.items():
+                self._view.put(name, mps)
+        return entries
+
+    def table(self, upto: int) -> SpeedTable:
+        """Lookups over the versions up to ``upto`` (or a later view, once one was asked for)."""
+        if self._view is None:
+            self._view = SpeedTable(self.default_mps)
+            self._view.speeds.update(self.base)
+            self._view_upto = self.base_upto
+            self._apply_pending(NEVER, self.base_upto)  # published late, after the fold they missed
+        if upto > self._view_upto:
+            self._apply_pending(self._view_upto, upto)
+            self._view_upto = upto
+        return self._view
+
+    def _position(self, version: int) -> int:
+        """Index in ``_keys`` after every key of ``version`` and before."""
+        return bisect.bisect_right(self._keys, (version, math.inf))
+
+    def _apply_pending(self, after: int, upto: int) -> None:
+        for key in self._keys[self._position(after):self._position(upto)]:
+            for name, mps in self.pending[key].items():
+                self._view.put(name, mps)
+
+    def fold(self, upto: int) -> tuple[dict, list[tuple[int, int]]]:
+        """Move the versions up to ``upto`` into ``base``: the caller knows no lookup will ask
+        for an older view. Returns the base entries that changed and the (version, part)
+        keys gone from ``pending``."""
+        end = self._position(upto)
+        if not end:
+            return {}, []
+        self.table(upto)  # the view has them before they leave pending
+        gone, self._keys = self._keys[:end], self._keys[end:]
+        changed: dict = {}
+        for key in gone:
+            changed.update(self.pending.pop(key))
+        self.base.update(changed)
+        self.base_upto = max(self.base_upto, upto)
+        return changed, gone
 
 
 class SpeedProfile:

@@ -3,6 +3,8 @@
 The source is a collection with event-time timestamps and watermarks, so lateness
 is deterministic here (on Kafka it depends on how fast each partition is read).
 """
+import functools
+import pathlib
 import sys
 
 import cloudpickle
@@ -50,19 +52,28 @@ def _table(env, t_env, rows):
 
 
 def run_graph(tmp_path, records):
-    """records: (stream, partner, record or raw bytes); returns what reached the two sinks."""
+    """records: (stream, partner, record or raw bytes[, partition]); returns what reached the two sinks.
+
+    Each partition of a source is a collection of its own, with its own watermarks (as the
+    Kafka source tracks them per partition): the source's watermark is their minimum.
+    """
     config = Config.from_env({}, home=tmp_path, parallelism=2, out_of_orderness_s=60)
     # Watermarks are emitted periodically; every millisecond makes them follow the data closely.
     env = stream_env(config, extra={"pipeline.auto-watermark-interval": "1 ms"})
     t_env = table_env(env)
-    rows = {"positions": [], "partner_events": []}
+    rows = {"positions": {}, "partner_events": {}}
     last_ts = BASE
-    for offset, (stream, partner, record) in enumerate(records):
+    for offset, (stream, partner, record, *partition) in enumerate(records):
         payload = record if isinstance(record, bytes) else wire.encode(record, SCHEMAS[stream])
         ts = record.get("event_time", record.get("available_from")) if isinstance(record, dict) else last_ts
         last_ts = ts
         source = "positions" if stream == "vehicle_positions" else "partner_events"
-        rows[source].append(Row(payload, f"partners.{partner}.{stream}", 0, offset, ts))
+        part = partition[0] if partition else 0
+        rows[source].setdefault(part, []).append(Row(payload, f"partners.{partner}.{stream}", part, offset, ts))
+    tables = {}
+    for name, parts in rows.items():
+        per_partition = [_table(env, t_env, r) for _, r in sorted(parts.items())] or [_table(env, t_env, [])]
+        tables[name] = functools.reduce(lambda a, b: a.union_all(b), per_partition)
     sinks = {}
 
     def jvm_rows(t, tables):  # the rows the JVM builds for ClickHouse, tagged with their table
@@ -70,7 +81,7 @@ def run_graph(tmp_path, records):
                                                     output_type=Types.PICKLED_BYTE_ARRAY())
                         for name, rows in tables.items()]
 
-    coordination.build(env, {"tables": t_env, **{name: _table(env, t_env, r) for name, r in rows.items()}},
+    coordination.build(env, {"tables": t_env, **tables},
                        {"outputs": lambda s: sinks.setdefault("outputs", s), "jvm_rows": jvm_rows}, config)
     rows, kafka = [], []
     # Through a map: PyFlink finds a Python function's side outputs from the operators
@@ -195,3 +206,72 @@ def test_etas_for_vans_out_for_delivery_and_proposals_for_co_located_groups(tmp_
     assert [set(m[0]) for m in proposal_messages] == [
         {"coordination.proposals", "partners.pa.inbox", "partners.pb.inbox", "partners.pc.inbox"}]
     assert wire.decode(proposal_messages[0][2], "ConsolidationProposal")[0]["proposal_id"] == proposals[0].proposal_id
+
+
+def _van_day(task_partition=0, tasks_last=False, pings_until=None):
+    """A van's day (two shipments out for delivery, one delivered at 08:15; three hours of
+    pings, back and forth on a street) and another van nearby: the ETA rows.
+
+    ``tasks_last``: the shipments' tasks come after their statuses on another partition,
+    behind 3,000 other records, so the statuses arrive long before the tasks (as when a
+    replay reads the tasks topic more slowly than the statuses topic); in event time the
+    tasks come first. ``pings_until``: only the pings before then.
+    """
+    def task(shipment, lat, start_h, lng=13.41):
+        return valid("delivery_tasks", partner="pa", now_ms=BASE + HOUR, shipment_id=shipment, dest_lat=lat,
+                     dest_lng=lng, window_start=BASE + start_h * HOUR, window_end=BASE + (start_h + 6) * HOUR,
+                     recipient_key=None)
+
+    out = [valid("shipment_status", partner="pa", now_ms=BASE + 8 * HOUR + i, shipment_id=s, vehicle_id="van-1",
+                 stop_sequence=i, lat=None, lng=None) for i, s in enumerate(("S1", "S2"))]
+    delivered = valid("shipment_status", partner="pa", now_ms=BASE + 8 * HOUR + 900_000, shipment_id="S1",
+                      vehicle_id="van-1", stop_sequence=0, status="DELIVERED", lat=None, lng=None)
+    def back_and_forth(partner, van, lng, start, count, metres_per_ping):
+        along = 0.0
+        for i in range(count):
+            along += metres_per_ping
+            leg = along % 2400.0  # up and down 1.2 km
+            north = (leg if leg < 1200.0 else 2400.0 - leg) / 111_194.93
+            yield valid("vehicle_positions", partner=partner, now_ms=start + i * 30_000, vehicle_id=van,
+                        lat=52.49 + north, lng=lng, speed_mps=None)
+
+    # van-1 at 5 m/s all morning; from 10:00 another partner's van at 12 m/s on the street
+    # half-way between van-1 and S2: what the profile learns there only then
+    pings = [*back_and_forth("pa", "van-1", 13.405, BASE + 8 * HOUR + 60_000, 360, 150.0),
+             *back_and_forth("pb", "van-2", 13.415, BASE + 10 * HOUR, 120, 360.0)]
+    tasks = [("delivery_tasks", "pa", task("S1", 52.492, 8), task_partition),
+             ("delivery_tasks", "pa", task("S2", 52.497, 8, lng=13.425), task_partition)]
+    others = [("shipment_status", "pz", valid("shipment_status", partner="pz", now_ms=BASE + HOUR - 3000 + i,
+                                              status="CREATED"), task_partition) for i in range(3000)]
+    statuses = [("shipment_status", "pa", s, 0) for s in (*out, delivered)]
+    positions = [("vehicle_positions", p["partner_id"], p) for p in sorted(pings, key=lambda p: p["event_time"])
+                 if pings_until is None or p["event_time"] < pings_until]
+    records = (statuses + others + tasks if tasks_last else tasks + statuses + others) + positions
+    return sorted(r for t, r in _rows(records) if t == "eta_predictions")
+
+
+def _rows(records):
+    import tempfile
+
+    with tempfile.TemporaryDirectory() as home:
+        return run_graph(pathlib.Path(home), records)[0]
+
+
+def test_etas_do_not_depend_on_the_order_tasks_and_statuses_arrive_in():
+    in_order = _van_day()
+    assert {r[1] for r in in_order} == {"S1", "S2"}
+    # S1 was delivered at 08:15: no ETA for it after that
+    assert max(r[3] for r in in_order if r[1] == "S1") < BASE + 8 * HOUR + 900_000
+    assert _van_day(task_partition=1, tasks_last=True) == in_order
+
+
+def test_etas_use_only_what_was_learned_before_them():
+    """When the partner events lag behind the positions (their watermark holds the ETA
+    operator's timers back), later intervals' speeds are learned and published before the
+    ETAs of earlier ones are computed. The ETAs of the first hour must still be those of a
+    run that ends after that hour (the van speeds up later)."""
+    cut = BASE + 9 * HOUR
+    first_hour = [r for r in _van_day(task_partition=1, tasks_last=True) if r[3] < cut - 300_000]
+    assert len(first_hour) > 5  # ETAs of the intervals before the cut's
+    assert [r for r in _van_day(task_partition=1, tasks_last=True, pings_until=cut)
+            if r[3] < cut - 300_000] == first_hour

@@ -157,3 +157,36 @@ def test_a_delivery_survives_pickling_as_plain_values():
     old_form = Delivery.__new__(Delivery)  # state pickled as the dataclass's fields
     old_form.__setstate__(dict(vars(d)))
     assert old_form == d
+
+
+@settings(max_examples=100, deadline=None)
+@given(order=st.permutations(range(6)))
+def test_in_event_order_a_shipment_tells_its_vans_the_same_whatever_the_arrival_order(order):
+    """What the Registry does with the events of an interval: the changes do not depend on
+    their arrival (a status arriving before its task, a final status before the pick-up)."""
+    from udfs.eta import in_event_order, status_event, task_event
+
+    def status(at, status, van, seq, event_id):
+        return status_event({"event_time": at, "status": status, "vehicle_id": van, "stop_sequence": seq,
+                             "event_id": event_id})
+
+    events = [task_event(T0 - 60 * MIN, "t1", 52.5, 13.4, T0 + 60 * MIN),
+              status(T0, "OUT_FOR_DELIVERY", "VAN-1", 2, "s1"),
+              task_event(T0 + 10 * MIN, "t2", 52.51, 13.41, T0 + 90 * MIN),  # the window moved
+              status(T0 + 20 * MIN, "OUT_FOR_DELIVERY", "VAN-2", 0, "s2"),  # moved to another van
+              status(T0 + 20 * MIN, "DELIVERED", "VAN-3", 1, "s0"),  # same millisecond: after the pick-ups
+              status(T0 + 20 * MIN, "OUT_FOR_DELIVERY", "VAN-3", 1, "s3")]  # same time and rank: by event id
+
+    def changes(arrival):
+        d = Delivery("p1", "S1")
+        return [c for e in in_event_order(arrival) for c in d.apply(e)]
+
+    expected = changes(events)
+    assert expected == [Assign("p1:VAN-1", Stop("S1", 2, 52.5, 13.4, T0 + 60 * MIN), T0),
+                        Assign("p1:VAN-1", Stop("S1", 2, 52.51, 13.41, T0 + 90 * MIN), T0 + 10 * MIN),
+                        Unassign("p1:VAN-1", "S1", T0 + 20 * MIN),
+                        Assign("p1:VAN-2", Stop("S1", 0, 52.51, 13.41, T0 + 90 * MIN), T0 + 20 * MIN),
+                        Unassign("p1:VAN-2", "S1", T0 + 20 * MIN),
+                        Assign("p1:VAN-3", Stop("S1", 1, 52.51, 13.41, T0 + 90 * MIN), T0 + 20 * MIN),
+                        Unassign("p1:VAN-3", "S1", T0 + 20 * MIN)]
+    assert changes([events[i] for i in order]) == expected

@@ -4,6 +4,7 @@ import h3.api.basic_int as h3i
 
 from udfs.speed_profiles import (MIN_OBSERVATIONS, PARENT_RESOLUTION, PROFILE_RESOLUTION, PUBLISH_CHANGE,
                                  RobustSpeed, SpeedProfile, hour_of_week, learn, segment_speed)
+from udfs.speed_profiles import CausalSpeeds, learn_interval, profile_keys
 
 MONDAY = 1_762_128_000_000  # 2025-11-03T00:00:00Z, a Monday
 
@@ -98,3 +99,49 @@ def test_an_estimate_survives_pickling_as_plain_values_and_old_pickles_still_loa
     old = RobustSpeed.__new__(RobustSpeed)  # a checkpoint written before the plain form
     old.__setstate__(dict(estimate.__dict__))
     assert old == estimate
+
+
+def test_an_interval_is_learned_the_same_whatever_order_its_segments_arrived_in():
+    cell = h3i.latlng_to_cell(52.52, 13.405, PROFILE_RESOLUTION)
+    rng = np.random.default_rng(4)
+    segments = [(cell, 8, float(v)) for v in rng.uniform(2, 14, 40)]
+    first, second = {}, {}
+    changed, published = learn_interval(first, segments)
+    assert set(changed) == set(profile_keys(cell, 8)) and set(published) == set(changed)
+    _, again = learn_interval(second, list(reversed(segments)))
+    assert again == published and {k: e.estimate for k, e in first.items()} == {
+        k: e.estimate for k, e in second.items()}
+
+
+def test_causal_speeds_show_a_lookup_only_the_versions_before_it():
+    a, b = (1, 8), (2, 8)
+    speeds = CausalSpeeds(default_mps=7.0)
+    # a replay: later versions arrive before the lookups of earlier intervals
+    speeds.receive(300, 11, {a: 5.0})
+    speeds.receive(900, 11, {a: 12.0})
+    speeds.receive(600, 12, {b: 9.0})
+    assert speeds.table(0).speeds == {}
+    assert speeds.table(300).speeds == {a: 5.0}
+    assert speeds.table(600).speeds == {a: 5.0, b: 9.0}
+    assert speeds.table(599).speeds == {a: 5.0, b: 9.0}  # never back to an older view
+    changed, gone = speeds.fold(600)
+    assert changed == {a: 5.0, b: 9.0} and gone == [(300, 11), (600, 12)]
+    assert speeds.base == {a: 5.0, b: 9.0} and speeds.base_upto == 600 and list(speeds.pending) == [(900, 11)]
+    assert speeds.table(900).speeds == {a: 12.0, b: 9.0}
+
+
+def test_causal_speeds_restored_from_state_give_the_same_views():
+    a, b = (1, 8), (2, 8)
+    live = CausalSpeeds()
+    for version, part, published in ((300, 1, {a: 5.0}), (600, 2, {b: 9.0}), (900, 1, {a: 12.0})):
+        live.receive(version, part, published)
+    live.table(300)
+    live.fold(300)
+    restored = CausalSpeeds.restored(live.base, live.base_upto, live.pending)
+    for upto in (300, 600, 900):
+        assert restored.table(upto).speeds == live.table(upto).speeds
+    # a version published after a lookup past it (a late batch's speeds): seen from then on
+    live.receive(450, 3, {(3, 8): 4.0})
+    assert live.table(900).speeds[(3, 8)] == 4.0
+    late = CausalSpeeds.restored(live.base, live.base_upto, live.pending)
+    assert late.table(900).speeds == live.table(900).speeds

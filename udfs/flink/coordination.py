@@ -26,10 +26,10 @@ from udfs.consolidation import Member, neighbourhood_of, offer_from_record
 from udfs.contracts import wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire
-from udfs.eta import FINAL_STATUSES, OPEN_STATUSES, Delivery
+from udfs.eta import FINAL_STATUSES, OPEN_STATUSES, Delivery, DeliveryEvent, in_event_order, status_event, task_event
 from udfs.flink.outputs import KAFKA, ROWS, gather
 from udfs.flink.timers import Timers
-from udfs.pings import single
+from udfs.pings import interval_end, single
 from udfs.records import DeadLetter, Source
 from udfs.rows import event_row, match_record, match_row
 
@@ -145,34 +145,52 @@ class Registry(KeyedProcessFunction):
     """Keyed by ``partner:shipment``: the current version of each shipment, and its delivery.
 
     Drops duplicates, refuses superseded and late versions (dead letters), writes
-    accepted tasks to ClickHouse, and routes add/remove messages to the cells.
+    accepted tasks to ClickHouse, and routes add/remove messages to the cells at once.
     Joins the shipment's task with its statuses (udfs.eta.Delivery) and tells its
-    van (``STOPS``). Task state is cleared when the window has ended plus the
-    allowed lateness; delivery state ``DELIVERY_RETENTION_MS`` after its last change
-    (at the next whole hour: a shipment's statuses share their clean-up timer).
+    van (``STOPS``) in event-time order, whatever order they arrived in: accepted tasks
+    and statuses wait in map state until the watermark passes the end of their interval
+    (``interval_ms``, the ETA path's: the ETA operator applies a van's interval at the
+    same time, so this adds no delay to any ETA), then are applied sorted
+    (udfs.eta.in_event_order); one that arrives behind the watermark is applied at once.
+    Task state is cleared when the window has ended plus the allowed lateness; delivery
+    state ``DELIVERY_RETENTION_MS`` after its last change (at the next whole hour: a
+    shipment's statuses share their clean-up timer).
     """
 
-    def __init__(self, radius_m: float, resolution: int, allowed_lateness_ms: int):
+    def __init__(self, radius_m: float, resolution: int, allowed_lateness_ms: int, interval_ms: int):
         self._radius, self._res, self._lateness = radius_m, resolution, allowed_lateness_ms
+        self._interval = interval_ms
 
     def open(self, runtime_context):
         self._state = runtime_context.get_state(ValueStateDescriptor("shipment", Types.PICKLED_BYTE_ARRAY()))
         self._delivery = runtime_context.get_state(ValueStateDescriptor("delivery", Types.PICKLED_BYTE_ARRAY()))
+        # udfs.eta.DeliveryEvent lists by the end of their event-time interval
+        self._waiting = runtime_context.get_map_state(
+            MapStateDescriptor("delivery-events", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
         self._timers = Timers()
 
-    def _deliver(self, ctx, record: dict, task: Task | None):
-        """Apply a status or an accepted task to the shipment's delivery; what its van must know."""
-        delivery = self._delivery.value() or Delivery(record["partner_id"], record["shipment_id"])
-        if task is not None:
-            changes = delivery.on_task(task.event_time, task.lat, task.lng, task.window_start)
-        else:
-            changes = delivery.on_status(record["event_time"], record["status"], record["vehicle_id"],
-                                         record["stop_sequence"])
+    def _deliver(self, ctx, key: str, event: DeliveryEvent):
+        """Hold a task or status until the watermark passes its interval (or apply it, if it has)."""
+        due = interval_end(event.at, self._interval)
+        if due <= ctx.timer_service().current_watermark():
+            yield from self._apply(ctx, key, [event])
+            return
+        waiting = self._waiting.get(due) or []
+        waiting.append(event)
+        self._waiting.put(due, waiting)
+        self._timers.register(ctx, key, due)
+
+    def _apply(self, ctx, key: str, events):
+        """Apply tasks and statuses to the shipment's delivery, in event-time order; tell its vans."""
+        delivery = self._delivery.value()
+        if delivery is None:
+            partner, shipment = key.split(":", 1)
+            delivery = Delivery(partner, shipment)
+        changes = [change for event in in_event_order(events) for change in delivery.apply(event)]
         self._delivery.update(delivery)
         # On the next whole hour: the statuses of a shipment's day then share one timer.
         retain_until = max(delivery.task_time, delivery.status_time) + DELIVERY_RETENTION_MS
-        self._timers.register(ctx, f"{delivery.partner_id}:{delivery.shipment_id}",
-                              -(-retain_until // HOUR_MS) * HOUR_MS)
+        self._timers.register(ctx, key, -(-retain_until // HOUR_MS) * HOUR_MS)
         for change in changes:
             yield STOPS, Row(change.vehicle_key, change)
 
@@ -181,8 +199,9 @@ class Registry(KeyedProcessFunction):
 
     def _process(self, value, ctx):
         record, source, ingested_at = value
+        key = f"{record['partner_id']}:{record['shipment_id']}"
         if "status" in record:
-            yield from self._deliver(ctx, record, None)
+            yield from self._deliver(ctx, key, status_event(record))
             return
         task = task_from_record(record, self._res)
         watermark = ctx.timer_service().current_watermark()
@@ -204,21 +223,29 @@ class Registry(KeyedProcessFunction):
                 wire.encode(record, "DeliveryTask"), task.partner_id, ingested_at))
             return
         self._state.update(new_stored)
-        self._timers.register(ctx, task.key, new_stored[0].window_end + self._lateness)
+        self._timers.register(ctx, key, new_stored[0].window_end + self._lateness)
         yield ROWS, ("delivery_tasks", event_row("delivery_tasks", record, source, ingested_at))
         for message in messages:
             yield Row(message.cell, message)
-        yield from self._deliver(ctx, record, new_stored[0])
+        yield from self._deliver(ctx, key, task_event(task.event_time, task.event_id, task.lat, task.lng,
+                                                      task.window_start))
 
     def on_timer(self, timestamp, ctx):
-        self._timers.fired(ctx.get_current_key(), timestamp)
+        return gather(self._on_timer(timestamp, ctx))
+
+    def _on_timer(self, timestamp, ctx):
+        key = ctx.get_current_key()
+        self._timers.fired(key, timestamp)
+        events = self._waiting.get(timestamp)
+        if events:
+            self._waiting.remove(timestamp)
+            yield from self._apply(ctx, key, events)
         stored = self._state.value()
         if stored is not None and stored[0].window_end + self._lateness <= timestamp:
             self._state.clear()
         delivery = self._delivery.value()
         if delivery is not None and max(delivery.task_time, delivery.status_time) + DELIVERY_RETENTION_MS <= timestamp:
             self._delivery.clear()
-        return iter(())
 
 
 class Matcher(KeyedProcessFunction):

@@ -8,13 +8,15 @@
 A ping batch (:class:`udfs.pings.PingBatch`) is one vehicle's positions over one
 event-time interval, grouped on the JVM (see jobs/coordination.py): every function
 here runs once per vehicle and interval, not once per position. The same intervals
-pace the rest: a district publishes the speeds it learned in an interval once, when
-the watermark passes the interval's end (one broadcast element per district and
-interval instead of one per batch of segments: each is handled by every ETA instance);
-the ETA operator applies what a van received in an interval (its ping batch, the stops
-assigned and completed) at one timer, the interval's end. Speeds are learned in keyed
+pace the rest, and make the result independent of arrival order: a district learns
+an interval's segments when the watermark passes the interval's end, in a fixed order,
+and publishes what it learned as one broadcast element, versioned by that end; the
+ETA operator applies what a van received in an interval (its ping batch, the stops
+assigned and completed, which the Registry sends in event-time order) at one timer, the
+interval's end, with the speeds of the versions before the interval only (causal: a
+replay of history issues the ETAs the live run issued). Speeds are learned in keyed
 state (one district's cell-hour estimates per key) and reach every ETA instance as
-broadcast state, mirrored in a dict for lookups.
+broadcast state, mirrored for lookups (udfs.speed_profiles.CausalSpeeds).
 """
 from __future__ import annotations
 
@@ -28,11 +30,16 @@ from udfs.eta import Assign, Route, Unassign
 from udfs.flink.outputs import KAFKA, ROWS, gather
 from udfs.flink.timers import Timers
 from udfs.pings import PingBatch, batch_from_row, interval_end, track
-from udfs.speed_profiles import SpeedTable, learn, profile_keys
+from udfs.speed_profiles import NEVER, CausalSpeeds, learn_interval
 
-#: Broadcast state of the ETA operator: "cell:hour" -> m/s (string keys: lookups by
-#: pickled keys do not find their entries in PyFlink's broadcast state).
+#: Broadcast state of the ETA operator (udfs.speed_profiles.CausalSpeeds; string keys:
+#: lookups by pickled keys do not find their entries in PyFlink's broadcast state):
+#: the folded speeds, "cell:hour" -> m/s; how far they reach, "base" -> version; and the
+#: versions not folded yet, "version:district" -> {(cell, hour): m/s}.
 SPEEDS = MapStateDescriptor("speeds", Types.STRING(), Types.DOUBLE())
+SPEEDS_UPTO = MapStateDescriptor("speeds-upto", Types.STRING(), Types.LONG())
+PENDING_SPEEDS = MapStateDescriptor("speeds-pending", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
+BROADCAST_STATES = (SPEEDS, SPEEDS_UPTO, PENDING_SPEEDS)
 HOUR_MS = 3_600_000
 IDLE_ROUTE_MS = 24 * HOUR_MS  # a stop whose window opened a day ago is over, final status or not;
                               # a van without stops that sent nothing for a day is forgotten
@@ -47,6 +54,11 @@ def _pending_order(entry: tuple) -> tuple:
     """Event time, stops first, arrival: of ``(at, kind, seq, value)``, or of the
     ``(kind, seq, value)`` that checkpoints before the intervals hold (keyed by ``at``)."""
     return entry[:3] if len(entry) == 4 else (entry[2].at, entry[0], entry[1])
+
+
+def _pending_key(name: str) -> tuple[int, int]:
+    version, part = name.split(":")
+    return int(version), int(part)
 
 
 def speed_key(key: tuple[int, int]) -> str:
@@ -83,16 +95,19 @@ class Tracker(KeyedProcessFunction):
 
 
 class Profiles(KeyedProcessFunction):
-    """Keyed by district (resolution-7 cell): running estimates per (cell, hour) in map state;
-    emits ``(("cell:hour", m/s), ...)``, the estimates worth publishing (udfs.speed_profiles.learn)
-    from the batches of an event-time interval, as one broadcast element when the watermark
-    passes the interval's end. Until then they wait in map state (the latest value per
-    estimate), not only in Python memory.
+    """Keyed by district (resolution-7 cell): running estimates per (cell, hour) in map state.
+
+    A district's segments wait in map state until the watermark passes the end of their
+    event-time interval; then they are learned together, in a fixed order
+    (udfs.speed_profiles.learn_interval), and the estimates worth publishing leave as one
+    broadcast element ``(version, district, {(cell, hour): m/s})``, the version being the
+    interval's end: the ETA operator uses a version only for the intervals after it
+    (udfs.speed_profiles.CausalSpeeds). Segments that arrive after their interval's end
+    passed count for the next interval to end.
 
     The estimates are mirrored per district, all of a district's read in one call when it
-    is first touched (a segment teaches four of them, and each read, of an estimate not
-    learned yet too, was a call into the JVM); every change is written at once, in one call
-    per batch, so after a restore the mirror is rebuilt from state.
+    is first touched; every change is written at once, in one call per interval, so after
+    a restore the mirror is rebuilt from state.
     """
 
     def __init__(self, interval_ms: int):
@@ -101,36 +116,51 @@ class Profiles(KeyedProcessFunction):
     def open(self, runtime_context):
         self._estimates = runtime_context.get_map_state(
             MapStateDescriptor("estimates", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
-        self._unpublished = runtime_context.get_map_state(
-            MapStateDescriptor("unpublished", Types.STRING(), Types.DOUBLE()))
-        self._mirror: dict[int, dict[str, object]] = {}  # district -> all its estimates
+        # "interval end:n" -> the segments of the n-th batch for that interval: one write per
+        # batch and one read per batch at the interval's end, however long a backlog grows
+        self._segments = runtime_context.get_map_state(
+            MapStateDescriptor("segments-by-interval", Types.STRING(), Types.PICKLED_BYTE_ARRAY()))
+        self._waiting: dict[int, dict[int, int]] = {}  # district -> interval end -> batches (from the keys)
+        self._mirror: dict[int, dict[tuple[int, int], object]] = {}  # district -> all its estimates
         self._timers = Timers()
+
+    def _waiting_of(self, district: int) -> dict[int, int]:
+        waiting = self._waiting.get(district)
+        if waiting is None:  # first use, or after a restore: counted from the state's keys
+            waiting = self._waiting[district] = {}
+            for name in self._segments.keys():
+                due = int(name.split(":")[0])
+                waiting[due] = waiting.get(due, 0) + 1
+        return waiting
 
     def process_element(self, value, ctx):
         district, at, segments = value
-        known = self._mirror.get(district)
-        if known is None:  # first use, or after a restore: the district's estimates in one call
-            known = self._mirror[district] = dict(self._estimates.items())
-        changed, published = {}, {}
-        for cell, hour, speed in segments:  # of one district, in the order the van drove them
-            for key in profile_keys(cell, hour):
-                name = speed_key(key)
-                estimate, mps = learn(known.get(name), speed)
-                known[name] = changed[name] = estimate
-                if mps is not None:
-                    published[name] = mps
-        self._estimates.put_all(changed)
-        if published:
-            self._unpublished.put_all(published)
-            self._timers.register(ctx, district, interval_end(at, self._interval))
+        watermark = ctx.timer_service().current_watermark()
+        due = max(interval_end(at, self._interval), interval_end(watermark + 1, self._interval))
+        waiting = self._waiting_of(district)
+        n = waiting.get(due, 0)
+        self._segments.put(f"{due}:{n}", segments)
+        waiting[due] = n + 1
+        self._timers.register(ctx, district, due)
         return ()
 
     def on_timer(self, timestamp, ctx):
-        self._timers.fired(ctx.get_current_key(), timestamp)
-        published = tuple(self._unpublished.items())
+        district = ctx.get_current_key()
+        self._timers.fired(district, timestamp)
+        waiting = self._waiting_of(district)
+        names = [f"{timestamp}:{n}" for n in range(waiting.pop(timestamp, 0))]
+        segments = [s for name in names for s in self._segments.get(name)]
+        for name in names:
+            self._segments.remove(name)
+        if not segments:
+            return
+        known = self._mirror.get(district)
+        if known is None:  # first use, or after a restore: the district's estimates in one call
+            known = self._mirror[district] = {parse_speed_key(n): e for n, e in self._estimates.items()}
+        changed, published = learn_interval(known, segments)
+        self._estimates.put_all({speed_key(k): e for k, e in changed.items()})
         if published:
-            self._unpublished.clear()
-            yield published  # one broadcast element per district and interval
+            yield timestamp, district, published  # one broadcast element per district and interval
 
 
 class Eta(KeyedBroadcastProcessFunction):
@@ -142,6 +172,8 @@ class Eta(KeyedBroadcastProcessFunction):
     (``interval_ms``, the ping batches' window: a batch arrives when it has passed) and
     are then applied in event-time order (stops before positions of the same
     millisecond), all of a van's interval at one timer; late ones are applied at once.
+    The speeds an interval's ETAs use are those learned before it began
+    (udfs.speed_profiles.CausalSpeeds): a replay gives the ETAs the live run gave.
     Output: one :class:`udfs.records.Outputs` per call on the main
     output (udfs.flink.outputs.gather; PyFlink 2.2 drops the side outputs of a keyed
     broadcast function's timers).
@@ -161,7 +193,8 @@ class Eta(KeyedBroadcastProcessFunction):
         self._pending = runtime_context.get_map_state(
             MapStateDescriptor("pending-by-time", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
         self._waiting: dict[str, dict[int, list]] = {}  # read-through mirror of the pending state, per van
-        self._table: SpeedTable | None = None
+        self._causal: CausalSpeeds | None = None
+        self._watermark = NEVER  # the latest the keyed side saw
         self._timers = Timers()
         # Read-through mirror of the route state (a van's route was unpickled per element);
         # every change is written to state at once, so after a restore it is rebuilt from there.
@@ -181,19 +214,28 @@ class Eta(KeyedBroadcastProcessFunction):
                 self._routes[key] = route
         return route
 
-    def _speeds(self, ctx) -> SpeedTable:
+    def _speeds(self, ctx) -> CausalSpeeds:
         """The lookup mirror of the broadcast state (rebuilt after a restore)."""
-        if self._table is None:
-            self._table = SpeedTable()
-            for name, mps in ctx.get_broadcast_state(SPEEDS).items():
-                self._table.put(parse_speed_key(name), mps)
-        return self._table
+        if self._causal is None:
+            base = {parse_speed_key(name): mps for name, mps in ctx.get_broadcast_state(SPEEDS).items()}
+            upto = dict(ctx.get_broadcast_state(SPEEDS_UPTO).items()).get("base", NEVER)
+            pending = {_pending_key(name): speeds for name, speeds in ctx.get_broadcast_state(PENDING_SPEEDS).items()}
+            self._causal = CausalSpeeds.restored(base, upto, pending)
+        return self._causal
 
     def process_broadcast_element(self, value, ctx):
-        ctx.get_broadcast_state(SPEEDS).put_all(dict(value))
-        if self._table is not None:
-            for name, mps in value:
-                self._table.put(parse_speed_key(name), mps)
+        version, district, published = value
+        causal = self._speeds(ctx)
+        pending = ctx.get_broadcast_state(PENDING_SPEEDS)
+        pending.put(f"{version}:{district}", causal.receive(version, district, published))
+        # No timer of this operator still to fire asks for a view older than this. (The
+        # watermark the keyed side saw last: PyFlink's embedded broadcast context has none.)
+        changed, gone = causal.fold(self._watermark - self._interval)
+        if gone:
+            ctx.get_broadcast_state(SPEEDS).put_all({speed_key(k): mps for k, mps in changed.items()})
+            for version_part in gone:
+                pending.remove("%d:%d" % version_part)
+            ctx.get_broadcast_state(SPEEDS_UPTO).put("base", causal.base_upto)
 
     def process_element(self, value, ctx):
         return gather(self._process(value, ctx), tag=None)
@@ -206,8 +248,9 @@ class Eta(KeyedBroadcastProcessFunction):
         at = value.at
         key = value[0]  # PingBatch.key, Assign/Unassign.vehicle_key: the current key
         due = interval_end(at, self._interval)
-        if due <= ctx.timer_service().current_watermark():
-            yield from self._apply(key, [value], ctx)
+        watermark = self._watermark = ctx.timer_service().current_watermark()
+        if due <= watermark:
+            yield from self._apply(key, [value], ctx, watermark - self._interval)
             return
         waiting = self._pending_of(key).setdefault(due, [])
         waiting.append((at, 0 if is_stop else 1, len(waiting), value))  # stops first at equal times
@@ -217,10 +260,13 @@ class Eta(KeyedBroadcastProcessFunction):
     def _on_timer(self, timestamp, ctx):
         key = ctx.get_current_key()
         self._timers.fired(key, timestamp)
+        self._watermark = max(self._watermark, timestamp)
         due = self._pending_of(key).pop(timestamp, None)
         if due:
             self._pending.remove(timestamp)
-            yield from self._apply(key, [p[-1] for p in sorted(due, key=_pending_order)], ctx)
+            # speeds learned before this interval began, none of its own or later ones
+            yield from self._apply(key, [p[-1] for p in sorted(due, key=_pending_order)], ctx,
+                                   timestamp - self._interval)
         if timestamp % HOUR_MS:
             return  # an interval's timer; cleanups run on whole hours (see _hour_after)
         route = self._route_of(key)
@@ -234,7 +280,7 @@ class Eta(KeyedBroadcastProcessFunction):
         else:
             self._route.update(route)
 
-    def _apply(self, key: str, values, ctx):
+    def _apply(self, key: str, values, ctx, speeds_upto: int):
         route = self._route_of(key)
         if route is None:
             partner, vehicle = key.split(":", 1)
@@ -246,7 +292,7 @@ class Eta(KeyedBroadcastProcessFunction):
             elif isinstance(value, Unassign):
                 route.complete(value.shipment_id)
             else:  # a PingBatch: follow the van through it, then update its ETAs once
-                table = self._speeds(ctx)
+                table = self._speeds(ctx).table(speeds_upto)
                 for ts, lat, lng, speed in value.pings:
                     segment = route.observe(ts, lat, lng, speed)
                     if segment is not None:
