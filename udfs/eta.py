@@ -2,8 +2,8 @@
 
 Two pieces of keyed state. One :class:`Delivery` per shipment (``partner:shipment``)
 joins its latest DeliveryTask (destination, window) with its latest status and
-tells vehicles what changed (:class:`Assign`, :class:`Unassign`), in whatever
-order task and statuses arrive. One :class:`Route` per vehicle (``partner:vehicle``)
+tells vehicles what changed (:class:`Assign`, :class:`Unassign`); the Registry
+applies them in event-time order (:class:`DeliveryEvent`), whatever order they arrive in. One :class:`Route` per vehicle (``partner:vehicle``)
 holds the stops it still has to make. On every position the remaining stops, in ``stop_sequence`` order
 (then window start, for stops without one), go to the Numba kernel as one batch:
 
@@ -199,6 +199,29 @@ def apply_changes(routes: dict[str, "Route"], changes) -> None:
             route.assign(change.stop)
         else:
             route.complete(change.shipment_id)
+
+
+def apply_interval(route: "Route", values, speed_of: SpeedOf) -> list[EtaUpdate]:
+    """What the ETA operator does with one van's interval, ``values`` in event-time order:
+    stops assigned (:class:`Assign`) and completed (:class:`Unassign`), ping batches
+    (udfs.pings.PingBatch) followed, the van's pace learned from them; after each batch, the
+    ETA updates worth emitting. ``speed_of`` looks up what was learned before the interval
+    (udfs.speed_profiles.CausalSpeeds). The job (udfs.flink.eta.Eta) and the offline
+    accuracy replay (bench.eta_accuracy) both run it.
+    """
+    out = []
+    for value in values:
+        if isinstance(value, Assign):
+            route.assign(value.stop)
+        elif isinstance(value, Unassign):
+            route.complete(value.shipment_id)
+        else:
+            for ts, lat, lng, speed in value.pings:
+                segment = route.observe(ts, lat, lng, speed)
+                if segment is not None:
+                    route.learn_pace(segment, speed_of)
+            out.extend(route.updates(speed_of))
+    return out
 
 
 def midpoint_cell(lat1: float, lng1: float, lat2: float, lng2: float) -> int:

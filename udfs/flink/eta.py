@@ -26,7 +26,7 @@ from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from udfs import topic_names as topics
 from udfs.contracts import wire
-from udfs.eta import Assign, Route, Unassign
+from udfs.eta import Assign, Route, Unassign, apply_interval
 from udfs.flink.outputs import KAFKA, ROWS, gather
 from udfs.flink.timers import Timers
 from udfs.pings import PingBatch, batch_from_row, interval_end, track
@@ -285,22 +285,13 @@ class Eta(KeyedBroadcastProcessFunction):
         if route is None:
             partner, vehicle = key.split(":", 1)
             route = self._routes[key] = Route(partner, vehicle)
-        for value in values:
+        for u in apply_interval(route, values, self._speeds(ctx).table(speeds_upto).speed):
+            yield ROWS, ("eta_predictions", tuple(u))
+            yield KAFKA, ((topics.ETA, topics.inbox(u.partner_id)), f"{u.partner_id}:{u.shipment_id}",
+                          wire.encode(u._asdict(), "EtaUpdate"))
+        for value in values:  # clean-up timers: a day after a stop's window opened or the van's last ping
             if isinstance(value, Assign):
-                route.assign(value.stop)
                 self._timers.register(ctx, key, _hour_after(value.stop.window_start))
-            elif isinstance(value, Unassign):
-                route.complete(value.shipment_id)
-            else:  # a PingBatch: follow the van through it, then update its ETAs once
-                table = self._speeds(ctx).table(speeds_upto)
-                for ts, lat, lng, speed in value.pings:
-                    segment = route.observe(ts, lat, lng, speed)
-                    if segment is not None:
-                        route.learn_pace(segment, table.speed)
-                updates = route.updates(table.speed)
-                for u in updates:
-                    yield ROWS, ("eta_predictions", tuple(u))
-                    yield KAFKA, ((topics.ETA, topics.inbox(u.partner_id)), f"{u.partner_id}:{u.shipment_id}",
-                                  wire.encode(u._asdict(), "EtaUpdate"))
+            elif not isinstance(value, Unassign):
                 self._timers.register(ctx, key, _hour_after(value.at))
         self._route.update(route)
