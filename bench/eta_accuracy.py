@@ -182,7 +182,7 @@ def print_report(result: dict) -> None:
     table = Table()
     for column in ("model", "MAE min", "p90 min", "bias min"):
         table.add_column(column, justify="right" if column != "model" else "left")
-    table.add_row("learned (cells x hours, van pace)", str(result["learned_mae_min"]), str(result["learned_p90_min"]),
+    table.add_row("learned (cells x hours, hour factors, van pace)", str(result["learned_mae_min"]), str(result["learned_p90_min"]),
                   str(result["learned_bias_min"]))
     table.add_row(f"naive (straight line x {DETOUR}, {result['city_average_mps']} m/s)", str(result["naive_mae_min"]),
                   str(result["naive_p90_min"]), str(result["naive_bias_min"]))

@@ -4,11 +4,15 @@ Resolution 9 (cells ~0.1 km², edge ~200 m): fine enough to tell a ring road fro
 streets beside it, coarse enough that a city's vans cross each cell-hour often
 enough to learn from. Every segment also teaches the cell's resolution-7 parent
 (a district, ~5 km²), and both levels keep an all-hours estimate beside the one
-per hour of the week. A lookup takes the first of (cell, hour), (cell, any hour),
-(district, hour), (district, any hour) that has seen enough segments: where the
+per hour of the week. An hour of the week only repeats once a week, so most cells
+have not seen most hours yet; what an hour does to a district's streets (rush hour
+costs a third) is learned apart, as the district's *hour factor*: the running median
+of segment speed over the cell's usual (all-hours) speed, which does not depend on
+which of its streets the vans happened to drive in that hour. A lookup takes the
+cell's speed in that hour; else the cell's usual speed times the district's factor
+for the hour; else the district's speed in that hour, or at any hour: where the
 van drives matters more than when (a congested centre is three times slower than
-the ring road; rush hour costs a third), and an hour of the week only repeats
-once a week. Nothing learned at all: the city default.
+the ring road). Nothing learned at all: the city default.
 
 Learning (:func:`learn`) and lookup (:class:`SpeedTable`) are separate because in
 the job they live in different operators: estimates are keyed state per
@@ -27,6 +31,10 @@ from udfs.colocation import haversine_m
 PROFILE_RESOLUTION = 9
 PARENT_RESOLUTION = 7
 ANY_HOUR = 168  # the hour key of all-hours estimates
+# (district, HOUR_FACTOR + hour): how much faster or slower than usual its streets are in
+# that hour of the week, the running median of segment speed / the cell's all-hours speed
+HOUR_FACTOR = 200
+FACTOR_LIMITS = (0.4, 1.6)
 DEFAULT_SPEED_MPS = 7.0  # ~25 km/h: where and when nothing has been learned yet
 PUBLISH_CHANGE = 0.05  # publish an estimate again once it moved by 5 %
 MIN_OBSERVATIONS = 5
@@ -142,15 +150,20 @@ class SpeedTable:
         self.speeds[key] = mps
 
     def speed(self, cell: int, hour: int) -> float:
-        """m/s at a resolution-9 cell in an hour of the week: the first estimate that is known
-        (the order of :func:`profile_keys`)."""
+        """m/s at a resolution-9 cell in an hour of the week: the cell's in that hour; else
+        the cell's usual speed times its district's factor for the hour; else the district's
+        in that hour, or at any hour; else the default."""
         speeds = self.speeds
-        known = speeds.get((cell, hour)) or speeds.get((cell, ANY_HOUR))
+        known = speeds.get((cell, hour))
         if known is not None:
             return known
         parent = self._parents.get(cell)
         if parent is None:
             parent = self._parents[cell] = h3i.cell_to_parent(cell, PARENT_RESOLUTION)
+        usual = speeds.get((cell, ANY_HOUR))
+        if usual is not None:
+            factor = speeds.get((parent, HOUR_FACTOR + hour), 1.0)
+            return usual * min(max(factor, FACTOR_LIMITS[0]), FACTOR_LIMITS[1])
         return speeds.get((parent, hour)) or speeds.get((parent, ANY_HOUR)) or self.default_mps
 
 
@@ -158,17 +171,26 @@ def learn_interval(estimates: dict, segments) -> tuple[dict, dict]:
     """Learn one district's segments of one event-time interval into ``estimates`` (by
     :func:`profile_keys` key); returns ``(estimates that changed, speeds to publish)``.
 
-    In a fixed order (sorted), not in the order the vans' batches arrived: the running
-    median depends on the order it sees speeds in, and a replay interleaves batches
-    differently from the live run.
+    In a fixed order, not in the order the vans' batches arrived: the running median
+    depends on the order it sees speeds in, and a replay interleaves batches differently
+    from the live run. The order is a hash's (numbers hash alike in every process), not
+    sorted by speed: fed in ascending order, the running median would drift upwards.
     """
     changed, published = {}, {}
-    for cell, hour, speed in sorted(segments):
-        for key in profile_keys(cell, hour):
-            estimate, mps = learn(estimates.get(key), speed)
-            estimates[key] = changed[key] = estimate
-            if mps is not None:
-                published[key] = mps
+
+    def teach(key, value):
+        estimate, mps = learn(estimates.get(key), value)
+        estimates[key] = changed[key] = estimate
+        if mps is not None:
+            published[key] = mps
+
+    for cell, hour, speed in sorted(segments, key=hash):
+        keys = profile_keys(cell, hour)
+        usual = estimates.get(keys[1])  # the cell at any hour, before this segment
+        if usual is not None and usual.count >= MIN_OBSERVATIONS and usual.estimate > 0:
+            teach((keys[2][0], HOUR_FACTOR + hour), speed / usual.estimate)
+        for key in keys:
+            teach(key, speed)
     return changed, published
 
 
@@ -259,19 +281,16 @@ class CausalSpeeds:
 
 
 class SpeedProfile:
-    """Learning and lookup in one place (tests and the offline accuracy benchmark; the job
-    splits them across operators with the same :func:`learn`)."""
+    """Learning and lookup in one place, one segment at a time (tests; the job splits them
+    across operators with the same :func:`learn_interval`)."""
 
     def __init__(self, default_mps: float = DEFAULT_SPEED_MPS):
         self.table = SpeedTable(default_mps)
         self.estimates: dict[tuple[int, int], RobustSpeed] = {}
 
     def observe(self, cell: int, hour: int, speed: float) -> None:
-        for key in profile_keys(cell, hour):
-            estimate, published = learn(self.estimates.get(key), speed)
-            self.estimates[key] = estimate
-            if published is not None:
-                self.table.put(key, published)
+        for key, mps in learn_interval(self.estimates, [(cell, hour, speed)])[1].items():
+            self.table.put(key, mps)
 
     def speed(self, cell: int, hour: int) -> float:
         return self.table.speed(cell, hour)

@@ -4,7 +4,7 @@ import h3.api.basic_int as h3i
 
 from udfs.speed_profiles import (MIN_OBSERVATIONS, PARENT_RESOLUTION, PROFILE_RESOLUTION, PUBLISH_CHANGE,
                                  RobustSpeed, SpeedProfile, hour_of_week, learn, segment_speed)
-from udfs.speed_profiles import CausalSpeeds, learn_interval, profile_keys
+from udfs.speed_profiles import HOUR_FACTOR, CausalSpeeds, learn_interval, profile_keys
 
 MONDAY = 1_762_128_000_000  # 2025-11-03T00:00:00Z, a Monday
 
@@ -107,7 +107,9 @@ def test_an_interval_is_learned_the_same_whatever_order_its_segments_arrived_in(
     segments = [(cell, 8, float(v)) for v in rng.uniform(2, 14, 40)]
     first, second = {}, {}
     changed, published = learn_interval(first, segments)
-    assert set(changed) == set(profile_keys(cell, 8)) and set(published) == set(changed)
+    district = h3i.cell_to_parent(cell, PARENT_RESOLUTION)
+    # the hour factor is learned once the cell's usual speed rests on enough segments
+    assert set(changed) == {*profile_keys(cell, 8), (district, HOUR_FACTOR + 8)} and set(published) == set(changed)
     _, again = learn_interval(second, list(reversed(segments)))
     assert again == published and {k: e.estimate for k, e in first.items()} == {
         k: e.estimate for k, e in second.items()}
@@ -145,3 +147,22 @@ def test_causal_speeds_restored_from_state_give_the_same_views():
     assert live.table(900).speeds[(3, 8)] == 4.0
     late = CausalSpeeds.restored(live.base, live.base_upto, live.pending)
     assert late.table(900).speeds == live.table(900).speeds
+
+
+def test_a_cell_never_driven_at_rush_hour_is_slowed_by_its_districts_rush_hour_factor():
+    """Vans crossed cell A only off-peak; cell B, in the same district, at both times:
+    B says what rush hour does there, whatever the mix of streets driven in each hour."""
+    a = h3i.latlng_to_cell(52.5200, 13.4050, PROFILE_RESOLUTION)
+    b = next(c for c in h3i.grid_ring(a, 2) if h3i.cell_to_parent(c, PARENT_RESOLUTION)
+             == h3i.cell_to_parent(a, PARENT_RESOLUTION))
+    quiet, rush = 11, 8
+    profile = SpeedProfile(default_mps=7.0)
+    rng = np.random.default_rng(5)
+    for _ in range(60):
+        profile.observe(a, quiet, 12.0 * rng.uniform(0.97, 1.03))
+        profile.observe(b, quiet, 6.0 * rng.uniform(0.97, 1.03))
+        profile.observe(b, rush, 3.9 * rng.uniform(0.97, 1.03))  # rush hour: x 0.65
+    assert abs(profile.speed(a, quiet) - 12.0) < 0.6
+    # slower at rush hour than usual (B's rush speed over B's usual, all-hours, speed), and
+    # still a fast street: the district's own rush-hour speed (B's streets only) says 3.9 m/s
+    assert 6.0 < profile.speed(a, rush) < 0.8 * profile.speed(a, quiet)
