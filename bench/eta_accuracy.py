@@ -35,6 +35,16 @@ from udfs.pings import PingBatch, interval_end, track
 from udfs.speed_profiles import DEFAULT_SPEED_MPS, CausalSpeeds, learn_interval
 
 INTERVAL_MS = 300_000  # Config.eta_interval_s
+AREAS = ("centre", "inner", "ring road", "outskirts")  # the simulator's speed zones (simulator.city.speed_mps)
+
+
+def area_of(spec, lat: float, lng: float) -> str:
+    """Which of the simulator's speed zones a destination lies in."""
+    from udfs.colocation import haversine_m
+
+    km = haversine_m(spec.lat, spec.lng, lat, lng) / 1000
+    return AREAS[0] if km < 2.0 else AREAS[1] if km < spec.ring_km - 0.8 else AREAS[2] if km < spec.ring_km + 0.8 \
+        else AREAS[3]
 HORIZONS_MIN = (30, 60, 120, 240)
 
 
@@ -43,6 +53,7 @@ class Errors:
     learned: list = dataclasses.field(default_factory=list)  # minutes, signed
     naive: list = dataclasses.field(default_factory=list)
     horizon: list = dataclasses.field(default_factory=list)  # minutes ahead of the prediction
+    area: list = dataclasses.field(default_factory=list)  # of the stop (AREAS)
 
     def summary(self) -> dict:
         learned, naive = np.abs(self.learned), np.abs(self.naive)
@@ -62,6 +73,12 @@ class Errors:
              "learned_mae_min": round(float(learned[m].mean()), 2) if m.any() else None,
              "naive_mae_min": round(float(naive[m].mean()), 2) if m.any() else None}
             for lo, hi in zip(edges, edges[1:]) for m in [(horizon >= lo) & (horizon < hi)]]
+        area = np.asarray(self.area)
+        out["by_area"] = [
+            {"area": name, "predictions": int(m.sum()),
+             "learned_mae_min": round(float(learned[m].mean()), 2) if m.any() else None,
+             "naive_mae_min": round(float(naive[m].mean()), 2) if m.any() else None}
+            for name in AREAS for m in [area == name]]
         return out
 
 
@@ -146,6 +163,7 @@ def run(city: str = "berlin", partners: int = 5, tasks_per_day: int = 5_000, see
                 errors.learned.append((a - actual) / 60_000)
                 errors.naive.append((b - actual) / 60_000)
                 errors.horizon.append((actual - ts) / 60_000)
+                errors.area.append(area_of(CITIES[city], stop.lat, stop.lng))
                 evaluated.add(stop.shipment_id)
         # 3. Tracker and Profiles: the interval's segments, learned per district, published as its version
         by_district: dict[int, list] = collections.defaultdict(list)
@@ -198,3 +216,11 @@ def print_report(result: dict) -> None:
                           f"[green]{'█' * round(row['learned_mae_min'] / 2)}[/green] {row['learned_mae_min']}",
                           f"[red]{'█' * round(row['naive_mae_min'] / 2)}[/red] {row['naive_mae_min']}")
     console.print(chart)
+    by_area = Table(title="mean absolute error by the area of the stop (minutes)")
+    for column in ("area", "predictions", "learned", "naive"):
+        by_area.add_column(column, justify="left" if column == "area" else "right")
+    for row in result["by_area"]:
+        if row["predictions"]:
+            by_area.add_row(row["area"], f"{row['predictions']:,}", str(row["learned_mae_min"]),
+                            str(row["naive_mae_min"]))
+    console.print(by_area)
