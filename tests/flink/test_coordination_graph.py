@@ -208,14 +208,16 @@ def test_etas_for_vans_out_for_delivery_and_proposals_for_co_located_groups(tmp_
     assert wire.decode(proposal_messages[0][2], "ConsolidationProposal")[0]["proposal_id"] == proposals[0].proposal_id
 
 
-def _van_day(task_partition=0, tasks_last=False, pings_until=None):
+def _van_day(task_partition=0, tasks_last=False, pings_until=None, shuffle=None):
     """A van's day (two shipments out for delivery, one delivered at 08:15; three hours of
     pings, back and forth on a street) and another van nearby: the ETA rows.
 
     ``tasks_last``: the shipments' tasks come after their statuses on another partition,
     behind 3,000 other records, so the statuses arrive long before the tasks (as when a
     replay reads the tasks topic more slowly than the statuses topic); in event time the
-    tasks come first. ``pings_until``: only the pings before then.
+    tasks come first. ``pings_until``: only the pings before then. ``shuffle``: a seed to
+    reorder each partition's records within 30 s of event time (inside the watermarks'
+    60 s of out-of-orderness).
     """
     def task(shipment, lat, start_h, lng=13.41):
         return valid("delivery_tasks", partner="pa", now_ms=BASE + HOUR, shipment_id=shipment, dest_lat=lat,
@@ -246,6 +248,11 @@ def _van_day(task_partition=0, tasks_last=False, pings_until=None):
     statuses = [("shipment_status", "pa", s, 0) for s in (*out, delivered)]
     positions = [("vehicle_positions", p["partner_id"], p) for p in sorted(pings, key=lambda p: p["event_time"])
                  if pings_until is None or p["event_time"] < pings_until]
+    if shuffle is not None:
+        rng = np.random.default_rng(shuffle)
+        statuses, positions = ([r for _, r in sorted(((r[2]["event_time"] + rng.uniform(0, 30_000), i), r)
+                                                     for i, r in enumerate(records))]
+                               for records in (statuses, positions))
     records = (statuses + others + tasks if tasks_last else tasks + statuses + others) + positions
     return sorted(r for t, r in _rows(records) if t == "eta_predictions")
 
@@ -263,6 +270,7 @@ def test_etas_do_not_depend_on_the_order_tasks_and_statuses_arrive_in():
     # S1 was delivered at 08:15: no ETA for it after that
     assert max(r[3] for r in in_order if r[1] == "S1") < BASE + 8 * HOUR + 900_000
     assert _van_day(task_partition=1, tasks_last=True) == in_order
+    assert _van_day(shuffle=3) == in_order  # and within each partition, inside the out-of-orderness
 
 
 def test_etas_use_only_what_was_learned_before_them():

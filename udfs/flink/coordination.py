@@ -18,7 +18,7 @@ import time
 
 from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction
-from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
+from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
 from udfs import topic_names as topics
 from udfs.colocation import ACCEPTED, DUPLICATE, CellIndex, Task, is_late, register, task_from_record
@@ -148,7 +148,7 @@ class Registry(KeyedProcessFunction):
     accepted tasks to ClickHouse, and routes add/remove messages to the cells at once.
     Joins the shipment's task with its statuses (udfs.eta.Delivery) and tells its
     van (``STOPS``) in event-time order, whatever order they arrived in: accepted tasks
-    and statuses wait in map state until the watermark passes the end of their interval
+    and statuses wait in list state until the watermark passes the end of their interval
     (``interval_ms``, the ETA path's: the ETA operator applies a van's interval at the
     same time, so this adds no delay to any ETA), then are applied sorted
     (udfs.eta.in_event_order); one that arrives behind the watermark is applied at once.
@@ -164,9 +164,9 @@ class Registry(KeyedProcessFunction):
     def open(self, runtime_context):
         self._state = runtime_context.get_state(ValueStateDescriptor("shipment", Types.PICKLED_BYTE_ARRAY()))
         self._delivery = runtime_context.get_state(ValueStateDescriptor("delivery", Types.PICKLED_BYTE_ARRAY()))
-        # udfs.eta.DeliveryEvent lists by the end of their event-time interval
-        self._waiting = runtime_context.get_map_state(
-            MapStateDescriptor("delivery-events", Types.LONG(), Types.PICKLED_BYTE_ARRAY()))
+        # udfs.eta.DeliveryEvent of the shipment not applied yet: appended without a read
+        self._waiting = runtime_context.get_list_state(
+            ListStateDescriptor("delivery-waiting", Types.PICKLED_BYTE_ARRAY()))
         self._timers = Timers()
 
     def _deliver(self, ctx, key: str, event: DeliveryEvent):
@@ -175,9 +175,7 @@ class Registry(KeyedProcessFunction):
         if due <= ctx.timer_service().current_watermark():
             yield from self._apply(ctx, key, [event])
             return
-        waiting = self._waiting.get(due) or []
-        waiting.append(event)
-        self._waiting.put(due, waiting)
+        self._waiting.add(event)
         self._timers.register(ctx, key, due)
 
     def _apply(self, ctx, key: str, events):
@@ -193,6 +191,7 @@ class Registry(KeyedProcessFunction):
         self._timers.register(ctx, key, -(-retain_until // HOUR_MS) * HOUR_MS)
         for change in changes:
             yield STOPS, Row(change.vehicle_key, change)
+        return delivery
 
     def process_element(self, value, ctx):
         return gather(self._process(value, ctx))
@@ -236,14 +235,21 @@ class Registry(KeyedProcessFunction):
     def _on_timer(self, timestamp, ctx):
         key = ctx.get_current_key()
         self._timers.fired(key, timestamp)
-        events = self._waiting.get(timestamp)
-        if events:
-            self._waiting.remove(timestamp)
-            yield from self._apply(ctx, key, events)
+        delivery = None
+        waiting = list(self._waiting.get() or ())
+        if waiting:
+            due = [e for e in waiting if interval_end(e.at, self._interval) <= timestamp]
+            if len(due) < len(waiting):
+                self._waiting.update([e for e in waiting if interval_end(e.at, self._interval) > timestamp])
+            else:
+                self._waiting.clear()
+            if due:
+                delivery = yield from self._apply(ctx, key, due)
         stored = self._state.value()
         if stored is not None and stored[0].window_end + self._lateness <= timestamp:
             self._state.clear()
-        delivery = self._delivery.value()
+        if delivery is None:
+            delivery = self._delivery.value()
         if delivery is not None and max(delivery.task_time, delivery.status_time) + DELIVERY_RETENTION_MS <= timestamp:
             self._delivery.clear()
 
