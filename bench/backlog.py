@@ -30,6 +30,8 @@ def _load_days(config: Config, days: int, tasks_per_day: int, partners: int, see
 
 
 def run(days: list[int], tasks_per_day: int = 1_000, partners: int = 5, seed: int = 7, say=print) -> list[dict]:
+    from lastmile.stack import control, flink
+
     results = []
     with tempfile.TemporaryDirectory(prefix="lastmile-backlog-") as tmp:
         for n in days:
@@ -37,10 +39,14 @@ def run(days: list[int], tasks_per_day: int = 1_000, partners: int = 5, seed: in
             env = bench_env(home)
             config = Config.from_env(env)
             _fresh_stack(config)
-            events = _load_days(config, n, tasks_per_day, partners, seed)
-            say(f"{n} day(s): {events:,} events loaded")
-            figures = throughput(config, env, Workload(events=events, partners=partners, seed=seed), say,
-                                 cluster=True)
+            try:
+                events = _load_days(config, n, tasks_per_day, partners, seed)
+                say(f"{n} day(s): {events:,} events loaded")
+                flink.up(config, say=lambda _m: None)
+                figures = throughput(config, env, Workload(events=events, partners=partners, seed=seed), say,
+                                     cluster=True)
+            finally:  # nothing of the stack outlives its home
+                control.down(config, say=lambda _m: None)
             results.append({"days": n, "events": events, "seconds": figures["seconds"],
                             "events_per_s": figures["events_per_s"],
                             "steady_events_per_s": figures["steady_events_per_s"],
