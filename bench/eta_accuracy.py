@@ -35,6 +35,7 @@ from udfs.pings import PingBatch, interval_end, track
 from udfs.speed_profiles import DEFAULT_SPEED_MPS, CausalSpeeds, learn_interval
 
 INTERVAL_MS = 300_000  # Config.eta_interval_s
+DEFAULT_CITIES = ("berlin", "munich")  # the most congested city and a smaller, less congested one
 AREAS = ("centre", "inner", "ring road", "outskirts")  # the simulator's speed zones (simulator.city.speed_mps)
 
 

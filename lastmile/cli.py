@@ -167,17 +167,18 @@ def cmd_bench(args):
     if args.eta_accuracy:
         from bench import eta_accuracy
 
-        with _progress_bar("ETA accuracy: replaying a simulated week + 1 day", args.json) as advance:
-            accuracy = eta_accuracy.run(city=args.city, seed=args.seed, progress=advance)
-        result.update({f"eta_{k}" if not k.startswith(("eta", "naive", "learned")) else k: v
-                       for k, v in accuracy.items()})
-        if not args.json:
-            eta_accuracy.print_report(accuracy)
+        result["eta_accuracy"] = []
+        for city in args.city or eta_accuracy.DEFAULT_CITIES:
+            with _progress_bar(f"ETA accuracy, {city}: replaying a simulated week + 1 day", args.json) as advance:
+                accuracy = eta_accuracy.run(city=city, seed=args.seed, progress=advance)
+            result["eta_accuracy"].append(accuracy)
+            if not args.json:
+                eta_accuracy.print_report(accuracy)
     if args.json:
         print(json.dumps(result))
     elif args.kernels:
         for key, value in result.items():
-            if key != "by_horizon" and not key.startswith(("learned", "naive")):
+            if key != "eta_accuracy":
                 print(f"{key:>34}: {value:,}" if isinstance(value, (int, float)) else f"{key:>34}: {value}")
 
 
@@ -305,7 +306,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--skip", action="append", choices=["throughput", "minicluster", "baseline", "latency"],
                    help="leave a phase out (repeatable)")
     p.add_argument("--record", metavar="NOTE", help="append the figures to BENCHMARKS.md, NOTE naming the change")
-    p.add_argument("--city", choices=sorted(CITIES), default="berlin", help="city of --eta-accuracy")
+    p.add_argument("--city", choices=sorted(CITIES), action="append",
+                   help="city of --eta-accuracy (repeatable; default: berlin and munich)")
     p.add_argument("--seed", type=int, default=7, help="simulator seed of --eta-accuracy")
     p.add_argument("--json", action="store_true", help="print the figures as JSON on the last line")
     p.set_defaults(func=cmd_bench)
