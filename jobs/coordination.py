@@ -39,10 +39,12 @@ for all its ClickHouse rows and Kafka messages (udfs.flink.outputs); keyed input
 ``Row(key, value)`` that the function before them emits (no key-selector operator,
 jobs.runtime.keyed); side outputs read without PyFlink's identity map
 (jobs.runtime.side_output); a timer registered once per key and time (udfs.flink.timers).
-The ETA path's event-time interval paces more than the ping batches: a district
-publishes its learned speeds once per interval, not per batch (each broadcast element
-is handled by every ETA instance), and the ETA operator applies what a van received in
-an interval at one timer. A cell of the Matcher keeps one timer, at its earliest
+The ETA path's event-time interval paces more than the ping batches, and makes its
+results independent of arrival order: the Registry applies a shipment's tasks and
+statuses in event-time order once the watermark passes their interval, a district learns
+an interval's segments at its end and publishes them once, versioned by it (each
+broadcast element is handled by every ETA instance), and the ETA operator applies what a
+van received in an interval at one timer, with the speeds of earlier intervals only. A cell of the Matcher keeps one timer, at its earliest
 expiry; a Matcher call's links and unlinks for one neighbourhood travel as one element.
 Border replication sends a task to its home cell plus only the neighbours its radius
 reaches (about 1.5 on average at 150 m), not to a 7-cell ring, and a probe reads one
