@@ -3,9 +3,10 @@
 Two pieces of keyed state. One :class:`Delivery` per shipment (``partner:shipment``)
 joins its latest DeliveryTask (destination, window) with its latest status and
 tells vehicles what changed (:class:`Assign`, :class:`Unassign`); the Registry
-applies them in event-time order (:class:`DeliveryEvent`), whatever order they arrive in. One :class:`Route` per vehicle (``partner:vehicle``)
-holds the stops it still has to make. On every position the remaining stops, in ``stop_sequence`` order
-(then window start, for stops without one), go to the Numba kernel as one batch:
+applies them in event-time order (:class:`DeliveryEvent`), whatever order they arrive
+in. One :class:`Route` per vehicle (``partner:vehicle``) holds the stops it still has to
+make. On every position the remaining stops, in ``stop_sequence`` order (then window
+start, for stops without one), go to the Numba kernel as one batch:
 
     travel of a leg = haversine x DETOUR / learned speed of the leg's midpoint cell
                       in the hour of the week the leg starts (udfs.speed_profiles)
@@ -191,14 +192,11 @@ class Delivery:
 
 
 def apply_changes(routes: dict[str, "Route"], changes) -> None:
-    """Apply :class:`Assign` / :class:`Unassign` messages to routes keyed by ``partner:vehicle``
-    (the offline replay's version of what the job's keyed ETA operator does)."""
+    """Apply :class:`Assign` / :class:`Unassign` messages to routes keyed by ``partner:vehicle``,
+    as the ETA operator does (:func:`apply_interval`), each to its own van."""
     for change in changes:
         route = routes.setdefault(change.vehicle_key, Route(*change.vehicle_key.split(":", 1)))
-        if isinstance(change, Assign):
-            route.assign(change.stop)
-        else:
-            route.complete(change.shipment_id)
+        apply_interval(route, [change], speed_of=None)  # stops only: no speeds looked up
 
 
 def apply_interval(route: "Route", values, speed_of: SpeedOf) -> list[EtaUpdate]:

@@ -236,15 +236,15 @@ class Registry(KeyedProcessFunction):
         key = ctx.get_current_key()
         self._timers.fired(key, timestamp)
         delivery = None
-        waiting = list(self._waiting.get() or ())
-        if waiting:
-            due = [e for e in waiting if interval_end(e.at, self._interval) <= timestamp]
-            if len(due) < len(waiting):
-                self._waiting.update([e for e in waiting if interval_end(e.at, self._interval) > timestamp])
-            else:
-                self._waiting.clear()
-            if due:
-                delivery = yield from self._apply(ctx, key, due)
+        due, later = [], []
+        for event in self._waiting.get() or ():
+            (due if interval_end(event.at, self._interval) <= timestamp else later).append(event)
+        if later:
+            self._waiting.update(later)
+        elif due:
+            self._waiting.clear()
+        if due:
+            delivery = yield from self._apply(ctx, key, due)
         stored = self._state.value()
         if stored is not None and stored[0].window_end + self._lateness <= timestamp:
             self._state.clear()

@@ -56,18 +56,15 @@ def _pending_order(entry: tuple) -> tuple:
     return entry[:3] if len(entry) == 4 else (entry[2].at, entry[0], entry[1])
 
 
-def _pending_key(name: str) -> tuple[int, int]:
-    version, part = name.split(":")
-    return int(version), int(part)
+def pair_name(pair: tuple[int, int]) -> str:
+    """A state key for a pair of numbers: ``(cell, hour)`` of an estimate, ``(version, district)``
+    of pending speeds (string keys, see :data:`SPEEDS`)."""
+    return f"{pair[0]}:{pair[1]}"
 
 
-def speed_key(key: tuple[int, int]) -> str:
-    return f"{key[0]}:{key[1]}"
-
-
-def parse_speed_key(text: str) -> tuple[int, int]:
-    cell, hour = text.split(":")
-    return int(cell), int(hour)
+def parse_pair_name(text: str) -> tuple[int, int]:
+    first, second = text.split(":")
+    return int(first), int(second)
 
 
 def ping_batch(row) -> Row:
@@ -156,9 +153,9 @@ class Profiles(KeyedProcessFunction):
             return
         known = self._mirror.get(district)
         if known is None:  # first use, or after a restore: the district's estimates in one call
-            known = self._mirror[district] = {parse_speed_key(n): e for n, e in self._estimates.items()}
+            known = self._mirror[district] = {parse_pair_name(n): e for n, e in self._estimates.items()}
         changed, published = learn_interval(known, segments)
-        self._estimates.put_all({speed_key(k): e for k, e in changed.items()})
+        self._estimates.put_all({pair_name(k): e for k, e in changed.items()})
         if published:
             yield timestamp, district, published  # one broadcast element per district and interval
 
@@ -217,9 +214,10 @@ class Eta(KeyedBroadcastProcessFunction):
     def _speeds(self, ctx) -> CausalSpeeds:
         """The lookup mirror of the broadcast state (rebuilt after a restore)."""
         if self._causal is None:
-            base = {parse_speed_key(name): mps for name, mps in ctx.get_broadcast_state(SPEEDS).items()}
+            base = {parse_pair_name(name): mps for name, mps in ctx.get_broadcast_state(SPEEDS).items()}
             upto = dict(ctx.get_broadcast_state(SPEEDS_UPTO).items()).get("base", NEVER)
-            pending = {_pending_key(name): speeds for name, speeds in ctx.get_broadcast_state(PENDING_SPEEDS).items()}
+            pending = {parse_pair_name(name): speeds
+                       for name, speeds in ctx.get_broadcast_state(PENDING_SPEEDS).items()}
             self._causal = CausalSpeeds.restored(base, upto, pending)
         return self._causal
 
@@ -227,14 +225,14 @@ class Eta(KeyedBroadcastProcessFunction):
         version, district, published = value
         causal = self._speeds(ctx)
         pending = ctx.get_broadcast_state(PENDING_SPEEDS)
-        pending.put(f"{version}:{district}", causal.receive(version, district, published))
+        pending.put(pair_name((version, district)), causal.receive(version, district, published))
         # No timer of this operator still to fire asks for a view older than this. (The
         # watermark the keyed side saw last: PyFlink's embedded broadcast context has none.)
         changed, gone = causal.fold(self._watermark - self._interval)
         if gone:
-            ctx.get_broadcast_state(SPEEDS).put_all({speed_key(k): mps for k, mps in changed.items()})
+            ctx.get_broadcast_state(SPEEDS).put_all({pair_name(k): mps for k, mps in changed.items()})
             for version_part in gone:
-                pending.remove("%d:%d" % version_part)
+                pending.remove(pair_name(version_part))
             ctx.get_broadcast_state(SPEEDS_UPTO).put("base", causal.base_upto)
 
     def process_element(self, value, ctx):
