@@ -66,3 +66,13 @@ def ch(stack: Config):
     client = http_client(stack)
     yield client
     client.close()
+
+
+@pytest.fixture(scope="session")
+def jvm():
+    """The JVM logic of udfs/jvm (tests/jvm_harness.py), one process per session."""
+    from jvm_harness import JvmHarness
+
+    harness = JvmHarness()
+    yield harness
+    harness.close()
