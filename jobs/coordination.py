@@ -190,50 +190,78 @@ def build(env, sources: dict, sinks: dict, config: Config):
     delivery tasks, statuses and capacity offers, ``sources["positions"]`` the same of vehicle
     positions, both with event-time watermarks on ``ts`` (see jobs.runtime.kafka_table).
     ``sinks["outputs"]`` takes a stream of :class:`udfs.records.Outputs` (ClickHouse rows and
-    Kafka messages), ``sinks["jvm_rows"]`` the StreamTableEnvironment and a dict of
+    Kafka messages of the Python functions) and the JVM stages' ClickHouse and Kafka frames
+    (udfs/sinks/frames.py); ``sinks["jvm_rows"]`` the StreamTableEnvironment and a dict of
     tables of ClickHouse rows built on the JVM (:data:`JVM_TABLE_COLUMNS`).
+    The stateful stages are the JVM's (:func:`jvm_stages`) or, with ``config.operators ==
+    "python"``, the Python reference (:func:`python_stages`).
     """
-    from pyflink.common import Types
-
-    from jobs.runtime import keyed, side_output, to_python_rows
-    from udfs.flink import consolidation, eta
-    from udfs.flink.coordination import (BY_NUMBER, BY_TEXT, GROUPS, OFFERS, POSITIONS, STOPS, Decoded, Intake,
-                                         Matcher, Registry)
+    from jobs.runtime import side_output, to_python_rows
+    from udfs.flink.coordination import ACCEPTED_ROW, POSITIONS, Intake
     from udfs.flink.outputs import OUTPUTS
 
     t_env = sources["tables"]
+    _register_functions(t_env)
+    position_rows, position_batches, refused_positions = position_path(t_env, sources["positions"], config)
+    status_rows, offer_rows, accepted_events, refused_events = event_path(t_env, sources["partner_events"])
+    written = sinks["jvm_rows"](t_env, {"vehicle_positions": position_rows, "shipment_status": status_rows,
+                                        "capacity_offers": offer_rows})
+    # What the JVM refused, the Python reference decides (dead letter with its reason, or
+    # accepted: then it joins what the JVM accepted, in the same rows).
+    intake = (to_python_rows(t_env, refused_events.union_all(refused_positions))
+              .process(Intake(), output_type=ACCEPTED_ROW)
+              .name("intake: what the JVM refused (Python reference)").uid("intake"))
+    accepted = t_env.to_data_stream(accepted_events.union_all(_table_of(t_env, intake)))
+    batches = t_env.to_data_stream(position_batches.union_all(_table_of(t_env, side_output(intake, POSITIONS))))
+    stages = jvm_stages if config.operators == "jvm" else python_stages
+    outputs, clickhouse_frames, kafka_frames = stages(accepted, batches, config, sinks.get("columns"))
+    return sinks["outputs"](side_output(intake, OUTPUTS).union(*outputs), clickhouse_frames, kafka_frames), written
+
+
+def _table_of(t_env, stream):
+    """``stream`` (of named rows) as a table, its watermarks kept: a conversion without a
+    watermark declaration drops them, and a union with it would hold every timer back."""
+    from pyflink.table import DataTypes, Schema
+    from pyflink.table.expressions import col
+
+    names = list(stream.get_type().get_field_names())
+    schema = (Schema.new_builder().column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
+              .watermark("rowtime", "SOURCE_WATERMARK()").build())
+    return t_env.from_data_stream(stream, schema).select(*(col(n) for n in names))
+
+
+def python_stages(accepted, batches, config: Config, _columns=None):
+    """The stateful stages in Python (udfs/flink): the reference the JVM's are held to.
+
+    ``accepted``: rows of accepted tasks, statuses and offers (udfs.flink.coordination.ACCEPTED_ROW);
+    ``batches``: ping batch rows (PING_ROWS). Returns the streams of their ``Outputs``, and no frames.
+    """
+    from pyflink.common import Types
+
+    from jobs.runtime import keyed, side_output
+    from udfs.flink import consolidation, eta
+    from udfs.flink.coordination import BY_NUMBER, BY_TEXT, GROUPS, OFFERS, STOPS, Decoded, Matcher, Registry
+    from udfs.flink.outputs import OUTPUTS
+
     radius = config.colocation_radius_m
     lateness_ms = int(config.allowed_lateness_s * 1000)
     interval_ms = int(config.eta_interval_s) * 1000  # the ping batches' window (position_path)
     pickled = Types.PICKLED_BYTE_ARRAY()
     string, long = Types.STRING(), Types.LONG()
 
-    _register_functions(t_env)
-    position_rows, position_batches, refused_positions = position_path(t_env, sources["positions"], config)
-    status_rows, offer_rows, accepted_events, refused_events = event_path(t_env, sources["partner_events"])
-    written = sinks["jvm_rows"](t_env, {"vehicle_positions": position_rows, "shipment_status": status_rows,
-                                        "capacity_offers": offer_rows})
-    # What the JVM refused, the Python reference decides (dead letter with its reason, or accepted).
     # Keyed streams are of Row(key, value) that the function before them emits (BY_TEXT,
     # BY_NUMBER; jobs.runtime.keyed): a key selector would be one more Python operator.
-    intake = (to_python_rows(t_env, refused_events.union_all(refused_positions))
-              .process(Intake(), output_type=BY_TEXT)
-              .name("intake: what the JVM refused (Python reference)").uid("intake"))
-    decoded = (t_env.to_data_stream(accepted_events)
-               .process(Decoded(), output_type=BY_TEXT)
+    decoded = (accepted.process(Decoded(), output_type=BY_TEXT)
                .name("decoded tasks, statuses, offers").uid("decoded"))
-    registry = (keyed(decoded.union(intake), string)  # by partner:shipment
+    registry = (keyed(decoded, string)  # by partner:shipment
                 .process(Registry(radius, resolution_for_radius(radius), lateness_ms, interval_ms),
                          output_type=BY_NUMBER)
                 .name("registry: versions and deliveries per shipment").uid("registry"))
     matcher = (keyed(registry, long)  # by index cell
                .process(Matcher(radius, lateness_ms), output_type=pickled)
                .name("matcher: co-locations per H3 cell").uid("matcher"))
-
-    batches = (t_env.to_data_stream(position_batches)  # by partner:vehicle
-               .map(eta.ping_batch, output_type=BY_TEXT).name("ping batches").uid("ping-batches")
-               .union(side_output(intake, POSITIONS)))
-    segments = (keyed(batches, string)
+    batches = batches.map(eta.ping_batch, output_type=BY_TEXT).name("ping batches").uid("ping-batches")
+    segments = (keyed(batches, string)  # by partner:vehicle
                 .process(eta.Tracker(), output_type=BY_NUMBER).name("tracker: segments per vehicle").uid("tracker"))
     speeds = (keyed(segments, long)  # by district
               .process(eta.Profiles(interval_ms), output_type=pickled).name("profiles: speeds per district").uid("profiles"))
@@ -241,15 +269,18 @@ def build(env, sources: dict, sinks: dict, config: Config):
             .connect(speeds.broadcast(*eta.BROADCAST_STATES))
             .process(eta.Eta(interval_ms), output_type=pickled).name("eta: routes per vehicle").uid("eta"))
     proposals = (keyed(side_output(matcher, GROUPS), long)  # by neighbourhood
-                 .connect(side_output(intake, OFFERS).union(side_output(decoded, OFFERS))
-                          .broadcast(consolidation.OFFERS))
+                 .connect(side_output(decoded, OFFERS).broadcast(consolidation.OFFERS))
                  .process(consolidation.Consolidator(), output_type=pickled)
                  .name("consolidator: proposals per neighbourhood").uid("consolidator"))
-
     # The keyed broadcast functions emit their outputs on the main output (udfs.flink.outputs).
-    outputs = side_output(intake, OUTPUTS).union(side_output(registry, OUTPUTS), side_output(matcher, OUTPUTS),
-                                                 etas, proposals)
-    return sinks["outputs"](outputs), written
+    return [side_output(registry, OUTPUTS), side_output(matcher, OUTPUTS), etas, proposals], [], []
+
+
+def jvm_stages(accepted, batches, config: Config, columns: dict):
+    """The stateful stages on the JVM (udfs/jvm ``io.lastmile.udfs.flink``), same graph and
+    results as :func:`python_stages`. ``columns``: table -> ``[(column, ClickHouse type)]`` the
+    JVM writes its rows with. Returns no ``Outputs``, and their ClickHouse and Kafka frames."""
+    raise NotImplementedError("JVM stages are being written")
 
 
 def kafka_sources(env, config: Config, bounded: bool) -> dict:
@@ -263,7 +294,7 @@ def kafka_sources(env, config: Config, bounded: bool) -> dict:
 
 
 def production_sinks(config: Config) -> dict:
-    from jobs.runtime import clickhouse_table, outputs_sink
+    from jobs.runtime import clickhouse_columns, clickhouse_table, outputs_sink
 
     def jvm_rows(t_env, tables: dict):
         """ClickHouse rows built on the JVM, written from the JVM (udfs/jvm sinks), in the same job."""
@@ -274,7 +305,8 @@ def production_sinks(config: Config) -> dict:
         statements.attach_as_datastream()  # runs with env.execute()
         return statements
 
-    return {"outputs": outputs_sink(config, COLUMNS), "jvm_rows": jvm_rows}
+    columns = clickhouse_columns(config, COLUMNS)
+    return {"outputs": outputs_sink(config, columns), "jvm_rows": jvm_rows, "columns": columns}
 
 
 def latest_checkpoint(home: pathlib.Path) -> pathlib.Path | None:

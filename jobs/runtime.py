@@ -235,49 +235,57 @@ def clickhouse_columns(config: Config, tables: dict) -> dict[str, list[tuple[str
 
 
 def outputs_sink(config: Config, columns: dict, guarantee: str = "AT_LEAST_ONCE"):
-    """A sink for streams of :class:`udfs.records.Outputs`: framed in Python
-    (udfs.flink.outputs.EncodeOutputs), written by the JVM.
+    """A sink for the job's outputs: a stream of :class:`udfs.records.Outputs` of the Python
+    functions, framed here (udfs.flink.outputs.EncodeOutputs), and the JVM stages' frames
+    (udfs/sinks/frames.py), all written by the JVM.
 
     ClickHouse rows through udfs/jvm ``ClickHouseSink``: posted in batches of up to 8 MiB or
     1 s, flushed on every checkpoint and at the end of input; retried, then the job fails
     and restarts from its last checkpoint. Kafka messages through Flink's ``KafkaSink``,
     which flushes on every checkpoint (``guarantee`` AT_LEAST_ONCE) or commits a
-    transaction with it (EXACTLY_ONCE); topics are created on first use. ``columns``:
-    table -> column names of the rows (their types are read from the server).
+    transaction with it (EXACTLY_ONCE); topics are created on first use (udfs/jvm
+    ``KafkaFrames``). ``columns``: table -> ``[(column, ClickHouse type)]`` of the rows
+    (:func:`clickhouse_columns`).
     """
 
-    def write(stream):
-        import functools
-
+    def write(stream, clickhouse_frames=(), kafka_frames=()):
         from pyflink.common import Types
-        from pyflink.datastream import DataStream
         from pyflink.datastream.connectors import Sink
         from pyflink.java_gateway import get_gateway
 
-        from lastmile import topics
         from udfs.flink.outputs import KAFKA_FRAMES, EncodeOutputs
 
         jvm = get_gateway().jvm
-        frames = (stream.process(EncodeOutputs(config.clickhouse_database, clickhouse_columns(config, columns),
-                                               functools.partial(topics.ensure_topics, config)),
+        frames = (stream.process(EncodeOutputs(config.clickhouse_database, columns),
                                  output_type=Types.PRIMITIVE_ARRAY(Types.BYTE()))
                   .name("outputs").uid("outputs"))
         j_clickhouse = jvm.io.lastmile.udfs.sinks.ClickHouseSink.frames(
             _clickhouse_url(config), config.clickhouse_user, config.clickhouse_password, 8 << 20, 1000, 5)
-        clickhouse = frames.sink_to(Sink(j_clickhouse)).name("clickhouse").uid("clickhouse")
+        clickhouse = (_union(frames, *clickhouse_frames).sink_to(Sink(j_clickhouse))
+                      .name("clickhouse").uid("clickhouse"))
         producer = jvm.java.util.Properties()
         for key, value in {"linger.ms": "100", "batch.size": "1048576",
                            "compression.type": config.kafka_output_compression,  # see Config
                            "enable.idempotence": "true"}.items():
             producer.setProperty(key, value)
-        records = DataStream(side_output(frames, KAFKA_FRAMES)._j_data_stream
-                             .flatMap(jvm.io.lastmile.udfs.sinks.KafkaFrames()))
-        records.name("kafka records").uid("kafka-records")
+        admin = jvm.java.util.Properties()
+        admin.setProperty("bootstrap.servers", config.kafka_bootstrap)
+        records = (_union(side_output(frames, KAFKA_FRAMES), *kafka_frames)._j_data_stream
+                   .flatMap(jvm.io.lastmile.udfs.sinks.KafkaFrames(admin, config.topic_partitions))
+                   .name("kafka records").uid("kafka-records"))
         j_kafka = jvm.io.lastmile.udfs.sinks.KafkaFrames.sink(config.kafka_bootstrap, producer, guarantee,
                                                               "lastmile-coordination")
-        return clickhouse, DataStream(records._j_data_stream.sinkTo(j_kafka)).name("kafka").uid("kafka")
+        kafka = records.sinkTo(j_kafka).name("kafka").uid("kafka")
+        return clickhouse, kafka
 
     return write
+
+
+def _union(first, *others):
+    """``first.union(*others)``; ``others`` may be Java DataStreams (the JVM stages' frames)."""
+    from pyflink.datastream import DataStream
+
+    return first.union(*(o if isinstance(o, DataStream) else DataStream(o) for o in others)) if others else first
 
 
 def _interval(seconds: float) -> str:

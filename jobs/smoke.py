@@ -44,9 +44,9 @@ def kafka_sources(env, config: Config, bounded: bool) -> dict:
 
 
 def production_sinks(config: Config) -> dict:
-    from jobs.runtime import outputs_sink
+    from jobs.runtime import clickhouse_columns, outputs_sink
 
-    return {"outputs": outputs_sink(config, COLUMNS)}
+    return {"outputs": outputs_sink(config, clickhouse_columns(config, COLUMNS))}
 
 
 def run(config: Config, bounded: bool = True) -> float:

@@ -19,6 +19,7 @@ from lastmile.errors import ConfigError
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_CLICKHOUSE_URL = "http://127.0.0.1:8123"
 KAFKA_COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
+OPERATORS = ("jvm", "python")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -50,6 +51,9 @@ class Config:
     # machine (it decompresses every compressed batch to validate it); lz4 or zstd for a
     # broker across a network.
     kafka_output_compression: str = "none"
+    # Where the coordination job's stateful stages run: "jvm" (udfs/jvm, the default) or
+    # "python" (udfs/flink, the reference the JVM stages are held to; several times slower).
+    operators: str = "jvm"
     startup_timeout_s: float = 90.0
     # REST endpoint of the standalone Flink cluster (`lastmile cluster up` starts one there;
     # its RPC port is the next one) and how many TaskManagers it starts.
@@ -74,6 +78,8 @@ class Config:
         if self.kafka_output_compression not in KAFKA_COMPRESSIONS:
             raise ConfigError(f"LASTMILE_KAFKA_OUTPUT_COMPRESSION must be one of {', '.join(KAFKA_COMPRESSIONS)}, "
                               f"got {self.kafka_output_compression!r}")
+        if self.operators not in OPERATORS:
+            raise ConfigError(f"LASTMILE_OPERATORS must be one of {', '.join(OPERATORS)}, got {self.operators!r}")
         if not (math.isfinite(self.eta_interval_s) and self.eta_interval_s >= 1):
             raise ConfigError(f"eta_interval_s must be at least 1 second, got {self.eta_interval_s}")
         for name in ("out_of_orderness_s", "idle_timeout_s", "allowed_lateness_s", "checkpoint_interval_s"):

@@ -54,9 +54,10 @@ def batch_from_row(row) -> PingBatch:
     return PingBatch(vehicle_key(row[0], row[1]), pings[-1][0], pings)
 
 
-def single(partner_id: str, vehicle_id: str, ts: int, lat: float, lng: float, speed: float | None) -> PingBatch:
-    """A batch of one (a position the Python reference accepted after the JVM had refused it)."""
-    return PingBatch(vehicle_key(partner_id, vehicle_id), ts, ((ts, lat, lng, speed),))
+def ping_text(ts: int, lat: float, lng: float, speed: float | None) -> str:
+    """One ping as :func:`parse_pings` reads it (a position the Python reference accepted after
+    the JVM had refused it: a batch of one). ``repr`` of a float round-trips, as Java's does."""
+    return f"{ts},{lat!r},{lng!r},{'' if speed is None else repr(speed)}"
 
 
 def track(last: Ping | None, pings: tuple[Ping, ...]) -> tuple[Ping | None, dict[int, list[tuple[int, int, float]]]]:

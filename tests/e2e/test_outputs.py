@@ -89,7 +89,7 @@ def test_jvm_sinks_deliver_what_python_framed(stack, ch):
     def stream(elements):  # built in Python: Java cannot unpickle these objects
         return (env.from_collection(list(range(len(elements))), type_info=Types.INT())
                 .map(lambda i: elements[i], output_type=Types.PICKLED_BYTE_ARRAY()))
-    outputs_sink(config, {"dead_letters": COLUMNS["dead_letters"]})(stream(outputs))
+    outputs_sink(config, clickhouse_columns(config, {"dead_letters": COLUMNS["dead_letters"]}))(stream(outputs))
     env.execute("sink test")
 
     written = ch.query(f"SELECT dead_letter_id, toUnixTimestamp64Milli(received_at), source, partner_id, stage, "

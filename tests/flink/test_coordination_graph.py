@@ -10,6 +10,7 @@ import sys
 import cloudpickle
 import numpy as np
 from pyflink.common import Duration, Row, Types
+from pyflink.datastream import DataStream
 from pyflink.common.watermark_strategy import TimestampAssigner, WatermarkStrategy
 from pyflink.table.expressions import col
 
@@ -20,6 +21,8 @@ from lastmile.simulator import truth as truth_mod
 from samples import HOUR, valid
 from udfs.contracts import wire
 from udfs.records import Outputs
+from udfs.sinks import frames
+from udfs.sinks.rowbinary import decode_rows
 
 BASE = 1_751_328_000_000  # 2025-07-01
 SCHEMAS = {"delivery_tasks": "DeliveryTask", "vehicle_positions": "VehiclePosition",
@@ -51,13 +54,61 @@ def _table(env, t_env, rows):
                                                          col("offset"), col("ts"))
 
 
-def run_graph(tmp_path, records):
-    """records: (stream, partner, record or raw bytes[, partition]); returns what reached the two sinks.
+@functools.lru_cache(maxsize=1)
+def column_types() -> dict:
+    """``(column, ClickHouse type)`` of the job's tables, from the migrations applied in an
+    embedded ClickHouse (chdb, no server): what production reads from ``system.columns``."""
+    import tempfile
+
+    from chdb import session
+
+    from lastmile.migrations import discover
+    from udfs.rows import COLUMNS
+
+    with tempfile.TemporaryDirectory() as folder:
+        ch = session.Session(folder)
+        ch.query("CREATE DATABASE lastmile")
+        for migration in discover():
+            for statement in migration.statements():
+                ch.query(statement.replace("CREATE TABLE IF NOT EXISTS ", "CREATE TABLE IF NOT EXISTS lastmile.")
+                         .replace("CREATE TABLE colocations", "CREATE TABLE lastmile.colocations")
+                         .replace("DROP TABLE IF EXISTS colocations", "DROP TABLE IF EXISTS lastmile.colocations")
+                         .replace("CREATE VIEW IF NOT EXISTS colocations_current", "CREATE VIEW IF NOT EXISTS lastmile.colocations_current")
+                         .replace("FROM colocations FINAL", "FROM lastmile.colocations FINAL")
+                         .replace("ALTER TABLE consolidation_proposals", "ALTER TABLE lastmile.consolidation_proposals"))
+        found = {}
+        for line in ch.query("SELECT table, name, type FROM system.columns WHERE database = 'lastmile'",
+                             "TabSeparated").bytes().decode().splitlines():
+            table, name, ch_type = line.split("\t")
+            found[(table, name)] = ch_type.replace("\\'", "'")
+        ch.close()
+    return {t: [(c, found[(t, c)]) for c in cols] for t, cols in COLUMNS.items()}
+
+
+def _decode_frames(kind: str, frame: bytes, rows: list, kafka: list) -> None:
+    """What the JVM stages framed, as the Python stages' rows and messages."""
+    if kind == "clickhouse":
+        query, body = frames.read_clickhouse(frame)
+        table = query.split("`.`")[1].split("`")[0]
+        rows.extend((table, r) for r in decode_rows(column_types()[table], body))
+        return
+    for topic, key, value in frames.read_kafka(frame):  # one message to several topics: consecutive
+        key = key.decode() if key is not None else None
+        if kafka and kafka[-1][1:] == (key, value) and topic not in kafka[-1][0]:
+            kafka[-1] = ((*kafka[-1][0], topic), key, value)
+        else:
+            kafka.append(((topic,), key, value))
+
+
+def run_graph(tmp_path, records, operators="python"):
+    """records: (stream, partner, record or raw bytes[, partition]); returns what reached the sinks:
+    ``(table, row)`` ClickHouse rows and ``(topics, key, value)`` Kafka messages.
 
     Each partition of a source is a collection of its own, with its own watermarks (as the
     Kafka source tracks them per partition): the source's watermark is their minimum.
+    ``operators``: the job's stateful stages on the JVM or in Python (the reference).
     """
-    config = Config.from_env({}, home=tmp_path, parallelism=2, out_of_orderness_s=60)
+    config = Config.from_env({}, home=tmp_path, parallelism=2, out_of_orderness_s=60, operators=operators)
     # Watermarks are emitted periodically; every millisecond makes them follow the data closely.
     env = stream_env(config, extra={"pipeline.auto-watermark-interval": "1 ms"})
     t_env = table_env(env)
@@ -74,23 +125,31 @@ def run_graph(tmp_path, records):
     for name, parts in rows.items():
         per_partition = [_table(env, t_env, r) for _, r in sorted(parts.items())] or [_table(env, t_env, [])]
         tables[name] = functools.reduce(lambda a, b: a.union_all(b), per_partition)
-    sinks = {}
+    sinks = {"columns": column_types()}
 
     def jvm_rows(t, tables):  # the rows the JVM builds for ClickHouse, tagged with their table
         sinks["jvm"] = [t.to_data_stream(rows).map(lambda r, name=name: (name, tuple(r)),
                                                     output_type=Types.PICKLED_BYTE_ARRAY())
                         for name, rows in tables.items()]
 
-    coordination.build(env, {"tables": t_env, **tables},
-                       {"outputs": lambda s: sinks.setdefault("outputs", s), "jvm_rows": jvm_rows}, config)
+    def outputs(stream, clickhouse_frames=(), kafka_frames=()):
+        sinks["outputs"] = stream
+        sinks["frames"] = [DataStream(f).map(lambda b, kind=kind: (kind, bytes(b)),
+                                             output_type=Types.PICKLED_BYTE_ARRAY())
+                           for kind, streams in (("clickhouse", clickhouse_frames), ("kafka", kafka_frames))
+                           for f in streams]
+
+    coordination.build(env, {"tables": t_env, **tables}, {**sinks, "outputs": outputs, "jvm_rows": jvm_rows}, config)
     rows, kafka = [], []
     # Through a map: PyFlink finds a Python function's side outputs from the operators
     # registered downstream of them, and a bare collect is not registered.
     outputs = sinks["outputs"].map(lambda r: r, output_type=Types.PICKLED_BYTE_ARRAY())
-    for r in outputs.union(*sinks["jvm"]).execute_and_collect():
+    for r in outputs.union(*sinks["jvm"], *sinks["frames"]).execute_and_collect():
         if isinstance(r, Outputs):  # what one call of a Python function wrote
             rows.extend(r.rows)
             kafka.extend(r.messages)
+        elif r[0] in ("clickhouse", "kafka") and isinstance(r[1], bytes):
+            _decode_frames(r[0], r[1], rows, kafka)
         else:
             rows.append(r)
     return rows, kafka

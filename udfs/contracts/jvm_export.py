@@ -62,6 +62,24 @@ def decoded_fields(registry: SchemaRegistry | None = None) -> tuple[str, ...]:
     return tuple(names)
 
 
+_FLINK_TYPES = {"string": "STRING", "long": "BIGINT", "double": "DOUBLE", "int": "INT", "boolean": "BOOLEAN"}
+
+
+def decoded_field_types(registry: SchemaRegistry | None = None) -> tuple[str, ...]:
+    """The Flink SQL type of each of :func:`decoded_fields`, as DecodeEvent.ROW declares it."""
+    registry = registry or default_registry()
+    types: dict[str, str] = {}
+    for record in EVENT_RECORDS:
+        for f in registry.latest(record).fields:
+            avro = f["type"]
+            if isinstance(avro, list):  # a union with null
+                avro = next(t for t in avro if t != "null")
+            if isinstance(avro, dict):  # a logical type
+                avro = avro["type"]
+            types.setdefault(f["name"], _FLINK_TYPES[avro])
+    return tuple(types[name] for name in decoded_fields(registry))
+
+
 def record_reader(stream: str, registry: SchemaRegistry | None = None):
     """A function from DecodeEvent's field values (in :func:`decoded_fields` order) to the
     record of ``stream`` in internal form, as :func:`udfs.contracts.intake.from_wire` returns it."""

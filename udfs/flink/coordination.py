@@ -26,16 +26,27 @@ from udfs.consolidation import Member, neighbourhood_of, offer_from_record
 from udfs.contracts import wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire
+from udfs.contracts.jvm_export import decoded_field_types, decoded_fields
 from udfs.eta import FINAL_STATUSES, OPEN_STATUSES, Delivery, DeliveryEvent, in_event_order, status_event, task_event
 from udfs.flink.outputs import KAFKA, ROWS, gather
 from udfs.flink.timers import Timers
-from udfs.pings import interval_end, single
+from udfs.pings import interval_end, ping_text
 from udfs.records import DeadLetter, Source
 from udfs.rows import event_row, match_record, match_row
 
 BY_TEXT = Types.ROW([Types.STRING(), Types.PICKLED_BYTE_ARRAY()])  # Row(key, value) for a keyed function
 BY_NUMBER = Types.ROW([Types.LONG(), Types.PICKLED_BYTE_ARRAY()])
-POSITIONS = OutputTag("positions", BY_TEXT)  # (vehicle key, udfs.pings.PingBatch of one position)
+_FLINK_TYPES = {"STRING": Types.STRING(), "BIGINT": Types.LONG(), "DOUBLE": Types.DOUBLE(), "INT": Types.INT(),
+                "BOOLEAN": Types.BOOLEAN()}
+#: An accepted task, status or offer, as the JVM decodes it (jobs.coordination.event_path's
+#: ``accepted``): the Intake emits what it accepts in the same row, so both go on together.
+ACCEPTED_FIELDS = ("kind", "topic", "partition", "offset", "ingested_at", *decoded_fields())
+ACCEPTED_ROW = Types.ROW_NAMED(list(ACCEPTED_FIELDS), [Types.STRING(), Types.STRING(), Types.INT(), Types.LONG(),
+                                                   Types.LONG(), *(_FLINK_TYPES[t] for t in decoded_field_types())])
+#: A vehicle's pings as the JVM batches them (jobs.coordination.position_path's ``batches``):
+#: ``(partner_id, vehicle_id, "ts,lat,lng,speed;...")``; the Intake's positions, one each.
+PING_ROWS = Types.ROW_NAMED(["partner_id", "vehicle_id", "pings"], [Types.STRING()] * 3)
+POSITIONS = OutputTag("positions", PING_ROWS)
 OFFERS = OutputTag("offers")  # udfs.consolidation.Offer
 STOPS = OutputTag("stops", BY_TEXT)  # (vehicle key, udfs.eta.Assign / Unassign), for the vehicle's ETA state
 # (neighbourhood, the changes of one Matcher call there, in order:
@@ -64,12 +75,11 @@ class Intake(ProcessFunction):
     watermark])``: it refuses them with their reason, or accepts what the JVM was merely
     stricter about. The watermark the JVM judged by counts as well as this operator's own,
     which may still lag behind it. Delivery tasks continue on the main output as
-    ``Row(partner:shipment, (record, source, ingested_at))``
-    (their lateness depends on their window: the Registry decides). The other
-    streams go to their ClickHouse table (``ROWS``), or to dead letters as ``late``
-    when their event time is behind the current watermark; statuses that put a
-    shipment on a van or end its delivery also continue on the main output (to the
-    Registry), positions to ``POSITIONS``, capacity offers to ``OFFERS``.
+    :data:`ACCEPTED_ROW` rows, like the JVM's (their lateness depends on their window: the
+    Registry decides). The other streams go to their ClickHouse table (``ROWS``), or to
+    dead letters as ``late`` when their event time is behind the current watermark;
+    statuses that put a shipment on a van or end its delivery and capacity offers also
+    continue on the main output, positions on ``POSITIONS`` as :data:`PING_ROWS`.
     """
 
     def process_element(self, value, ctx):
@@ -89,7 +99,7 @@ class Intake(ProcessFunction):
                                                       violation.message, raw, partner, now))
             return
         if stream == "delivery_tasks":
-            yield _by_shipment(record, source, now)
+            yield accepted_row(stream, record, source, now)
             return
         event_time = record["event_time"] if "event_time" in record else record["available_from"]
         watermark = ctx.timer_service().current_watermark()
@@ -102,13 +112,16 @@ class Intake(ProcessFunction):
             return
         yield ROWS, (stream, event_row(stream, record, source, now))
         if stream == "vehicle_positions":
-            batch = single(record["partner_id"], record["vehicle_id"], record["event_time"], record["lat"],
-                           record["lng"], record["speed_mps"])
-            yield POSITIONS, Row(batch.key, batch)
-        elif stream == "shipment_status" and record["status"] in TRACKED_STATUSES:
-            yield _by_shipment(record, source, now)
-        elif stream == "capacity_offers":
-            yield OFFERS, offer_from_record(record)
+            yield POSITIONS, Row(record["partner_id"], record["vehicle_id"], ping_text(
+                record["event_time"], record["lat"], record["lng"], record["speed_mps"]))
+        elif (stream == "shipment_status" and record["status"] in TRACKED_STATUSES) or stream == "capacity_offers":
+            yield accepted_row(stream, record, source, now)
+
+
+def accepted_row(stream: str, record: dict, source: Source, ingested_at: int) -> Row:
+    """``record`` (internal form) as an :data:`ACCEPTED_ROW` row."""
+    return Row(stream, source.topic, source.partition, source.offset, ingested_at,
+               *(record.get(name) for name in ACCEPTED_FIELDS[5:]))
 
 
 class Decoded(ProcessFunction):

@@ -60,16 +60,14 @@ class EncodeOutputs(ProcessFunction):
     """``Outputs`` -> one ClickHouse frame per table on the main output, one Kafka frame on
     ``KAFKA_FRAMES``.
 
-    ``columns``: table -> ``[(column, ClickHouse type)]`` in the order of the rows;
-    ``ensure_topics(names)`` creates topics on first use (a new partner's inbox needs no set-up).
+    ``columns``: table -> ``[(column, ClickHouse type)]`` in the order of the rows. Topics
+    are created on first use by the JVM's ``KafkaFrames`` (a new partner's inbox needs no set-up).
     """
 
-    def __init__(self, database: str, columns: dict[str, list[tuple[str, str]]], ensure_topics):
+    def __init__(self, database: str, columns: dict[str, list[tuple[str, str]]]):
         self._database = database
         self._columns = columns
-        self._ensure_topics = ensure_topics
         self._encoders: dict[str, tuple[RowEncoder, str]] = {}
-        self._known: set[str] = set()
 
     def open(self, runtime_context):
         for table, cols in self._columns.items():
@@ -85,9 +83,5 @@ class EncodeOutputs(ProcessFunction):
                 enc, query = self._encoders[table]
                 yield clickhouse_frame(query, enc.encode(rows))
         if value.messages:
-            flat = [(topic, key, payload) for targets, key, payload in value.messages for topic in targets]
-            new = {topic for topic, _, _ in flat} - self._known
-            if new:
-                self._ensure_topics(sorted(new))
-                self._known |= new
-            yield KAFKA_FRAMES, kafka_frame(flat)
+            yield KAFKA_FRAMES, kafka_frame((topic, key, payload) for targets, key, payload in value.messages
+                                            for topic in targets)

@@ -121,3 +121,77 @@ class RowEncoder:
     def insert_query(self, database: str) -> str:
         cols = ", ".join(f"`{c}`" for c in self.columns)
         return f"INSERT INTO `{database}`.`{self.table}` ({cols}) FORMAT RowBinary"
+
+
+# --- the way back: what the tests read the JVM's frames with ----------------------------------------
+
+Decoder = Callable[[memoryview, int], tuple[object, int]]  # (data, position) -> (value, next position)
+
+
+def _read_varint(data: memoryview, pos: int) -> tuple[int, int]:
+    n, shift = 0, 0
+    while True:
+        byte = data[pos]
+        pos += 1
+        n |= (byte & 0x7F) << shift
+        if byte < 0x80:
+            return n, pos
+        shift += 7
+
+
+def decoder(ch_type: str) -> Decoder:
+    """The decoder of one ClickHouse column type: the values :func:`encoder` takes (epoch
+    milliseconds for ``DateTime64(3)``, text UUIDs, lists for arrays, ``None`` for a null)."""
+    ch_type = ch_type.strip()
+    if (inner := _inner(ch_type, "LowCardinality")) is not None:
+        return decoder(inner)
+    if (inner := _inner(ch_type, "Nullable")) is not None:
+        value_decoder = decoder(inner)
+        return lambda data, pos: (None, pos + 1) if data[pos] else value_decoder(data, pos + 1)
+    if (inner := _inner(ch_type, "Array")) is not None:
+        element_decoder = decoder(inner)
+
+        def array(data, pos):
+            n, pos = _read_varint(data, pos)
+            values = []
+            for _ in range(n):
+                value, pos = element_decoder(data, pos)
+                values.append(value)
+            return values, pos
+        return array
+    if re.fullmatch(r"DateTime64\(3(?:,\s*'[^']*')?\)", ch_type):
+        ch_type = "Int64"
+    if ch_type in _FIXED:
+        unpack = struct.Struct(_FIXED[ch_type])
+        return lambda data, pos: (unpack.unpack_from(data, pos)[0], pos + unpack.size)
+    if ch_type == "String":
+        def string(data, pos):
+            n, pos = _read_varint(data, pos)
+            return bytes(data[pos:pos + n]), pos + n
+        return string
+    if ch_type == "UUID":
+        return lambda data, pos: (str(uuid.UUID(bytes=bytes(data[pos:pos + 8])[::-1] + bytes(data[pos + 8:pos + 16])[::-1])),
+                                  pos + 16)
+    if ch_type == "Bool":
+        return lambda data, pos: (bool(data[pos]), pos + 1)
+    raise ValueError(f"column type {ch_type} is not written by the job")
+
+
+def decode_rows(columns: Sequence[tuple[str, str]], body: bytes) -> list[tuple]:
+    """The rows of RowBinary ``body`` for ``columns`` (name, ClickHouse type), as tuples of
+    :func:`decoder` values; a String column's bytes are decoded as UTF-8."""
+    decoders = [decoder(t) for _, t in columns]
+    texts = [t.strip().removeprefix("LowCardinality(").removeprefix("Nullable(").startswith("String")
+             for _, t in columns]
+    data, pos, rows = memoryview(body), 0, []
+    while pos < len(data):
+        row = []
+        for dec, text in zip(decoders, texts):
+            value, pos = dec(data, pos)
+            if text and isinstance(value, bytes):
+                value = value.decode()
+            elif isinstance(value, list):
+                value = [v.decode() if isinstance(v, bytes) else v for v in value]
+            row.append(value)
+        rows.append(tuple(row))
+    return rows

@@ -51,6 +51,7 @@ public final class Contract {
 
     final Map<Long, Writer> byFingerprint = new HashMap<>();
     final Map<String, Schema> latest = new HashMap<>();
+    final Map<String, Long> latestFingerprint = new HashMap<>(); // single-object header, little-endian
     final Map<String, JsonNode> defaults = new HashMap<>(); // "Record.field" -> default of the current version
     final Map<String, String[]> rules = new HashMap<>();
     final Map<String, String> recordOfStream = new HashMap<>(); // "delivery_tasks" -> "DeliveryTask"
@@ -84,6 +85,7 @@ public final class Contract {
             byFingerprint.put(s.get("fingerprint_le").asLong(), new Writer(name, schema));
             if (s.get("latest").asBoolean()) {
                 latest.put(name, schema);
+                latestFingerprint.put(name, s.get("fingerprint_le").asLong());
                 for (JsonNode f : s.get("schema").get("fields")) {
                     if (f.has("default")) {
                         defaults.put(name + "." + f.get("name").asText(), f.get("default"));
