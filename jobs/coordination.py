@@ -277,10 +277,39 @@ def python_stages(accepted, batches, config: Config, _columns=None):
 
 
 def jvm_stages(accepted, batches, config: Config, columns: dict):
-    """The stateful stages on the JVM (udfs/jvm ``io.lastmile.udfs.flink``), same graph and
-    results as :func:`python_stages`. ``columns``: table -> ``[(column, ClickHouse type)]`` the
-    JVM writes its rows with. Returns no ``Outputs``, and their ClickHouse and Kafka frames."""
-    raise NotImplementedError("JVM stages are being written")
+    """The stateful stages on the JVM (udfs/jvm ``io.lastmile.udfs.flink``), the same graph and
+    results as :func:`python_stages` (held to it by tests/flink/test_jvm_stages.py). ``columns``:
+    table -> ``[(column, ClickHouse type)]``, what the JVM encodes its rows with. Returns no
+    ``Outputs``, and the stages' ClickHouse and Kafka frames."""
+    import json
+
+    from pyflink.java_gateway import get_gateway
+
+    jvm = get_gateway().jvm
+    f = jvm.io.lastmile.udfs.flink
+    outputs = f.Outputs.fromJson(json.dumps({"database": config.clickhouse_database, "tables": columns}))
+    radius = float(config.colocation_radius_m)
+    lateness_ms = int(config.allowed_lateness_s * 1000)
+    interval_ms = int(config.eta_interval_s) * 1000  # the ping batches' window (position_path)
+
+    def named(operator, name: str, uid: str):
+        return operator.name(name).uid(uid)
+
+    j_accepted = accepted._j_data_stream
+    registry = named(f.Stages.registry(j_accepted, radius, lateness_ms, interval_ms, outputs),
+                     "registry: versions and deliveries per shipment", "jvm-registry")
+    matcher = named(f.Stages.matcher(registry, radius, lateness_ms, outputs),
+                    "matcher: co-locations per H3 cell", "jvm-matcher")
+    proposals = named(f.Stages.consolidator(matcher.getSideOutput(f.Matcher.GROUPS), j_accepted, outputs),
+                      "consolidator: proposals per neighbourhood", "jvm-consolidator")
+    pings = named(f.Stages.pingBatches(batches._j_data_stream), "ping batches", "jvm-ping-batches")
+    tracker = named(f.Stages.tracker(pings), "tracker: segments per vehicle", "jvm-tracker")
+    speeds = named(f.Stages.profiles(tracker, interval_ms), "profiles: speeds per district", "jvm-profiles")
+    etas = named(f.Stages.eta(pings, registry.getSideOutput(f.Registry.STOPS), speeds, interval_ms, outputs),
+                 "eta: routes per vehicle", "jvm-eta")
+    writers = (registry, matcher, proposals, etas)
+    return ([], [w.getSideOutput(f.Outputs.CLICKHOUSE) for w in writers],
+            [w.getSideOutput(f.Outputs.KAFKA) for w in writers])
 
 
 def kafka_sources(env, config: Config, bounded: bool) -> dict:

@@ -23,6 +23,7 @@ from __future__ import annotations
 import bisect
 import dataclasses
 import math
+import struct
 
 import h3.api.basic_int as h3i
 
@@ -167,14 +168,40 @@ class SpeedTable:
         return speeds.get((parent, hour)) or speeds.get((parent, ANY_HOUR)) or self.default_mps
 
 
+_MASK64 = (1 << 64) - 1
+_GOLDEN_GAMMA = 0x9E3779B97F4A7C15
+
+
+def _mix64(z: int) -> int:
+    """SplitMix64's finalizer (Stafford's Mix13) of a 64-bit unsigned ``z``."""
+    z = ((z ^ (z >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    z = ((z ^ (z >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return z ^ (z >> 31)
+
+
+def learning_order(segment: tuple[int, int, float]) -> tuple[int, int, int, float]:
+    """The sort key of a segment ``(cell, hour, m/s)`` in :func:`learn_interval`: a 64-bit mix of
+    the cell, the hour and the IEEE-754 bits of the speed, each folded in as
+    ``h = mix64((h ^ x) + 0x9E3779B97F4A7C15)`` from ``h = 0`` (x as unsigned 64 bits,
+    ``mix64`` SplitMix64's finalizer), compared as an unsigned number; ties (in practice equal
+    segments) by cell, hour and speed. Plain integer arithmetic, so the JVM port
+    (core.SpeedProfiles) computes the same order."""
+    cell, hour, speed = segment
+    h = 0
+    for x in (cell, hour, struct.unpack("<Q", struct.pack("<d", speed))[0]):
+        h = _mix64((((h ^ x) & _MASK64) + _GOLDEN_GAMMA) & _MASK64)
+    return h, cell, hour, speed
+
+
 def learn_interval(estimates: dict, segments) -> tuple[dict, dict]:
     """Learn one district's segments of one event-time interval into ``estimates`` (by
     :func:`profile_keys` key); returns ``(estimates that changed, speeds to publish)``.
 
     In a fixed order, not in the order the vans' batches arrived: the running median
     depends on the order it sees speeds in, and a replay interleaves batches differently
-    from the live run. The order is a hash's (numbers hash alike in every process), not
-    sorted by speed: fed in ascending order, the running median would drift upwards.
+    from the live run. The order is a hash's (:func:`learning_order`: the same in every
+    process and on the JVM), not sorted by speed: fed in ascending order, the running
+    median would drift upwards.
     """
     changed, published = {}, {}
 
@@ -184,7 +211,7 @@ def learn_interval(estimates: dict, segments) -> tuple[dict, dict]:
         if mps is not None:
             published[key] = mps
 
-    for cell, hour, speed in sorted(segments, key=hash):
+    for cell, hour, speed in sorted(segments, key=learning_order):
         keys = profile_keys(cell, hour)
         usual = estimates.get(keys[1])  # the cell at any hour, before this segment
         if usual is not None and usual.count >= MIN_OBSERVATIONS and usual.estimate > 0:

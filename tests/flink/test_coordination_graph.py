@@ -100,15 +100,16 @@ def _decode_frames(kind: str, frame: bytes, rows: list, kafka: list) -> None:
             kafka.append(((topic,), key, value))
 
 
-def run_graph(tmp_path, records, operators="python"):
+def run_graph(tmp_path, records, operators="jvm", parallelism=2):
     """records: (stream, partner, record or raw bytes[, partition]); returns what reached the sinks:
     ``(table, row)`` ClickHouse rows and ``(topics, key, value)`` Kafka messages.
 
     Each partition of a source is a collection of its own, with its own watermarks (as the
     Kafka source tracks them per partition): the source's watermark is their minimum.
-    ``operators``: the job's stateful stages on the JVM or in Python (the reference).
+    ``operators``: the job's stateful stages on the JVM or in Python (the reference). A
+    partition's records reach an operator of parallelism 2 round robin, no longer in order.
     """
-    config = Config.from_env({}, home=tmp_path, parallelism=2, out_of_orderness_s=60, operators=operators)
+    config = Config.from_env({}, home=tmp_path, parallelism=parallelism, out_of_orderness_s=60, operators=operators)
     # Watermarks are emitted periodically; every millisecond makes them follow the data closely.
     env = stream_env(config, extra={"pipeline.auto-watermark-interval": "1 ms"})
     t_env = table_env(env)

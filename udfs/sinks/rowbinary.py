@@ -177,12 +177,13 @@ def decoder(ch_type: str) -> Decoder:
     raise ValueError(f"column type {ch_type} is not written by the job")
 
 
-def decode_rows(columns: Sequence[tuple[str, str]], body: bytes) -> list[tuple]:
+def decode_rows(columns: Sequence[tuple[str, str]], body: bytes, binary: Iterable[str] = ("payload",)) -> list[tuple]:
     """The rows of RowBinary ``body`` for ``columns`` (name, ClickHouse type), as tuples of
-    :func:`decoder` values; a String column's bytes are decoded as UTF-8."""
+    :func:`decoder` values; a String column's bytes are decoded as UTF-8, except the
+    ``binary`` columns' (a dead letter's original bytes)."""
     decoders = [decoder(t) for _, t in columns]
-    texts = [t.strip().removeprefix("LowCardinality(").removeprefix("Nullable(").startswith("String")
-             for _, t in columns]
+    texts = [name not in binary and t.strip().removeprefix("LowCardinality(").removeprefix("Nullable(").startswith("String")
+             for name, t in columns]
     data, pos, rows = memoryview(body), 0, []
     while pos < len(data):
         row = []

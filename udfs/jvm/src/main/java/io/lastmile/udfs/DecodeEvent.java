@@ -20,7 +20,7 @@ import org.apache.flink.types.Row;
 @FunctionHint(output = @DataTypeHint(DecodeEvent.ROW))
 public class DecodeEvent extends ContractFunction {
 
-    static final String[] FIELDS = {
+    public static final String[] FIELDS = {
             "event_id", "partner_id", "shipment_id", "event_time", "dest_lat", "dest_lng", "window_start", "window_end",
             "recipient_key", "parcel_count", "volume_l", "weight_kg", "retailer_id", "service_level", "status",
             "vehicle_id", "stop_sequence", "lat", "lng", "reason", "depot_lat", "depot_lng", "available_from",

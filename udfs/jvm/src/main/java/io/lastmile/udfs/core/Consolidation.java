@@ -1,0 +1,799 @@
+package io.lastmile.udfs.core;
+
+import java.io.DataInput;
+import java.io.DataOutput;
+import java.io.IOException;
+import java.io.ObjectInputStream;
+import java.io.ObjectOutputStream;
+import java.io.Serializable;
+import java.math.BigDecimal;
+import java.math.RoundingMode;
+import java.nio.charset.StandardCharsets;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collection;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+import java.util.TreeMap;
+import java.util.TreeSet;
+
+import com.uber.h3core.H3Core;
+
+/**
+ * udfs.consolidation: consolidation proposals, one carrier serving a group of co-located
+ * deliveries (the rules are in that module's docstring). {@link Neighbourhood} is the keyed
+ * state of the Flink operator, {@link Neighbourhood#onTimer} what it does at a timer
+ * (udfs.flink.consolidation.Consolidator); {@link #proposalRecord} and {@link #proposalRow}
+ * give its outputs as plain values.
+ *
+ * <p>Where Python iterates a set or a dict, the order never reaches a proposal: groups come in
+ * the order of their smallest member key and list their members by key (both sorted by code
+ * point), a batch's candidates by sorted partner then rank. So Java keeps hash maps and sets
+ * where Python has them and sorts where Python sorts.
+ */
+public final class Consolidation {
+    public static final int NEIGHBOURHOOD_RESOLUTION = 7;
+    public static final long LEAD_MS = 3 * 3_600_000L;
+    /** ~25 km/h, a city van between stops. */
+    public static final double PLANNING_SPEED_MPS = 7.0;
+    /** The roomiest ones. */
+    public static final int MAX_OFFERS_PER_PARTNER = 3;
+    /** udfs.eta.DETOUR: road distance / straight line. */
+    public static final double DETOUR = 1.3;
+    /** udfs.eta.DWELL_S: time at a stop. */
+    public static final double DWELL_S = 180.0;
+    public static final String KERNEL_VERSION = ConsolidationKernel.KERNEL_VERSION;
+
+    private Consolidation() {
+    }
+
+    // ------------------------------------------------------------ values
+
+    /** udfs.consolidation.Member: a delivery in a group (from the DeliveryTask). */
+    public record Member(String partnerId, String shipmentId, double lat, double lng, long windowStart,
+                         long windowEnd, double volumeL) implements Serializable {
+        /** {@code partner:shipment}. */
+        public String key() {
+            return partnerId + ":" + shipmentId;
+        }
+
+        /** {@code list(member)}: the JSON array the inputs digest is made of. */
+        List<Object> fields() {
+            return Arrays.asList(partnerId, shipmentId, lat, lng, windowStart, windowEnd, volumeL);
+        }
+    }
+
+    /** udfs.consolidation.Offer: spare capacity from a CapacityOffer. {@code offerKey}:
+     * {@code partner:vehicle}, or {@code partner:event_id} for an offer without a vehicle. */
+    public record Offer(String partnerId, String offerKey, double lat, double lng, long availableFrom,
+                        long availableTo, double spareVolumeL, long spareStops) implements Serializable {
+        List<Object> fields() {
+            return Arrays.asList(partnerId, offerKey, lat, lng, availableFrom, availableTo, spareVolumeL, spareStops);
+        }
+    }
+
+    /** udfs.consolidation.Proposal; {@code shipments} and {@code tour} hold {@code partner:shipment}. */
+    public record Proposal(String proposalId, List<String> partners, List<String> shipments, String assignedPartner,
+                           double kmSeparate, double kmConsolidated, double kmSaved, String kernelVersion,
+                           String inputsDigest, long createdAt, String offerKey, List<String> tour)
+            implements Serializable {
+    }
+
+    /** A message of the Matcher for a neighbourhood: Python's {@code ("link", neighbourhood, a, b)}
+     * or {@code ("unlink", neighbourhood, key_a, key_b)}. */
+    public sealed interface Change extends Serializable permits Link, Unlink {
+        long neighbourhood();
+    }
+
+    /** A (new version of a) match of two deliveries. */
+    public record Link(long neighbourhood, Member a, Member b) implements Change {
+    }
+
+    /** A retracted match, by member keys. */
+    public record Unlink(long neighbourhood, String keyA, String keyB) implements Change {
+    }
+
+    /** What {@link Neighbourhood#onTimer} returns: the proposals made, and whether the state
+     * changed (to be saved). */
+    public record TimerResult(List<Proposal> proposals, boolean changed) {
+    }
+
+    // ------------------------------------------------------------ functions
+
+    private static final class H3 {
+        static final H3Core CORE;
+
+        static {
+            try {
+                CORE = H3Core.newInstance();
+            } catch (IOException e) {
+                throw new ExceptionInInitializerError(e);
+            }
+        }
+    }
+
+    /** {@code neighbourhood_of}: the resolution-7 parent of an H3 cell. */
+    public static long neighbourhoodOf(long h3Cell) {
+        return H3.CORE.cellToParent(h3Cell, NEIGHBOURHOOD_RESOLUTION);
+    }
+
+    /** {@code offer_from_record} on a CapacityOffer's fields; {@code vehicleId} may be null. */
+    public static Offer offerFromFields(String partnerId, String vehicleId, String eventId, double depotLat,
+                                        double depotLng, long availableFrom, long availableTo, double spareVolumeL,
+                                        long spareStops) {
+        String who = vehicleId != null ? vehicleId : eventId;
+        return new Offer(partnerId, partnerId + ":" + who, depotLat, depotLng, availableFrom, availableTo,
+                spareVolumeL, spareStops);
+    }
+
+    /** {@code group_digest}: the first 32 hex digits of the SHA-256 of the sorted member keys
+     * joined by U+001F. */
+    public static String groupDigest(Collection<Member> members) {
+        String[] keys = new String[members.size()];
+        int i = 0;
+        for (Member m : members) {
+            keys[i++] = m.key();
+        }
+        Arrays.sort(keys, Text.CODE_POINT_ORDER);
+        return sha256Hex(String.join("\u001f", keys)).substring(0, 32);
+    }
+
+    /** {@code due_at}: when the group of a match becomes due, {@link #LEAD_MS} before its earlier window. */
+    public static long dueAt(Member a, Member b) {
+        return Math.min(a.windowStart(), b.windowStart()) - LEAD_MS;
+    }
+
+    /** {@code _ranked_offers}: per partner, the {@link #MAX_OFFERS_PER_PARTNER} roomiest offers (as
+     * offered), roomiest first, ties by offer key. */
+    public static Map<String, List<Offer>> rankedOffers(Iterable<Offer> offers) {
+        List<Offer> sorted = new ArrayList<>();
+        offers.forEach(sorted::add);
+        // Python's key (-spare_volume_l, offer_key): primitive comparisons, so -0.0 ties 0.0
+        sorted.sort((x, y) -> {
+            double vx = -x.spareVolumeL(), vy = -y.spareVolumeL();
+            if (vx == vy) {
+                return Text.compare(x.offerKey(), y.offerKey());
+            }
+            return vx < vy ? -1 : 1;
+        });
+        Map<String, List<Offer>> byPartner = new HashMap<>();
+        for (Offer o : sorted) {
+            List<Offer> ranked = byPartner.computeIfAbsent(o.partnerId(), p -> new ArrayList<>(MAX_OFFERS_PER_PARTNER));
+            if (ranked.size() < MAX_OFFERS_PER_PARTNER) {
+                ranked.add(o);
+            }
+        }
+        return byPartner;
+    }
+
+    /** Capacity promised by proposals of a neighbourhood to an offer, until the latest window of
+     * its groups ends: Python's {@code (litres, stops, until)}. */
+    public record Promise(double litres, long stops, long until) implements Serializable {
+        static final Promise NONE = new Promise(0.0, 0, 0);
+    }
+
+    /** {@code _Batch}: one group's kernel inputs, also what the inputs digest is computed from;
+     * {@code chosen} (-1 for none) indexes {@code candidates}, {@code tour} the group's members. */
+    record Batch(List<Offer> candidates, Map<String, double[]> ownStart, int chosen, double kmSeparate,
+                 double kmConsolidated, int[] tour) {
+    }
+
+    /** {@code _batches}: the kernel run once for all groups; one {@link Batch} per group. The
+     * ranked offers' spare room is reduced here by what was promised. */
+    static List<Batch> batches(List<List<Member>> groups, Map<String, List<Offer>> ranked,
+                               Map<String, Promise> promised, long now) {
+        Map<String, List<Offer>> byPartner = new HashMap<>();
+        for (List<Member> g : groups) {
+            for (Member m : g) {
+                if (byPartner.containsKey(m.partnerId())) {
+                    continue;
+                }
+                List<Offer> left = new ArrayList<>();
+                for (Offer o : ranked.getOrDefault(m.partnerId(), List.of())) {
+                    Promise used = promised.getOrDefault(o.offerKey(), Promise.NONE);
+                    // Python tests used_stops or used_l for truth: NaN litres count as used
+                    left.add(used.stops() != 0 || used.litres() != 0.0
+                            ? new Offer(o.partnerId(), o.offerKey(), o.lat(), o.lng(), o.availableFrom(),
+                            o.availableTo(), o.spareVolumeL() - used.litres(), o.spareStops() - used.stops())
+                            : o);
+                }
+                byPartner.put(m.partnerId(), left);
+            }
+        }
+        int nGroups = groups.size(), nRows = 0;
+        for (List<Member> g : groups) {
+            nRows += g.size();
+        }
+        List<List<Offer>> groupCandidates = new ArrayList<>(nGroups);
+        List<Map<String, double[]>> owns = new ArrayList<>(nGroups);
+        List<Offer> cands = new ArrayList<>();
+        int[] groupOffsets = new int[nGroups + 1], candOffsets = new int[nGroups + 1];
+        double[] lat = new double[nRows], lng = new double[nRows], volume = new double[nRows];
+        double[] ownLat = new double[nRows], ownLng = new double[nRows];
+        long[] windowStart = new long[nRows], windowEnd = new long[nRows];
+        String[] rowPartner = new String[nRows];
+        int row = 0;
+        for (int gi = 0; gi < nGroups; gi++) {
+            List<Member> g = groups.get(gi);
+            TreeSet<String> partners = new TreeSet<>(Text.CODE_POINT_ORDER);
+            for (Member m : g) {
+                partners.add(m.partnerId());
+            }
+            List<Offer> candidates = new ArrayList<>();
+            Map<String, double[]> own = new TreeMap<>(Text.CODE_POINT_ORDER);
+            for (String p : partners) {
+                List<Offer> offers = byPartner.get(p);
+                candidates.addAll(offers);
+                if (!offers.isEmpty()) {
+                    own.put(p, new double[] {offers.get(0).lat(), offers.get(0).lng()});
+                }
+            }
+            groupCandidates.add(candidates);
+            owns.add(own);
+            for (Member m : g) {
+                double[] start = own.get(m.partnerId());
+                lat[row] = m.lat();
+                lng[row] = m.lng();
+                windowStart[row] = m.windowStart();
+                windowEnd[row] = m.windowEnd();
+                volume[row] = m.volumeL();
+                rowPartner[row] = m.partnerId();
+                ownLat[row] = start != null ? start[0] : Double.NaN;
+                ownLng[row] = start != null ? start[1] : Double.NaN;
+                row++;
+            }
+            cands.addAll(candidates);
+            groupOffsets[gi + 1] = row;
+            candOffsets[gi + 1] = cands.size();
+        }
+        TreeSet<String> allPartners = new TreeSet<>(Text.CODE_POINT_ORDER);
+        allPartners.addAll(Arrays.asList(rowPartner));
+        Map<String, Integer> partnerIndex = new HashMap<>();
+        for (String p : allPartners) {
+            partnerIndex.put(p, partnerIndex.size());
+        }
+        int[] partner = new int[nRows];
+        for (int r = 0; r < nRows; r++) {
+            partner[r] = partnerIndex.get(rowPartner[r]);
+        }
+        int nCands = cands.size();
+        int[] candPartner = new int[nCands];
+        double[] candLat = new double[nCands], candLng = new double[nCands], candSpare = new double[nCands];
+        long[] candFrom = new long[nCands], candTo = new long[nCands], candStops = new long[nCands];
+        for (int c = 0; c < nCands; c++) {
+            Offer o = cands.get(c);
+            candPartner[c] = partnerIndex.getOrDefault(o.partnerId(), -1);
+            candLat[c] = o.lat();
+            candLng[c] = o.lng();
+            candFrom[c] = o.availableFrom();
+            candTo[c] = o.availableTo();
+            candSpare[c] = o.spareVolumeL();
+            candStops[c] = o.spareStops();
+        }
+        long[] decision = new long[nGroups];
+        Arrays.fill(decision, now);
+        ConsolidationKernel.Plan plan = ConsolidationKernel.planGroups(groupOffsets, lat, lng, windowStart, windowEnd,
+                volume, partner, ownLat, ownLng, decision, candOffsets, candPartner, candLat, candLng, candFrom,
+                candTo, candSpare, candStops, DETOUR, PLANNING_SPEED_MPS, DWELL_S);
+        List<Batch> batches = new ArrayList<>(nGroups);
+        for (int gi = 0; gi < nGroups; gi++) {
+            int c = plan.chosen()[gi];
+            int[] tour = new int[c >= 0 ? groupOffsets[gi + 1] - groupOffsets[gi] : 0];
+            for (int k = 0; k < tour.length; k++) {
+                tour[k] = plan.order()[groupOffsets[gi] + k] - groupOffsets[gi];
+            }
+            batches.add(new Batch(groupCandidates.get(gi), owns.get(gi), c >= 0 ? c - candOffsets[gi] : -1,
+                    plan.kmSeparate()[gi], plan.kmConsolidated()[gi], tour));
+        }
+        return batches;
+    }
+
+    /** {@code _proposal}: the proposal of a planned group, null when none. */
+    static Proposal proposal(List<Member> group, Batch batch, long now) {
+        if (batch.chosen() < 0) {
+            return null;
+        }
+        Offer offer = batch.candidates().get(batch.chosen());
+        Map<String, Object> inputs = new HashMap<>();
+        inputs.put("kernel_version", KERNEL_VERSION);
+        inputs.put("decided_at", now);
+        inputs.put("params", Map.of("detour", DETOUR, "speed_mps", PLANNING_SPEED_MPS, "dwell_s", DWELL_S));
+        List<Object> deliveries = new ArrayList<>(group.size());
+        for (Member m : group) {
+            deliveries.add(m.fields());
+        }
+        inputs.put("deliveries", deliveries);
+        List<Object> candidates = new ArrayList<>(batch.candidates().size());
+        for (Offer o : batch.candidates()) {
+            candidates.add(o.fields());
+        }
+        inputs.put("candidates", candidates);
+        Map<String, Object> ownStart = new HashMap<>();
+        batch.ownStart().forEach((p, v) -> ownStart.put(p, List.of(v[0], v[1])));
+        inputs.put("own_start", ownStart);
+        String digest = sha256Hex(PythonJson.dumps(inputs));
+        TreeSet<String> partners = new TreeSet<>(Text.CODE_POINT_ORDER);
+        String[] shipments = new String[group.size()];
+        for (int i = 0; i < shipments.length; i++) {
+            partners.add(group.get(i).partnerId());
+            shipments[i] = group.get(i).key();
+        }
+        Arrays.sort(shipments, Text.CODE_POINT_ORDER);
+        String[] tour = new String[batch.tour().length];
+        for (int k = 0; k < tour.length; k++) {
+            tour[k] = group.get(batch.tour()[k]).key();
+        }
+        double kmSeparate = round3(batch.kmSeparate()), kmConsolidated = round3(batch.kmConsolidated());
+        return new Proposal(sha256Hex(KERNEL_VERSION + "\u001f" + digest).substring(0, 32),
+                List.copyOf(partners), List.of(shipments), offer.partnerId(), kmSeparate, kmConsolidated,
+                round3(kmSeparate - kmConsolidated),  // adds up as shown
+                KERNEL_VERSION, digest, now, offer.offerKey(), List.of(tour));
+    }
+
+    /** Python's {@code round(x, 3)}: the exact binary value rounded half-even to 3 decimals, the
+     * sign of a zero kept. */
+    static double round3(double x) {
+        if (!Double.isFinite(x)) {
+            return x;
+        }
+        return Math.copySign(new BigDecimal(x).setScale(3, RoundingMode.HALF_EVEN).doubleValue(), x);
+    }
+
+    /** {@code proposal_record}: the ConsolidationProposal Avro record's fields, in schema order. */
+    public static Map<String, Object> proposalRecord(Proposal p) {
+        Map<String, Object> r = new LinkedHashMap<>();
+        r.put("proposal_id", p.proposalId());
+        r.put("partners", p.partners());
+        r.put("shipments", p.shipments());
+        r.put("assigned_partner", p.assignedPartner());
+        r.put("km_separate", p.kmSeparate());
+        r.put("km_consolidated", p.kmConsolidated());
+        r.put("km_saved", p.kmSaved());
+        r.put("kernel_version", p.kernelVersion());
+        r.put("inputs_digest", p.inputsDigest());
+        r.put("created_at", p.createdAt());
+        return r;
+    }
+
+    /** udfs.rows.proposal_row: the ClickHouse consolidation_proposals row, in column order
+     * (arrays as {@code List<String>}). */
+    public static Object[] proposalRow(Proposal p) {
+        return new Object[] {p.proposalId(), p.partners(), p.shipments(), p.assignedPartner(), p.kmSeparate(),
+                p.kmConsolidated(), p.kmSaved(), p.kernelVersion(), p.inputsDigest(), p.createdAt(), p.offerKey(),
+                p.tour()};
+    }
+
+    static String sha256Hex(String text) {
+        MessageDigest sha;
+        try {
+            sha = MessageDigest.getInstance("SHA-256");
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+        byte[] hash = sha.digest(text.getBytes(StandardCharsets.UTF_8));
+        char[] hex = new char[hash.length * 2];
+        for (int i = 0; i < hash.length; i++) {
+            hex[2 * i] = Character.forDigit((hash[i] >> 4) & 0xf, 16);
+            hex[2 * i + 1] = Character.forDigit(hash[i] & 0xf, 16);
+        }
+        return new String(hex);
+    }
+
+    // ------------------------------------------------------------ Neighbourhood
+
+    /** A match of a {@link Neighbourhood}: its member keys, the smaller by code point first. */
+    public record Edge(String a, String b) implements Serializable {
+        public static Edge of(String x, String y) {
+            return Text.compare(x, y) <= 0 ? new Edge(x, y) : new Edge(y, x);
+        }
+    }
+
+    /**
+     * udfs.consolidation.Neighbourhood: the keyed state of one neighbourhood, its current
+     * matches, decided groups and promised capacity.
+     *
+     * <p>{@link Serializable} as plain values (members, edges, decisions, promises; see
+     * {@link #write}/{@link #read} for a Flink TypeSerializer), as Python's
+     * {@code __getstate__}: the caches {@code nextDue}, {@code nextExpiry} and {@code adjacent}
+     * are not written and start unknown after a restore.
+     */
+    public static final class Neighbourhood implements Serializable {
+        private static final long serialVersionUID = 1L;
+        private static final int FORMAT = 1;
+        /** A cache not known (Python's None). */
+        private static final long UNKNOWN = Long.MIN_VALUE;
+        /** Python's math.inf as a cache value: nothing to wait for. */
+        private static final long NEVER = Long.MAX_VALUE;
+
+        private transient Map<String, Member> members = new HashMap<>();
+        private transient Set<Edge> edges = new HashSet<>();
+        /** Group digest -> forget after (ms). */
+        private transient Map<String, Long> decided = new HashMap<>();
+        /** Offer key -> capacity promised by proposals here, until their windows end. */
+        private transient Map<String, Promise> promised = new HashMap<>();
+        // When the next group not yet due becomes due, as of the last due(): until then, and while
+        // no match changes, no group can become due.
+        private transient long nextDue = UNKNOWN;
+        // Nothing expires before this (a lower bound on the earliest window end, decision and
+        // promise): most timers fire before anything is over, and expire() then skips its pass.
+        private transient long nextExpiry = UNKNOWN;
+        // Member -> the members it is matched with; null: not built (after a restore). Expiry and
+        // retraction remove a member's edges without a pass over all of the district's.
+        private transient Map<String, Set<String>> adjacent;
+
+        public Neighbourhood() {
+        }
+
+        public Map<String, Member> members() {
+            return members;
+        }
+
+        public Set<Edge> edges() {
+            return edges;
+        }
+
+        public Map<String, Long> decided() {
+            return decided;
+        }
+
+        public Map<String, Promise> promised() {
+            return promised;
+        }
+
+        /** Nothing held: no members, decisions or promises (the operator drops the state). */
+        public boolean isEmpty() {
+            return members.isEmpty() && decided.isEmpty() && promised.isEmpty();
+        }
+
+        /** {@code link}: a (new version of a) match; returns when the group becomes due (the caller's timer). */
+        public long link(Member a, Member b) {
+            String ka = a.key(), kb = b.key();
+            members.put(ka, a);
+            members.put(kb, b);
+            edges.add(Edge.of(ka, kb));
+            if (adjacent != null) {
+                adjacent.computeIfAbsent(ka, k -> new HashSet<>()).add(kb);
+                adjacent.computeIfAbsent(kb, k -> new HashSet<>()).add(ka);
+            }
+            nextDue = UNKNOWN;
+            expiresBy(Math.min(a.windowEnd(), b.windowEnd()));
+            return dueAt(a, b);
+        }
+
+        private void expiresBy(long at) {
+            if (nextExpiry != UNKNOWN) {
+                nextExpiry = Math.min(nextExpiry, at);
+            }
+        }
+
+        private Map<String, Set<String>> adjacency() {
+            if (adjacent == null) {
+                adjacent = new HashMap<>();
+                for (Edge e : edges) {
+                    adjacent.computeIfAbsent(e.a(), k -> new HashSet<>()).add(e.b());
+                    adjacent.computeIfAbsent(e.b(), k -> new HashSet<>()).add(e.a());
+                }
+            }
+            return adjacent;
+        }
+
+        /** Drops the match of {@code keyA} and {@code keyB}; a member it leaves without one is forgotten. */
+        private void cut(String keyA, String keyB) {
+            Map<String, Set<String>> adj = adjacency();
+            edges.remove(Edge.of(keyA, keyB));
+            for (int side = 0; side < 2; side++) {
+                String key = side == 0 ? keyA : keyB, other = side == 0 ? keyB : keyA;
+                Set<String> linked = adj.get(key);
+                if (linked != null) {
+                    linked.remove(other);
+                    if (linked.isEmpty()) {
+                        adj.remove(key);
+                        members.remove(key);
+                    }
+                }
+            }
+        }
+
+        /** {@code unlink}: a retracted match. */
+        public void unlink(String keyA, String keyB) {
+            if (edges.contains(Edge.of(keyA, keyB))) {
+                cut(keyA, keyB);
+            }
+            nextDue = UNKNOWN;
+        }
+
+        /** {@code expire}: forgets deliveries whose window has ended, and decisions about finished
+         * groups; whether anything was forgotten. */
+        public boolean expire(long now) {
+            if (nextExpiry != UNKNOWN && now < nextExpiry) {
+                return false;
+            }
+            int edgesBefore = edges.size(), membersBefore = members.size();
+            int decidedBefore = decided.size(), promisedBefore = promised.size();
+            List<String> ended = new ArrayList<>();
+            for (Member m : members.values()) {
+                if (m.windowEnd() <= now) {
+                    ended.add(m.key());
+                }
+            }
+            for (String key : ended) {
+                Set<String> linked = adjacency().get(key);
+                if (linked != null) {  // its matches, and members they leave alone
+                    for (String other : new ArrayList<>(linked)) {
+                        cut(key, other);
+                    }
+                }
+                members.remove(key);  // gone with its last match already, unless it had none
+            }
+            decided.values().removeIf(until -> until <= now);
+            promised.values().removeIf(v -> v.until() <= now);
+            if (edges.size() != edgesBefore || members.size() != membersBefore) {
+                nextDue = UNKNOWN;
+            }
+            long next = NEVER;
+            for (Member m : members.values()) {
+                next = Math.min(next, m.windowEnd());
+            }
+            for (long until : decided.values()) {
+                next = Math.min(next, until);
+            }
+            for (Promise v : promised.values()) {
+                next = Math.min(next, v.until());
+            }
+            nextExpiry = next;
+            return edges.size() != edgesBefore || members.size() != membersBefore
+                    || decided.size() != decidedBefore || promised.size() != promisedBefore;
+        }
+
+        /** {@code groups}: the connected components of the matches, each listing its members by key
+         * (code point order), in the order of their smallest keys. */
+        public List<List<Member>> groups() {
+            String[] keys = members.keySet().toArray(new String[0]);
+            Arrays.sort(keys, Text.CODE_POINT_ORDER);
+            Map<String, Integer> index = new HashMap<>(keys.length * 2);
+            for (int i = 0; i < keys.length; i++) {
+                index.put(keys[i], i);
+            }
+            // in any order: a component is labelled with its smallest node, whatever the edges' order
+            int[] edgeA = new int[edges.size()], edgeB = new int[edges.size()];
+            int e = 0;
+            for (Edge edge : edges) {
+                edgeA[e] = index.get(edge.a());
+                edgeB[e++] = index.get(edge.b());
+            }
+            int[] labels = ConsolidationKernel.components(keys.length, edgeA, edgeB);
+            int[] slot = new int[keys.length];
+            List<List<Member>> groups = new ArrayList<>();
+            for (int i = 0; i < keys.length; i++) {
+                if (labels[i] == i) {  // a component's smallest node comes first
+                    slot[i] = groups.size();
+                    groups.add(new ArrayList<>());
+                }
+                groups.get(slot[labels[i]]).add(members.get(keys[i]));
+            }
+            return groups;
+        }
+
+        /** {@code due}: groups due at {@code now} that were not decided with exactly these members. */
+        public List<List<Member>> due(long now) {
+            if (nextDue != UNKNOWN && now < nextDue) {
+                return List.of();  // no match changed since the last call, and no group's time has come
+            }
+            List<List<Member>> due = new ArrayList<>();
+            long upcoming = NEVER;
+            for (List<Member> g : groups()) {
+                long first = Long.MAX_VALUE;
+                for (Member m : g) {
+                    first = Math.min(first, m.windowStart());
+                }
+                long at = first - LEAD_MS;
+                if (at > now) {
+                    upcoming = Math.min(upcoming, at);
+                } else if (!decided.containsKey(groupDigest(g))) {
+                    due.add(g);
+                }
+            }
+            nextDue = upcoming;
+            return due;
+        }
+
+        /**
+         * {@code on_timer}: what the Flink operator does at a timer. Applies the links and unlinks
+         * that arrived since the last one, in arrival order, forgets what has ended and decides
+         * what is due.
+         */
+        public TimerResult onTimer(long now, List<? extends Change> changes, Map<String, Offer> offers) {
+            for (Change change : changes) {
+                if (change instanceof Link link) {
+                    link(link.a(), link.b());
+                } else {
+                    Unlink unlink = (Unlink) change;
+                    unlink(unlink.keyA(), unlink.keyB());
+                }
+            }
+            boolean changed = expire(now) || !changes.isEmpty();
+            int decidedBefore = decided.size();
+            List<Proposal> proposals = decide(now, offers);
+            return new TimerResult(proposals, changed || decided.size() != decidedBefore);
+        }
+
+        /** {@code decide}: plans every due group in one kernel batch; returns the proposals made. */
+        public List<Proposal> decide(long now, Map<String, Offer> offers) {
+            List<List<Member>> groups = due(now);
+            if (groups.isEmpty()) {
+                return List.of();
+            }
+            for (List<Member> g : groups) {
+                long until = Long.MIN_VALUE;
+                for (Member m : g) {
+                    until = Math.max(until, m.windowEnd());
+                }
+                decided.put(groupDigest(g), until);
+                expiresBy(until);
+            }
+            List<Offer> open = new ArrayList<>();
+            for (Offer o : offers.values()) {
+                if (o.availableTo() > now) {
+                    open.add(o);
+                }
+            }
+            Map<String, List<Offer>> ranked = rankedOffers(open);
+            List<Proposal> proposals = new ArrayList<>();
+            while (!groups.isEmpty()) {
+                // Each group was planned against what was promised before this round (the kernel
+                // checked that capacity); a group whose carrier an earlier group of this round has
+                // taken is planned again in the next round, against what is left. Every round
+                // keeps at least its first proposal, so rounds end.
+                List<List<Member>> again = new ArrayList<>();
+                Set<String> taken = new HashSet<>();
+                List<Batch> batches = batches(groups, ranked, promised, now);
+                for (int gi = 0; gi < groups.size(); gi++) {
+                    List<Member> g = groups.get(gi);
+                    Proposal proposal = proposal(g, batches.get(gi), now);
+                    if (proposal == null) {
+                        continue;
+                    }
+                    if (!taken.add(proposal.offerKey())) {
+                        again.add(g);
+                        continue;
+                    }
+                    Promise before = promised.getOrDefault(proposal.offerKey(), Promise.NONE);
+                    double litres = 0.0;  // Python's sum(): 0 + v1 + v2 + ..., left to right
+                    long stops = 0;
+                    long until = Long.MIN_VALUE;
+                    for (Member m : g) {
+                        if (!m.partnerId().equals(proposal.assignedPartner())) {
+                            litres += m.volumeL();
+                            stops++;
+                        }
+                        until = Math.max(until, m.windowEnd());
+                    }
+                    Promise after = new Promise(before.litres() + litres, before.stops() + stops,
+                            Math.max(before.until(), until));
+                    promised.put(proposal.offerKey(), after);
+                    expiresBy(after.until());
+                    proposals.add(proposal);
+                }
+                groups = again;
+            }
+            return proposals;
+        }
+
+        // -------------------------------------------------------- plain-value form
+
+        /** Writes the state as plain values (the caches are not written). */
+        public void write(DataOutput out) throws IOException {
+            out.writeInt(FORMAT);
+            out.writeInt(members.size());
+            for (Member m : members.values()) {
+                writeString(out, m.partnerId());
+                writeString(out, m.shipmentId());
+                out.writeDouble(m.lat());
+                out.writeDouble(m.lng());
+                out.writeLong(m.windowStart());
+                out.writeLong(m.windowEnd());
+                out.writeDouble(m.volumeL());
+            }
+            out.writeInt(edges.size());
+            for (Edge e : edges) {
+                writeString(out, e.a());
+                writeString(out, e.b());
+            }
+            out.writeInt(decided.size());
+            for (Map.Entry<String, Long> d : decided.entrySet()) {
+                writeString(out, d.getKey());
+                out.writeLong(d.getValue());
+            }
+            out.writeInt(promised.size());
+            for (Map.Entry<String, Promise> p : promised.entrySet()) {
+                writeString(out, p.getKey());
+                out.writeDouble(p.getValue().litres());
+                out.writeLong(p.getValue().stops());
+                out.writeLong(p.getValue().until());
+            }
+        }
+
+        /** The state {@link #write} wrote, its caches unknown. */
+        public static Neighbourhood read(DataInput in) throws IOException {
+            Neighbourhood n = new Neighbourhood();
+            n.readFields(in);
+            return n;
+        }
+
+        private void readFields(DataInput in) throws IOException {
+            int format = in.readInt();
+            if (format != FORMAT) {
+                throw new IOException("unknown Neighbourhood format " + format);
+            }
+            members = new HashMap<>();
+            for (int i = in.readInt(); i > 0; i--) {
+                Member m = new Member(readString(in), readString(in), in.readDouble(), in.readDouble(),
+                        in.readLong(), in.readLong(), in.readDouble());
+                members.put(m.key(), m);
+            }
+            edges = new HashSet<>();
+            for (int i = in.readInt(); i > 0; i--) {
+                edges.add(new Edge(readString(in), readString(in)));
+            }
+            decided = new HashMap<>();
+            for (int i = in.readInt(); i > 0; i--) {
+                decided.put(readString(in), in.readLong());
+            }
+            promised = new HashMap<>();
+            for (int i = in.readInt(); i > 0; i--) {
+                promised.put(readString(in), new Promise(in.readDouble(), in.readLong(), in.readLong()));
+            }
+            nextDue = nextExpiry = UNKNOWN;
+            adjacent = null;
+        }
+
+        private void writeObject(ObjectOutputStream out) throws IOException {
+            write(out);
+        }
+
+        private void readObject(ObjectInputStream in) throws IOException {
+            readFields(in);
+        }
+
+        /** A copy of the state, its caches unknown (as after a restore). */
+        public Neighbourhood copy() {
+            Neighbourhood n = new Neighbourhood();
+            n.members = new HashMap<>(members);
+            n.edges = new HashSet<>(edges);
+            n.decided = new HashMap<>(decided);
+            n.promised = new HashMap<>(promised);
+            return n;
+        }
+
+        @Override
+        public boolean equals(Object o) {
+            return o instanceof Neighbourhood n && members.equals(n.members) && edges.equals(n.edges)
+                    && decided.equals(n.decided) && promised.equals(n.promised);
+        }
+
+        @Override
+        public int hashCode() {
+            return members.hashCode() * 31 + edges.hashCode();
+        }
+    }
+
+    // UTF-16 units as they are: a lone surrogate survives (modified UTF-8 would too, but caps a string at 64 KiB)
+    private static void writeString(DataOutput out, String s) throws IOException {
+        out.writeInt(s.length());
+        out.writeChars(s);
+    }
+
+    private static String readString(DataInput in) throws IOException {
+        char[] chars = new char[in.readInt()];
+        for (int i = 0; i < chars.length; i++) {
+            chars[i] = in.readChar();
+        }
+        return new String(chars);
+    }
+}

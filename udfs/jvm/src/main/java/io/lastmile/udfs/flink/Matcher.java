@@ -1,0 +1,131 @@
+package io.lastmile.udfs.flink;
+
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.api.common.typeinfo.TypeHint;
+import org.apache.flink.api.common.typeinfo.TypeInformation;
+import org.apache.flink.api.java.functions.KeySelector;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.util.Collector;
+import org.apache.flink.util.OutputTag;
+
+import io.lastmile.udfs.AvroRecords;
+import io.lastmile.udfs.core.CellIndex;
+import io.lastmile.udfs.core.Colocation.Match;
+import io.lastmile.udfs.core.Colocation.Routed;
+import io.lastmile.udfs.core.Colocation.Task;
+import io.lastmile.udfs.core.Consolidation;
+import io.lastmile.udfs.core.Consolidation.Change;
+import io.lastmile.udfs.core.Consolidation.Member;
+
+/**
+ * Keyed by index cell: the tasks stored in the cell ({@link CellIndex}); emits matches and
+ * retractions (udfs.flink.coordination.Matcher, the reference).
+ *
+ * <p>Each match goes to ClickHouse {@code colocations}, to {@code coordination.colocations}
+ * and to both partners' inboxes; its link (or unlink, for a retraction) to the consolidation
+ * of its neighbourhood on {@link #GROUPS}, one element per neighbourhood and call. A task
+ * leaves its cell when the watermark passes its window's end plus the allowed lateness: a
+ * timer at that time (Flink keeps one per cell and timestamp, and windows end on few distinct
+ * times) drops every task the watermark has passed.
+ */
+public final class Matcher extends KeyedProcessFunction<Long, Routed, Void> {
+    private static final long serialVersionUID = 1L;
+    /** The changes of one call for one neighbourhood, in order. */
+    public record Links(long neighbourhood, List<Change> changes) implements java.io.Serializable {
+    }
+
+    public static final OutputTag<Links> GROUPS = new OutputTag<>("groups", TypeInformation.of(Links.class));
+    public static final KeySelector<Routed, Long> BY_CELL = Routed::cell;
+    public static final KeySelector<Links, Long> BY_NEIGHBOURHOOD = Links::neighbourhood;
+
+    private final double radiusM;
+    private final long latenessMs;
+    private final Outputs outputs;
+    private transient ValueState<CellIndex> state;
+    private transient Outputs.Call out;
+    private transient AvroRecords avro;
+
+    public Matcher(double radiusM, long latenessMs, Outputs outputs) {
+        this.radiusM = radiusM;
+        this.latenessMs = latenessMs;
+        this.outputs = outputs;
+    }
+
+    @Override
+    public void open(OpenContext context) {
+        state = getRuntimeContext().getState(new ValueStateDescriptor<>("cell-tasks", CellIndex.class));
+        out = outputs.open();
+        avro = new AvroRecords();
+    }
+
+    @Override
+    public void processElement(Routed message, Context ctx, Collector<Void> ignored) throws Exception {
+        CellIndex index = state.value();
+        if (index == null) {
+            index = new CellIndex(message.cell(), radiusM);
+        }
+        List<Match> matches;
+        if (message.task() != null) {
+            matches = index.add(message.task());
+            ctx.timerService().registerEventTimeTimer(message.task().windowEnd() + latenessMs);
+        } else {
+            matches = index.remove(message.removeKey(), message.byRevision());
+        }
+        if (index.isEmpty()) {
+            state.clear();
+        } else {
+            state.update(index);
+        }
+        if (matches.isEmpty()) {
+            return;
+        }
+        Map<Long, List<Change>> groups = new LinkedHashMap<>();
+        for (Match m : matches) {
+            out.row("colocations", m.matchId(), m.partnerA(), m.shipmentA(), m.partnerB(), m.shipmentB(), m.h3Cell(),
+                    m.distanceM(), m.overlapStart(), m.overlapEnd(), m.sameRecipient(), m.detectedAt(), m.version(),
+                    m.retracted() ? 1 : 0);
+            out.message(m.matchId(), avro.encode("CoLocation", m.matchId(), m.partnerA(), m.shipmentA(), m.partnerB(),
+                            m.shipmentB(), m.h3Cell(), m.distanceM(), m.overlapStart(), m.overlapEnd(),
+                            m.sameRecipient(), m.detectedAt(), m.version(), m.retracted()),
+                    Topics.COLOCATIONS, Topics.inbox(m.partnerA()), Topics.inbox(m.partnerB()));
+            long neighbourhood = Consolidation.neighbourhoodOf(m.h3Cell());
+            Change change = m.retracted()
+                    ? new Consolidation.Unlink(neighbourhood, m.keyA(), m.keyB())
+                    : new Consolidation.Link(neighbourhood, member(index.get(m.keyA())), member(index.get(m.keyB())));
+            groups.computeIfAbsent(neighbourhood, n -> new ArrayList<>()).add(change);
+        }
+        for (Map.Entry<Long, List<Change>> e : groups.entrySet()) { // one element per neighbourhood and call
+            ctx.output(GROUPS, new Links(e.getKey(), e.getValue()));
+        }
+        out.emit(ctx::output);
+    }
+
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<Void> ignored) throws Exception {
+        CellIndex index = state.value();
+        if (index == null) {
+            return;
+        }
+        // Everything the watermark has passed, not only this timer's tasks.
+        long upto = Math.max(timestamp, ctx.timerService().currentWatermark());
+        if (index.expire(upto - latenessMs + 1) > 0) {
+            if (index.isEmpty()) {
+                state.clear();
+            } else {
+                state.update(index);
+            }
+        }
+    }
+
+    /** udfs.flink.coordination.member: what the consolidation needs of a task. */
+    public static Member member(Task t) {
+        return new Member(t.partnerId(), t.shipmentId(), t.lat(), t.lng(), t.windowStart(), t.windowEnd(), t.volumeL());
+    }
+}

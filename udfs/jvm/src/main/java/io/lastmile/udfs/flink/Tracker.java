@@ -1,0 +1,46 @@
+package io.lastmile.udfs.flink;
+
+import java.util.List;
+import java.util.Map;
+
+import org.apache.flink.api.common.functions.OpenContext;
+import org.apache.flink.api.common.state.ValueState;
+import org.apache.flink.api.common.state.ValueStateDescriptor;
+import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
+import org.apache.flink.util.Collector;
+
+import io.lastmile.udfs.core.Pings;
+import io.lastmile.udfs.core.Pings.Ping;
+import io.lastmile.udfs.core.Pings.PingBatch;
+import io.lastmile.udfs.core.SpeedProfiles.Segment;
+
+/**
+ * Keyed by {@code partner:vehicle}: the last position; for each ping batch emits the usable
+ * travel segments per district they lie in (udfs.flink.eta.Tracker, the reference; udfs.pings.track).
+ */
+public final class Tracker extends KeyedProcessFunction<String, PingBatch, Tracker.Segments> {
+    private static final long serialVersionUID = 1L;
+
+    /** A van's segments of one batch in one district (resolution-7 cell); {@code at}: the batch's last ping. */
+    public record Segments(long district, long at, List<Segment> segments) implements java.io.Serializable {
+    }
+
+    private transient ValueState<Ping> last;
+
+    @Override
+    public void open(OpenContext context) {
+        last = getRuntimeContext().getState(new ValueStateDescriptor<>("last-ping", Ping.class));
+    }
+
+    @Override
+    public void processElement(PingBatch batch, Context ctx, Collector<Segments> out) throws Exception {
+        Ping previous = last.value();
+        Pings.Tracked tracked = Pings.track(previous, batch.pings());
+        if (tracked.last() != previous) {
+            last.update(tracked.last());
+        }
+        for (Map.Entry<Long, List<Segment>> e : tracked.byDistrict().entrySet()) {
+            out.collect(new Segments(e.getKey(), batch.at(), e.getValue()));
+        }
+    }
+}
