@@ -121,13 +121,16 @@ def kafka_table(t_env, config: Config, name: str, topic_pattern: str, group_id: 
         "properties.bootstrap.servers": config.kafka_bootstrap,
         "properties.group.id": group_id,
         "scan.startup.mode": "earliest-offset",
-        # New partner topics are picked up while running.
-        "scan.topic-partition-discovery.interval": "10 s",
         "format": "raw",
     }
     if bounded:
         options["scan.bounded.mode"] = "latest-offset"
+        # What is there now, no more: with discovery on, a pattern that matches no topic yet
+        # would keep the source waiting for one, and the bounded run would never end.
+        options["scan.topic-partition-discovery.interval"] = "0 s"
     else:
+        # New partner topics are picked up while running.
+        options["scan.topic-partition-discovery.interval"] = "10 s"
         # Only live: a backlog read under backpressure can leave a partition silent
         # for a while; marking it idle would let the watermark overtake its records.
         t_env.get_config().set("table.exec.source.idle-timeout", f"{int(config.idle_timeout_s * 1000)} ms")

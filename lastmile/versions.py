@@ -15,7 +15,8 @@ LOG4J_VERSION = "2.24.3"
 CHDB_CORE_VERSION = "26.9.0"
 # Libraries shaded into the project's own JVM functions (udfs/jvm).
 AVRO_JAVA_VERSION = "1.12.0"
-H3_JAVA_VERSION = "4.1.1"
+# h3-java and h3-py bundle the same H3 C release (4.4.x), so the JVM's cells are the Python's bit for bit.
+H3_JAVA_VERSION = "4.4.0"
 
 # Python distributions the runtime needs, pinned to what was verified together.
 RUNTIME_REQUIREMENTS = [
@@ -23,7 +24,7 @@ RUNTIME_REQUIREMENTS = [
     f"chdb-core=={CHDB_CORE_VERSION}",
     "confluent-kafka==2.16.1",
     "fastavro==1.13.1",
-    "h3==4.5.0",
+    "h3==4.4.2",
     "numba==0.68.1",
     "numpy==2.1.3",
     "clickhouse-connect==1.12.0",

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import threading
 
 from lastmile.config import Config
 from lastmile.stack import jars
@@ -31,10 +32,17 @@ class JvmHarness:
         return self.calls(area, op, [args])[0]
 
     def calls(self, area: str, op: str, many: list):
-        """Many requests of one op in one round trip; their results in order."""
+        """Many requests of one op in one round trip; their results in order. The requests are
+        written from another thread while the replies are read: a large batch would otherwise
+        fill both pipes and leave each process waiting for the other."""
         lines = "".join(json.dumps({"area": area, "op": op, "args": a}, allow_nan=False) + "\n" for a in many)
-        self._proc.stdin.write(lines)
-        self._proc.stdin.flush()
+
+        def write():
+            self._proc.stdin.write(lines)
+            self._proc.stdin.flush()
+
+        writer = threading.Thread(target=write, daemon=True)
+        writer.start()
         out = []
         for _ in many:
             line = self._proc.stdout.readline()
@@ -44,6 +52,7 @@ class JvmHarness:
             if "error" in reply:
                 raise JvmError(reply["error"])
             out.append(reply["ok"])
+        writer.join()
         return out
 
     def close(self) -> None:

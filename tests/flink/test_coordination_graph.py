@@ -101,7 +101,8 @@ def _decode_frames(kind: str, frame: bytes, rows: list, kafka: list) -> None:
 
 
 def run_graph(tmp_path, records, operators="jvm", parallelism=2):
-    """records: (stream, partner, record or raw bytes[, partition]); returns what reached the sinks:
+    """records: (stream, partner, record or raw bytes[, partition[, Kafka timestamp]]); returns what
+    reached the sinks:
     ``(table, row)`` ClickHouse rows and ``(topics, key, value)`` Kafka messages.
 
     Each partition of a source is a collection of its own, with its own watermarks (as the
@@ -115,12 +116,13 @@ def run_graph(tmp_path, records, operators="jvm", parallelism=2):
     t_env = table_env(env)
     rows = {"positions": {}, "partner_events": {}}
     last_ts = BASE
-    for offset, (stream, partner, record, *partition) in enumerate(records):
+    for offset, (stream, partner, record, *where) in enumerate(records):
         payload = record if isinstance(record, bytes) else wire.encode(record, SCHEMAS[stream])
         ts = record.get("event_time", record.get("available_from")) if isinstance(record, dict) else last_ts
+        ts = where[1] if len(where) > 1 else ts
         last_ts = ts
         source = "positions" if stream == "vehicle_positions" else "partner_events"
-        part = partition[0] if partition else 0
+        part = where[0] if where else 0
         rows[source].setdefault(part, []).append(Row(payload, f"partners.{partner}.{stream}", part, offset, ts))
     tables = {}
     for name, parts in rows.items():

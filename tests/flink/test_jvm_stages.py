@@ -18,10 +18,17 @@ WALL_CLOCK = {"delivery_tasks": 4, "shipment_status": 4, "vehicle_positions": 4,
 
 
 class _Records:
-    """The simulator's feed as run_graph's records, partitioned like a Kafka producer keyed by partner."""
+    """The simulator's feed as run_graph's records, in one partition per source: records of two
+    partitions interleave differently run to run.
+
+    Capacity offers are published first (Kafka timestamp: the feed's earliest event time),
+    ahead of every decision: the Consolidator uses the offers that have arrived when a group is
+    due, and an offer that becomes available minutes after a decision may arrive before it or
+    not, depending on how fast the paths before the Consolidator move (in both graphs).
+    """
 
     def __init__(self):
-        self.records = []
+        self.offers, self.records = [], []
 
     def write(self, event):
         record = event.raw if event.raw is not None else event.record
@@ -29,7 +36,10 @@ class _Records:
             record = wire.encode(event.record, {"delivery_tasks": "DeliveryTask", "shipment_status": "ShipmentStatus",
                                                 "vehicle_positions": "VehiclePosition",
                                                 "capacity_offers": "CapacityOffer"}[event.stream])
-        self.records.append((event.stream, event.partner_id, record, sum(event.partner_id.encode()) % 2))
+        if event.stream == "capacity_offers" and event.malformed is None:
+            self.offers.append((event.stream, event.partner_id, record, 0))
+        else:
+            self.records.append((event.stream, event.partner_id, record, 0))
         return event.partner_id
 
     def close(self):
@@ -41,9 +51,10 @@ def _city(events: int):
     watermarks' out-of-orderness: which record is late would depend on how fast each source
     is read, which differs run to run (the graph tests cover late records)."""
     sink = _Records()
-    mess = MessConfig(late_share=0.0, max_delay_s=30.0)
-    simulate(SimConfig(partners=3, tasks_per_day=600, seed=11), mess, sink, events=events, progress=False)
-    return sink.records
+    simulate(SimConfig(partners=3, tasks_per_day=600, seed=11), MessConfig(late_share=0.0, max_delay_s=30.0), sink,
+             events=events, progress=False)
+    first = min(r[2]["event_time"] for r in sink.records if isinstance(r[2], dict))
+    return [(*offer, first) for offer in sink.offers] + sink.records
 
 
 def _comparable(rows, kafka):

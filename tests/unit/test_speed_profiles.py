@@ -166,3 +166,23 @@ def test_a_cell_never_driven_at_rush_hour_is_slowed_by_its_districts_rush_hour_f
     # slower at rush hour than usual (B's rush speed over B's usual, all-hours, speed), and
     # still a fast street: the district's own rush-hour speed (B's streets only) says 3.9 m/s
     assert 6.0 < profile.speed(a, rush) < 0.8 * profile.speed(a, quiet)
+
+
+def test_the_learning_order_is_fixed_not_by_speed_and_blind_to_a_last_ulp():
+    """learn_interval's order (learning_order): computed from the numbers alone (the JVM port
+    computes it too), uncorrelated with speed, and unmoved when a speed is one ulp off (libm's
+    trig and the JVM's differ in the last ulp now and then)."""
+    import math
+
+    from udfs.speed_profiles import learning_order
+
+    cell = h3i.latlng_to_cell(52.52, 13.405, PROFILE_RESOLUTION)
+    rng = np.random.default_rng(6)
+    segments = [(cell, 8, float(v)) for v in rng.uniform(2, 14, 2000)]
+    assert learning_order(segments[0]) == learning_order((cell, 8, segments[0][2]))  # no hidden state
+    speeds = [s for _, _, s in sorted(segments, key=learning_order)]
+    rank = np.argsort(np.argsort(speeds))
+    assert abs(np.corrcoef(rank, np.arange(len(rank)))[0, 1]) < 0.1  # neither ascending nor descending
+    order = sorted(range(len(segments)), key=lambda i: learning_order(segments[i]))
+    nudged = [(c, h, math.nextafter(s, math.inf)) for c, h, s in segments]
+    assert sorted(range(len(nudged)), key=lambda i: learning_order(nudged[i])) == order

@@ -12,8 +12,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 
-import com.uber.h3core.H3Core;
-import com.uber.h3core.util.LatLng;
 
 /**
  * Exact cross-partner co-location detection, as udfs.colocation computes it (read its module
@@ -38,21 +36,10 @@ public final class Colocation {
     /** What {@link #colocated} returns for a pair that is not co-located (Python's None). */
     public static final double NOT_COLOCATED = Double.NaN;
 
-    /** Shared by every thread: H3Core holds no state between calls. */
-    static final H3Core H3;
-
-    static {
-        try {
-            H3 = H3Core.newInstance();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot load the H3 native library", e);
-        }
-    }
-
     /*
-     * h3-py 4.5's average_hexagon_edge_length(res, "m"), the doubles it returns. Not h3-java's
-     * getHexagonEdgeLengthAvg: h3-java 4.1.1 bundles H3 C 4.1, whose table H3 4.2 corrected
-     * (its values are ~13-15 % smaller), and the index resolution must be the reference's.
+     * h3-py's average_hexagon_edge_length(res, "m"), the doubles it returns (its table in km
+     * times 1000). Not h3-java's getHexagonEdgeLengthAvg, whose table in metres rounds
+     * differently: the index resolution must be the reference's.
      */
     private static final double[] EDGE_M = {1281256.011, 483056.8391, 182512.9565, 68979.22179, 26071.75968,
         9854.090989999999, 3724.532667, 1406.475763, 531.41401, 200.786148, 75.863783, 28.663897000000002,
@@ -138,7 +125,7 @@ public final class Colocation {
         return Geo.haversineM(lat1, lng1, lat2, lng2);
     }
 
-    /** The average hexagon edge of an H3 resolution in metres, as h3-py 4.5 (H3 C 4.2 and later) has it. */
+    /** The average hexagon edge of an H3 resolution in metres, as h3-py has it. */
     public static double averageEdgeM(int resolution) {
         return EDGE_M[resolution];
     }
@@ -157,7 +144,8 @@ public final class Colocation {
     /** udfs.colocation._circumradius_m: metres from the cell's centre to its farthest boundary vertex. */
     public static double circumradius(long cell) {
         CellShapes shapes = SHAPES.get();
-        return shapes.data[shapes.slot(cell) + 2];
+        int at = shapes.slot(cell); // first: it may grow the table
+        return shapes.data[at + 2];
     }
 
     /**
@@ -178,7 +166,7 @@ public final class Colocation {
                 continue;
             }
             int at = shapes.slot(cell);
-            double[] data = shapes.data;
+            double[] data = shapes.data; // after slot(), which may grow the table
             // 1e-6 relative slack: float rounding must never drop a cell that touches the disk
             if (Geo.haversineM(lat, lng, data[at], data[at + 1]) <= (radiusM + data[at + 2]) * (1 + 1e-6)) {
                 cells[n++] = cell;
@@ -396,18 +384,17 @@ public final class Colocation {
             }
             keys[i] = cell;
             size++;
-            LatLng centre = H3.cellToLatLng(cell);
+            double[] centre = H3.cellToLatLng(cell);
             double radius = 0; // Python's max() over the vertices: distances are never negative
-            List<LatLng> boundary = H3.cellToBoundary(cell);
-            for (int v = 0, n = boundary.size(); v < n; v++) {
-                LatLng vertex = boundary.get(v);
-                double d = Geo.haversineM(centre.lat, centre.lng, vertex.lat, vertex.lng);
+            double[] boundary = H3.cellToBoundary(cell);
+            for (int v = 0; v < boundary.length; v += 2) {
+                double d = Geo.haversineM(centre[0], centre[1], boundary[v], boundary[v + 1]);
                 if (d > radius) {
                     radius = d;
                 }
             }
-            data[3 * i] = centre.lat;
-            data[3 * i + 1] = centre.lng;
+            data[3 * i] = centre[0];
+            data[3 * i + 1] = centre[1];
             data[3 * i + 2] = radius;
             return 3 * i;
         }

@@ -3,8 +3,6 @@ package io.lastmile.udfs.core;
 import java.io.DataInput;
 import java.io.DataOutput;
 import java.io.IOException;
-import java.io.ObjectInputStream;
-import java.io.ObjectOutputStream;
 import java.io.Serializable;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
@@ -23,7 +21,6 @@ import java.util.Set;
 import java.util.TreeMap;
 import java.util.TreeSet;
 
-import com.uber.h3core.H3Core;
 
 /**
  * udfs.consolidation: consolidation proposals, one carrier serving a group of co-located
@@ -106,21 +103,9 @@ public final class Consolidation {
 
     // ------------------------------------------------------------ functions
 
-    private static final class H3 {
-        static final H3Core CORE;
-
-        static {
-            try {
-                CORE = H3Core.newInstance();
-            } catch (IOException e) {
-                throw new ExceptionInInitializerError(e);
-            }
-        }
-    }
-
     /** {@code neighbourhood_of}: the resolution-7 parent of an H3 cell. */
     public static long neighbourhoodOf(long h3Cell) {
-        return H3.CORE.cellToParent(h3Cell, NEIGHBOURHOOD_RESOLUTION);
+        return H3.cellToParent(h3Cell, NEIGHBOURHOOD_RESOLUTION);
     }
 
     /** {@code offer_from_record} on a CapacityOffer's fields; {@code vehicleId} may be null. */
@@ -338,7 +323,7 @@ public final class Consolidation {
 
     /** Python's {@code round(x, 3)}: the exact binary value rounded half-even to 3 decimals, the
      * sign of a zero kept. */
-    static double round3(double x) {
+    public static double round3(double x) {
         if (!Double.isFinite(x)) {
             return x;
         }
@@ -398,52 +383,39 @@ public final class Consolidation {
      * udfs.consolidation.Neighbourhood: the keyed state of one neighbourhood, its current
      * matches, decided groups and promised capacity.
      *
-     * <p>{@link Serializable} as plain values (members, edges, decisions, promises; see
-     * {@link #write}/{@link #read} for a Flink TypeSerializer), as Python's
-     * {@code __getstate__}: the caches {@code nextDue}, {@code nextExpiry} and {@code adjacent}
-     * are not written and start unknown after a restore.
+     * <p>A Flink POJO (public no-arg constructor, public fields of maps and sets of records) and
+     * {@link Serializable}; {@link #write}/{@link #read} give the compact plain-value form of
+     * Python's {@code __getstate__} for a hand-written TypeSerializer. Only the fields are state:
+     * the caches (when the next group becomes due, when the next thing can expire, the edges by
+     * endpoint) are transient, and their default values mean "not known", so they are rebuilt
+     * after any restore. Change the fields through the methods only: the caches follow them.
      */
     public static final class Neighbourhood implements Serializable {
         private static final long serialVersionUID = 1L;
         private static final int FORMAT = 1;
-        /** A cache not known (Python's None). */
-        private static final long UNKNOWN = Long.MIN_VALUE;
         /** Python's math.inf as a cache value: nothing to wait for. */
         private static final long NEVER = Long.MAX_VALUE;
 
-        private transient Map<String, Member> members = new HashMap<>();
-        private transient Set<Edge> edges = new HashSet<>();
+        /** Member key -> the member's latest version. */
+        public Map<String, Member> members = new HashMap<>();
+        public Set<Edge> edges = new HashSet<>();
         /** Group digest -> forget after (ms). */
-        private transient Map<String, Long> decided = new HashMap<>();
+        public Map<String, Long> decided = new HashMap<>();
         /** Offer key -> capacity promised by proposals here, until their windows end. */
-        private transient Map<String, Promise> promised = new HashMap<>();
+        public Map<String, Promise> promised = new HashMap<>();
         // When the next group not yet due becomes due, as of the last due(): until then, and while
         // no match changes, no group can become due.
-        private transient long nextDue = UNKNOWN;
+        private transient boolean dueKnown;
+        private transient long nextDue;
         // Nothing expires before this (a lower bound on the earliest window end, decision and
         // promise): most timers fire before anything is over, and expire() then skips its pass.
-        private transient long nextExpiry = UNKNOWN;
+        private transient boolean expiryKnown;
+        private transient long nextExpiry;
         // Member -> the members it is matched with; null: not built (after a restore). Expiry and
         // retraction remove a member's edges without a pass over all of the district's.
         private transient Map<String, Set<String>> adjacent;
 
         public Neighbourhood() {
-        }
-
-        public Map<String, Member> members() {
-            return members;
-        }
-
-        public Set<Edge> edges() {
-            return edges;
-        }
-
-        public Map<String, Long> decided() {
-            return decided;
-        }
-
-        public Map<String, Promise> promised() {
-            return promised;
         }
 
         /** Nothing held: no members, decisions or promises (the operator drops the state). */
@@ -461,13 +433,13 @@ public final class Consolidation {
                 adjacent.computeIfAbsent(ka, k -> new HashSet<>()).add(kb);
                 adjacent.computeIfAbsent(kb, k -> new HashSet<>()).add(ka);
             }
-            nextDue = UNKNOWN;
+            dueKnown = false;
             expiresBy(Math.min(a.windowEnd(), b.windowEnd()));
             return dueAt(a, b);
         }
 
         private void expiresBy(long at) {
-            if (nextExpiry != UNKNOWN) {
+            if (expiryKnown) {
                 nextExpiry = Math.min(nextExpiry, at);
             }
         }
@@ -505,13 +477,13 @@ public final class Consolidation {
             if (edges.contains(Edge.of(keyA, keyB))) {
                 cut(keyA, keyB);
             }
-            nextDue = UNKNOWN;
+            dueKnown = false;
         }
 
         /** {@code expire}: forgets deliveries whose window has ended, and decisions about finished
          * groups; whether anything was forgotten. */
         public boolean expire(long now) {
-            if (nextExpiry != UNKNOWN && now < nextExpiry) {
+            if (expiryKnown && now < nextExpiry) {
                 return false;
             }
             int edgesBefore = edges.size(), membersBefore = members.size();
@@ -534,7 +506,7 @@ public final class Consolidation {
             decided.values().removeIf(until -> until <= now);
             promised.values().removeIf(v -> v.until() <= now);
             if (edges.size() != edgesBefore || members.size() != membersBefore) {
-                nextDue = UNKNOWN;
+                dueKnown = false;
             }
             long next = NEVER;
             for (Member m : members.values()) {
@@ -547,6 +519,7 @@ public final class Consolidation {
                 next = Math.min(next, v.until());
             }
             nextExpiry = next;
+            expiryKnown = true;
             return edges.size() != edgesBefore || members.size() != membersBefore
                     || decided.size() != decidedBefore || promised.size() != promisedBefore;
         }
@@ -582,7 +555,7 @@ public final class Consolidation {
 
         /** {@code due}: groups due at {@code now} that were not decided with exactly these members. */
         public List<List<Member>> due(long now) {
-            if (nextDue != UNKNOWN && now < nextDue) {
+            if (dueKnown && now < nextDue) {
                 return List.of();  // no match changed since the last call, and no group's time has come
             }
             List<List<Member>> due = new ArrayList<>();
@@ -600,6 +573,7 @@ public final class Consolidation {
                 }
             }
             nextDue = upcoming;
+            dueKnown = true;
             return due;
         }
 
@@ -749,16 +723,8 @@ public final class Consolidation {
             for (int i = in.readInt(); i > 0; i--) {
                 promised.put(readString(in), new Promise(in.readDouble(), in.readLong(), in.readLong()));
             }
-            nextDue = nextExpiry = UNKNOWN;
+            dueKnown = expiryKnown = false;
             adjacent = null;
-        }
-
-        private void writeObject(ObjectOutputStream out) throws IOException {
-            write(out);
-        }
-
-        private void readObject(ObjectInputStream in) throws IOException {
-            readFields(in);
         }
 
         /** A copy of the state, its caches unknown (as after a restore). */

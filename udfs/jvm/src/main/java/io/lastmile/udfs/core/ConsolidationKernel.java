@@ -1,5 +1,7 @@
 package io.lastmile.udfs.core;
 
+import java.util.Arrays;
+
 /**
  * udfs.kernels.consolidation: {@code components} and {@code plan_groups}, the batch layout,
  * algorithm and rules of that module's docstring, step for step as its Numba kernels.
@@ -7,7 +9,7 @@ package io.lastmile.udfs.core;
  * <p>Every floating-point operation is done in the kernels' order and association (Java neither
  * contracts to FMA nor reassociates), with {@link Math} for the trigonometry: the results are
  * the Python kernels' bit for bit wherever {@link Math#cos} (and, far more rarely,
- * {@link Math#asin}) returns what glibc does, which is all but ~0.3 % of latitudes; elsewhere a
+ * {@link Math#asin}) returns what glibc does, which is all but ~0.25 % of latitudes; elsewhere a
  * distance is one ulp or so apart (see tests/unit/test_jvm_consolidation.py). {@code min} and
  * {@code max} are written out: Python's keep their first argument on NaN and signed-zero ties,
  * {@link Math#min}/{@link Math#max} do not.
@@ -91,7 +93,12 @@ public final class ConsolidationKernel {
     // start and points 1..m the stops, and fills path[0..m]; the buffers are sized for the
     // batch's largest group and reused, as in the kernel.
 
-    private static void openTour(double[] d, int stride, int m, int[] path) {
+    /**
+     * {@code _open_tour}, the tour step of {@link #planGroups} (public for the agreement tests):
+     * nearest neighbour from point 0 (ties: lowest point), then first-improvement 2-opt on the
+     * open path; {@code d} is row-major with rows of {@code stride}, {@code path[0..m]} is filled.
+     */
+    public static void openTour(double[] d, int stride, int m, int[] path) {
         for (int k = 0; k <= m; k++) {
             path[k] = k;
         }
@@ -109,20 +116,36 @@ public final class ConsolidationKernel {
             path[k] = path[best];
             path[best] = swap;
         }
+        // After a reversal of positions i..j the kernel scans again from the start. Every move
+        // (i', j') with i' < i was found not to shorten the path before it, and still does not
+        // unless it reads a position in i..j, that is unless j' is in i - 1..j: only those are
+        // evaluated again. The first shortening move in scanning order is the kernel's, found
+        // with the same arithmetic on the same distances.
+        int movedI = 1, movedJ = m;
         for (int pass = 0; pass < MAX_TWO_OPT_PASSES; pass++) {
-            if (!twoOptMove(d, stride, m, path)) {
+            long move = twoOptMove(d, stride, m, path, movedI, movedJ);
+            if (move < 0) {
                 break;
             }
+            movedI = (int) (move >>> 32);
+            movedJ = (int) move;
         }
     }
 
-    /** One first-improvement 2-opt move (scan i, then j ascending); whether one was made. */
-    private static boolean twoOptMove(double[] d, int stride, int m, int[] path) {
+    /** The first 2-opt move (scan i, then j ascending) that shortens the path by more than
+     * {@link #TWO_OPT_MIN_GAIN_M}, made: {@code i << 32 | j}; -1 for none. Moves with
+     * {@code i < movedI} are only evaluated for {@code j} in {@code movedI - 1..movedJ}. */
+    private static long twoOptMove(double[] d, int stride, int m, int[] path, int movedI, int movedJ) {
         for (int i = 1; i < m; i++) {
             int a = path[i - 1] * stride, b = path[i];
             double ab = d[a + b];
             int bRow = b * stride;
-            for (int j = i + 1; j <= m; j++) {
+            int jFrom = i + 1, jTo = m;
+            if (i < movedI) {
+                jFrom = Math.max(jFrom, movedI - 1);
+                jTo = movedJ;
+            }
+            for (int j = jFrom; j <= jTo; j++) {
                 int c = path[j];
                 double change;
                 if (j < m) {
@@ -137,11 +160,11 @@ public final class ConsolidationKernel {
                         path[lo] = path[hi];
                         path[hi] = swap;
                     }
-                    return true;
+                    return (long) i << 32 | j;
                 }
             }
         }
-        return false;
+        return -1;
     }
 
     private static double pathMetres(double[] d, int stride, int[] path, int m) {
@@ -257,9 +280,9 @@ public final class ConsolidationKernel {
         double[] kmSeparate = new double[nGroups];
         double[] kmConsolidated = new double[nGroups];
         int[] order = new int[rows];
-        java.util.Arrays.fill(chosen, -1);
-        java.util.Arrays.fill(kmConsolidated, Double.NaN);
-        java.util.Arrays.fill(order, -1);
+        Arrays.fill(chosen, -1);
+        Arrays.fill(kmConsolidated, Double.NaN);
+        Arrays.fill(order, -1);
         double[] phi = new double[rows], lam = new double[rows], cosPhi = new double[rows];
         for (int row = 0; row < rows; row++) {
             phi[row] = lat[row] * TO_RAD;

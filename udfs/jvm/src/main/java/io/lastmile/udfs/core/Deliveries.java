@@ -153,7 +153,10 @@ public final class Deliveries {
             return out == null ? List.of() : out;
         }
 
-        /** udfs.eta.Delivery.on_task: a newer announcement; a van that already carries the shipment gets the new stop. */
+        /**
+         * udfs.eta.Delivery.on_task: a newer announcement; a van that already carries the shipment
+         * gets the new stop.
+         */
         public List<Change> onTask(long eventTime, double lat, double lng, long windowStart) {
             if (eventTime <= taskTime) {
                 return List.of();
@@ -207,7 +210,10 @@ public final class Deliveries {
             return Math.max(taskTime, statusTime) + DELIVERY_RETENTION_MS;
         }
 
-        /** The Registry's clean-up timer: {@link #retainUntil} rounded up to a whole hour (a day's statuses share it). */
+        /**
+         * The Registry's clean-up timer: {@link #retainUntil} rounded up to a whole hour (the
+         * statuses of a shipment's day share it).
+         */
         public long cleanupTimer() {
             return -Math.floorDiv(-retainUntil(), HOUR_MS) * HOUR_MS;
         }

@@ -54,7 +54,7 @@ public final class Eta {
 
     /** udfs.eta.midpoint_cell: the resolution-9 cell of a leg's midpoint. */
     public static long midpointCell(double lat1, double lng1, double lat2, double lng2) {
-        return SpeedProfiles.H3.latLngToCell((lat1 + lat2) / 2, (lng1 + lng2) / 2, SpeedProfiles.PROFILE_RESOLUTION);
+        return H3.latLngToCell((lat1 + lat2) / 2, (lng1 + lng2) / 2, SpeedProfiles.PROFILE_RESOLUTION);
     }
 
     /**

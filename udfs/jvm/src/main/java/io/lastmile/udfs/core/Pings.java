@@ -119,12 +119,6 @@ public final class Pings {
         return new PingBatch(vehicleKey(partnerId, vehicleId), pings.get(pings.size() - 1).ts, pings);
     }
 
-    /** udfs.pings.single: a batch of one; {@code speedMps} may be {@link #NO_SPEED}. */
-    public static PingBatch single(String partnerId, String vehicleId, long ts, double lat, double lng,
-                                   double speedMps) {
-        return new PingBatch(vehicleKey(partnerId, vehicleId), ts, List.of(new Ping(ts, lat, lng, speedMps)));
-    }
-
     /**
      * udfs.pings.track: consecutive pings to usable travel segments by district (the
      * resolution-7 parent, in the order districts first appear), and the newest ping ({@code last}

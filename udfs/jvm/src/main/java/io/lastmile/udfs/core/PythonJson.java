@@ -136,9 +136,31 @@ public final class PythonJson {
             return negative ? "-0.0" : "0.0";
         }
         double ax = Math.abs(x);
-        BigDecimal shortest = shortestDecimal(ax);
-        String digits = shortest.unscaledValue().toString();
-        int decpt = digits.length() - shortest.scale();  // value = 0.<digits> x 10^decpt
+        // value = 0.<digits> x 10^decpt. Double.toString reads back as x; when it has at most 15
+        // significant digits and x is normal it is the shortest, and the nearest: decimals of 15
+        // digits are then further apart than the reals that read as x, so at most one of them
+        // does (not so for subnormals: 4.9E-324 is Java's, 5e-324 Python's).
+        String digits;
+        int decpt;
+        String text = Double.toString(ax);
+        int e = text.indexOf('E'), dot = text.indexOf('.');
+        int exponent10 = e < 0 ? 0 : Integer.parseInt(text, e + 1, text.length(), 10);
+        String all = text.substring(0, dot) + text.substring(dot + 1, e < 0 ? text.length() : e);
+        int first = 0, end = all.length();
+        while (all.charAt(first) == '0') {
+            first++;
+        }
+        while (all.charAt(end - 1) == '0') {
+            end--;
+        }
+        if (end - first <= 15 && ax >= Double.MIN_NORMAL) {
+            digits = all.substring(first, end);
+            decpt = dot + exponent10 - first;
+        } else {
+            BigDecimal shortest = shortestDecimal(ax, end - first);
+            digits = shortest.unscaledValue().toString();
+            decpt = digits.length() - shortest.scale();
+        }
         StringBuilder out = new StringBuilder(24);
         if (negative) {
             out.append('-');
@@ -172,13 +194,13 @@ public final class PythonJson {
         return out.toString();
     }
 
-    /** The shortest decimal reading back as {@code ax} (finite, > 0), without trailing zeros. */
-    static BigDecimal shortestDecimal(double ax) {
+    /** The shortest decimal reading back as {@code ax} (finite, > 0), the nearest of them,
+     * without trailing zeros; some decimal of {@code digits} significant digits reads back. */
+    static BigDecimal shortestDecimal(double ax, int digits) {
         BigDecimal exact = new BigDecimal(ax);
-        // Double.toString reads back as ax: an upper bound on the digits needed. A decimal of p
-        // digits that reads back can be written with p + 1 digits too, so fewer digits are
-        // tried until none reads back.
-        int p = new BigDecimal(Double.toString(ax)).stripTrailingZeros().precision();
+        // A decimal of p digits that reads back can be written with p + 1 digits too: fewer
+        // digits are tried until none reads back.
+        int p = digits;
         while (p > 1 && readsBack(exact, p - 1, ax)) {
             p--;
         }

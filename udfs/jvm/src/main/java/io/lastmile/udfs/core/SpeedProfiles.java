@@ -12,7 +12,6 @@ import java.util.Map;
 import java.util.NavigableMap;
 import java.util.TreeMap;
 
-import com.uber.h3core.H3Core;
 
 import io.lastmile.udfs.core.Pings.Ping;
 
@@ -42,17 +41,6 @@ public final class SpeedProfiles {
     public static final long WEEK_START_OFFSET_H = 72;
     /** udfs.speed_profiles.NEVER: the version before every other. */
     public static final long NEVER = Long.MIN_VALUE;
-
-    /** Shared by every thread: H3Core holds no state between calls. */
-    static final H3Core H3;
-
-    static {
-        try {
-            H3 = H3Core.newInstance();
-        } catch (IOException e) {
-            throw new UncheckedIOException("cannot load the H3 native library", e);
-        }
-    }
 
     private SpeedProfiles() {
     }
@@ -320,7 +308,7 @@ public final class SpeedProfiles {
                 }
             }
             if (size == cells.length) {
-                int n = cells.length * 2;
+                int n = Math.max(4, cells.length * 2);
                 cells = Arrays.copyOf(cells, n);
                 hours = Arrays.copyOf(hours, n);
                 values = Arrays.copyOf(values, n);
@@ -449,7 +437,7 @@ public final class SpeedProfiles {
     public record Learned(LinkedHashMap<Key, RobustSpeed> changed, Speeds published) {
     }
 
-    private static final long MASK_GAMMA = 0x9E3779B97F4A7C15L;
+    private static final long GOLDEN_GAMMA = 0x9E3779B97F4A7C15L;
 
     /** SplitMix64's finalizer (Stafford's Mix13). */
     static long mix64(long z) {
@@ -460,13 +448,14 @@ public final class SpeedProfiles {
 
     /**
      * The hash of udfs.speed_profiles.learning_order, as a signed long holding the unsigned
-     * 64-bit value: {@code h = mix64((h ^ x) + 0x9E3779B97F4A7C15)} over the cell, the hour and
-     * the IEEE bits of the speed, from 0.
+     * 64-bit value: {@code h = mix64((h ^ x) + 0x9E3779B97F4A7C15)} from 0 over the cell, the hour
+     * and the speed's IEEE bits shifted right by 20 (a relative grid of 2^-32: a speed one ulp
+     * apart, as the JVM's trig gives now and then, almost never changes the order).
      */
     public static long learningHash(long cell, int hour, double mps) {
-        long h = mix64((0L ^ cell) + MASK_GAMMA);
-        h = mix64((h ^ (long) hour) + MASK_GAMMA);
-        return mix64((h ^ Double.doubleToRawLongBits(mps)) + MASK_GAMMA);
+        long h = mix64(cell + GOLDEN_GAMMA);
+        h = mix64((h ^ (long) hour) + GOLDEN_GAMMA);
+        return mix64((h ^ (Double.doubleToRawLongBits(mps) >>> 20)) + GOLDEN_GAMMA);
     }
 
     private record Ordered(long hash, Segment segment) {
@@ -589,6 +578,10 @@ public final class SpeedProfiles {
             speeds.baseUpto = baseUpto;
             speeds.pending.putAll(pending);
             return speeds;
+        }
+
+        public static CausalSpeeds restored(Speeds base, long baseUpto, Map<VersionPart, Speeds> pending) {
+            return restored(base, baseUpto, pending, DEFAULT_SPEED_MPS);
         }
 
         /**

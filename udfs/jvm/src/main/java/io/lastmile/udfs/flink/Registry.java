@@ -3,7 +3,6 @@ package io.lastmile.udfs.flink;
 import java.util.ArrayList;
 import java.util.List;
 
-import com.uber.h3core.H3Core;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ListState;
 import org.apache.flink.api.common.state.ListStateDescriptor;
@@ -24,6 +23,8 @@ import io.lastmile.udfs.core.Colocation.Stored;
 import io.lastmile.udfs.core.Colocation.Task;
 import io.lastmile.udfs.core.Colocation.Verdict;
 import io.lastmile.udfs.core.Deliveries;
+import io.lastmile.udfs.core.H3;
+import io.lastmile.udfs.core.Pings;
 import io.lastmile.udfs.core.Deliveries.Delivery;
 import io.lastmile.udfs.core.Deliveries.DeliveryEvent;
 import io.lastmile.udfs.core.Stops;
@@ -57,7 +58,6 @@ public final class Registry extends KeyedProcessFunction<String, Row, Routed> {
     private transient ListState<DeliveryEvent> waiting;
     private transient Outputs.Call out;
     private transient AvroRecords avro;
-    private transient H3Core h3;
 
     public Registry(double radiusM, long latenessMs, long intervalMs, Outputs outputs) {
         this.radiusM = radiusM;
@@ -74,16 +74,6 @@ public final class Registry extends KeyedProcessFunction<String, Row, Routed> {
         waiting = getRuntimeContext().getListState(new ListStateDescriptor<>("delivery-waiting", DeliveryEvent.class));
         out = outputs.open();
         avro = new AvroRecords();
-        try {
-            h3 = H3Core.newInstance();
-        } catch (java.io.IOException e) {
-            throw new java.io.UncheckedIOException(e);
-        }
-    }
-
-    /** udfs.pings.interval_end: the last millisecond of the tumbling interval holding {@code ts}. */
-    static long intervalEnd(long ts, long intervalMs) {
-        return ts - Math.floorMod(ts, intervalMs) + intervalMs - 1;
     }
 
     @Override
@@ -125,7 +115,7 @@ public final class Registry extends KeyedProcessFunction<String, Row, Routed> {
         shipment.update(r.stored());
         ctx.timerService().registerEventTimeTimer(r.stored().task().windowEnd() + latenessMs);
         out.row("delivery_tasks", row.getField(Accepted.EVENT_ID), task.partnerId(), task.shipmentId(),
-                task.eventTime(), ingestedAt, h3.latLngToCell(task.lat(), task.lng(), Colocation.SHARED_RESOLUTION), task.windowStart(),
+                task.eventTime(), ingestedAt, H3.latLngToCell(task.lat(), task.lng(), Colocation.SHARED_RESOLUTION), task.windowStart(),
                 task.windowEnd(), row.getField(Accepted.PARCEL_COUNT), row.getField(Accepted.VOLUME_L),
                 row.getField(Accepted.WEIGHT_KG), row.getField(Accepted.RETAILER_ID),
                 row.getField(Accepted.SERVICE_LEVEL), row.getField(Accepted.TOPIC), row.getField(Accepted.PARTITION),
@@ -140,7 +130,7 @@ public final class Registry extends KeyedProcessFunction<String, Row, Routed> {
 
     /** Hold a task or status until the watermark passes its interval (or apply it, if it has). */
     private void deliver(Context ctx, DeliveryEvent event) throws Exception {
-        long due = intervalEnd(event.at(), intervalMs);
+        long due = Pings.intervalEnd(event.at(), intervalMs);
         if (due <= ctx.timerService().currentWatermark()) {
             apply(ctx, ctx.getCurrentKey(), List.of(event));
             return;
@@ -175,7 +165,7 @@ public final class Registry extends KeyedProcessFunction<String, Row, Routed> {
         Iterable<DeliveryEvent> held = waiting.get();
         if (held != null) {
             for (DeliveryEvent event : held) {
-                (intervalEnd(event.at(), intervalMs) <= timestamp ? due : later).add(event);
+                (Pings.intervalEnd(event.at(), intervalMs) <= timestamp ? due : later).add(event);
             }
         }
         if (!later.isEmpty()) {
