@@ -93,7 +93,7 @@ def _by_interval(plan, interval_ms: int) -> dict[int, dict]:
             .append(task_event(t["event_time"], t["event_id"], t["dest_lat"], t["dest_lng"], t["window_start"]))
     for st in plan.statuses:
         if st["status"] not in OPEN_STATUSES + FINAL_STATUSES:
-            continue  # the job's Registry sees only these (udfs.flink.coordination.TRACKED_STATUSES)
+            continue  # the job's Registry sees only these (udfs.statuses.TRACKED_STATUSES)
         intervals[interval_end(st["event_time"], interval_ms)]["deliveries"][
             f"{st['partner_id']}:{st['shipment_id']}"].append(status_event(st))
     pos = plan.positions

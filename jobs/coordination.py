@@ -157,7 +157,7 @@ def event_path(t_env, events):
     on its window: the Registry judges it).
     """
     from udfs.contracts.jvm_export import decoded_fields
-    from udfs.flink.coordination import TRACKED_STATUSES
+    from udfs.statuses import TRACKED_STATUSES
 
     _decoded_view(t_env, "decoded_events", events, "lastmile_decode_event",
                   "d.kind <> 'delivery_tasks' AND "
@@ -197,7 +197,7 @@ def build(env, sources: dict, sinks: dict, config: Config):
     "python"``, the Python reference (:func:`python_stages`).
     """
     from jobs.runtime import side_output, to_python_rows
-    from udfs.flink.coordination import ACCEPTED_ROW, POSITIONS, Intake
+    from udfs.flink.intake import ACCEPTED_ROW, POSITIONS, Intake
     from udfs.flink.outputs import OUTPUTS
 
     t_env = sources["tables"]
@@ -233,7 +233,7 @@ def _table_of(t_env, stream):
 def python_stages(accepted, batches, config: Config, _columns=None):
     """The stateful stages in Python (udfs/flink): the reference the JVM's are held to.
 
-    ``accepted``: rows of accepted tasks, statuses and offers (udfs.flink.coordination.ACCEPTED_ROW);
+    ``accepted``: rows of accepted tasks, statuses and offers (udfs.flink.intake.ACCEPTED_ROW);
     ``batches``: ping batch rows (PING_ROWS). Returns the streams of their ``Outputs``, and no frames.
     """
     from pyflink.common import Types

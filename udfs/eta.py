@@ -37,6 +37,7 @@ import numpy as np
 from udfs.kernels.eta import KERNEL_VERSION
 from udfs.kernels.native import eta_batch
 from udfs.speed_profiles import PROFILE_RESOLUTION, hour_of_week, segment_speed
+from udfs.statuses import FINAL_STATUSES, OPEN_STATUSES
 
 DETOUR = 1.3  # road distance / straight line, typical of European cities
 DWELL_S = 180.0  # time at a stop: park, walk, hand over
@@ -47,8 +48,6 @@ MIN_PACE_SEGMENTS = 5
 PACE_WEIGHT = 0.01
 PACE_LIMITS = (0.5, 2.0)  # a van's pace is believed within these factors of the profile
 MODEL_VERSION = f"{KERNEL_VERSION}/profiles-r{PROFILE_RESOLUTION}-hour-factors"
-OPEN_STATUSES = ("OUT_FOR_DELIVERY",)
-FINAL_STATUSES = ("DELIVERED", "FAILED_ATTEMPT", "RETURNED", "CANCELLED")
 
 SpeedOf = Callable[[int, int], float]  # (resolution-9 cell, hour of week) -> m/s
 

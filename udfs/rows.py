@@ -4,10 +4,14 @@ Privacy: coordinates become resolution-10 H3 cells; recipient keys are not writt
 """
 from __future__ import annotations
 
-from udfs.colocation import Match
-from udfs.consolidation import Proposal
+from typing import TYPE_CHECKING
+
 from udfs.h3cells import cell
 from udfs.records import DEAD_LETTER_COLUMNS, Source
+
+if TYPE_CHECKING:  # the kernels they import are not needed to write rows (the Intake's)
+    from udfs.colocation import Match
+    from udfs.consolidation import Proposal
 
 _SOURCE = ("source_topic", "source_partition", "source_offset")
 COLUMNS = {

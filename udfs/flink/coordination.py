@@ -1,20 +1,19 @@
-"""Flink functions of the coordination job (thin: the logic is in udfs.colocation, udfs.contracts).
+"""Python stages of the coordination job (thin: the logic is in udfs.colocation, udfs.eta), the
+reference the JVM's (udfs/jvm ``io.lastmile.udfs.flink``) are held to; the job runs them with
+``LASTMILE_OPERATORS=python`` (jobs.coordination.python_stages).
 
 Their ClickHouse rows and Kafka messages (``ROWS``, ``KAFKA``: a match goes to the
 colocations topic and two inboxes) leave each call as one ``OUTPUTS`` element
 (udfs.flink.outputs.gather), framed for the JVM sinks.
 Side outputs that feed the ETA and consolidation operators (udfs.flink.eta,
-udfs.flink.consolidation): ``POSITIONS`` and ``OFFERS`` from the Intake, ``STOPS``
-(udfs.eta.Assign / Unassign) from the Registry, ``GROUPS`` (links and unlinks of
-matched deliveries) from the Matcher.
+udfs.flink.consolidation): ``OFFERS`` from Decoded, ``STOPS`` (udfs.eta.Assign / Unassign)
+from the Registry, ``GROUPS`` (links and unlinks of matched deliveries) from the Matcher.
 
 What goes to a keyed function leaves as ``Row(key, value)`` (:data:`BY_TEXT`,
 :data:`BY_NUMBER`), keyed without a key selector (jobs.runtime.keyed): the functions
 know the key, and a selector would be one more Python operator per element.
 """
 from __future__ import annotations
-
-import time
 
 from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction
@@ -24,104 +23,23 @@ from udfs import topic_names as topics
 from udfs.colocation import ACCEPTED, DUPLICATE, CellIndex, Task, is_late, register, task_from_record
 from udfs.consolidation import Member, neighbourhood_of, offer_from_record
 from udfs.contracts import wire
-from udfs.contracts.errors import ContractViolation
-from udfs.contracts.intake import from_wire
-from udfs.contracts.jvm_export import decoded_field_types, decoded_fields
-from udfs.eta import FINAL_STATUSES, OPEN_STATUSES, Delivery, DeliveryEvent, in_event_order, status_event, task_event
+from udfs.eta import Delivery, DeliveryEvent, in_event_order, status_event, task_event
 from udfs.flink.outputs import KAFKA, ROWS, gather
+from udfs.flink.intake import dead_letter_outputs
 from udfs.flink.timers import Timers
-from udfs.pings import interval_end, ping_text
+from udfs.pings import interval_end
 from udfs.records import DeadLetter, Source
 from udfs.rows import event_row, match_record, match_row
 
 BY_TEXT = Types.ROW([Types.STRING(), Types.PICKLED_BYTE_ARRAY()])  # Row(key, value) for a keyed function
 BY_NUMBER = Types.ROW([Types.LONG(), Types.PICKLED_BYTE_ARRAY()])
-_FLINK_TYPES = {"STRING": Types.STRING(), "BIGINT": Types.LONG(), "DOUBLE": Types.DOUBLE(), "INT": Types.INT(),
-                "BOOLEAN": Types.BOOLEAN()}
-#: An accepted task, status or offer, as the JVM decodes it (jobs.coordination.event_path's
-#: ``accepted``): the Intake emits what it accepts in the same row, so both go on together.
-ACCEPTED_FIELDS = ("kind", "topic", "partition", "offset", "ingested_at", *decoded_fields())
-ACCEPTED_ROW = Types.ROW_NAMED(list(ACCEPTED_FIELDS), [Types.STRING(), Types.STRING(), Types.INT(), Types.LONG(),
-                                                   Types.LONG(), *(_FLINK_TYPES[t] for t in decoded_field_types())])
-#: A vehicle's pings as the JVM batches them (jobs.coordination.position_path's ``batches``):
-#: ``(partner_id, vehicle_id, "ts,lat,lng,speed;...")``; the Intake's positions, one each.
-PING_ROWS = Types.ROW_NAMED(["partner_id", "vehicle_id", "pings"], [Types.STRING()] * 3)
-POSITIONS = OutputTag("positions", PING_ROWS)
 OFFERS = OutputTag("offers")  # udfs.consolidation.Offer
 STOPS = OutputTag("stops", BY_TEXT)  # (vehicle key, udfs.eta.Assign / Unassign), for the vehicle's ETA state
 # (neighbourhood, the changes of one Matcher call there, in order:
 #  (("link", neighbourhood, Member, Member) / ("unlink", neighbourhood, key, key), ...))
 GROUPS = OutputTag("groups", BY_NUMBER)
-TRACKED_STATUSES = OPEN_STATUSES + FINAL_STATUSES
 DELIVERY_RETENTION_MS = 2 * 24 * 3_600_000  # a shipment's status is kept this long after its last change
 HOUR_MS = 3_600_000
-
-
-def dead_letter_outputs(dead: DeadLetter):
-    """A dead letter goes to ClickHouse and to coordination.dead_letters."""
-    yield ROWS, ("dead_letters", dead.clickhouse_row())
-    yield KAFKA, ((topics.DEAD_LETTERS,), dead.dead_letter_id, wire.encode(dead.as_record(), "DeadLetter"))
-
-
-def _now_ms() -> int:
-    return int(time.time() * 1000)
-
-
-class Intake(ProcessFunction):
-    """Raw Kafka records -> decoded, validated events: the Python reference path.
-
-    In the coordination job it sees only what the JVM functions did not accept or found
-    late (jobs/coordination.py), as ``Row(payload, topic, partition, offset, ts[, judged
-    watermark])``: it refuses them with their reason, or accepts what the JVM was merely
-    stricter about. The watermark the JVM judged by counts as well as this operator's own,
-    which may still lag behind it. Delivery tasks continue on the main output as
-    :data:`ACCEPTED_ROW` rows, like the JVM's (their lateness depends on their window: the
-    Registry decides). The other streams go to their ClickHouse table (``ROWS``), or to
-    dead letters as ``late`` when their event time is behind the current watermark;
-    statuses that put a shipment on a van or end its delivery and capacity offers also
-    continue on the main output, positions on ``POSITIONS`` as :data:`PING_ROWS`.
-    """
-
-    def process_element(self, value, ctx):
-        return gather(self._process(value, ctx))
-
-    def _process(self, value, ctx):
-        payload, topic, partition, offset = value[0], value[1], value[2], value[3]
-        source = Source(topic, partition, offset)
-        partner = topics.partner_of_topic(topic)
-        stream = topic.rsplit(".", 1)[-1]
-        now = _now_ms()
-        raw = payload.encode("latin-1")
-        try:
-            record, _writer = from_wire(raw, stream, partner, now)
-        except ContractViolation as violation:
-            yield from dead_letter_outputs(DeadLetter(str(source), violation.stage, violation.reason,
-                                                      violation.message, raw, partner, now))
-            return
-        if stream == "delivery_tasks":
-            yield accepted_row(stream, record, source, now)
-            return
-        event_time = record["event_time"] if "event_time" in record else record["available_from"]
-        watermark = ctx.timer_service().current_watermark()
-        if len(value) > 5 and value[5] is not None:  # the watermark the JVM judged a position by
-            watermark = max(watermark, value[5])
-        if event_time < watermark:
-            yield from dead_letter_outputs(DeadLetter(
-                str(source), "event-time", "late",
-                f"event_time is {(watermark - event_time) / 1000:.0f} s behind the watermark", raw, partner, now))
-            return
-        yield ROWS, (stream, event_row(stream, record, source, now))
-        if stream == "vehicle_positions":
-            yield POSITIONS, Row(record["partner_id"], record["vehicle_id"], ping_text(
-                record["event_time"], record["lat"], record["lng"], record["speed_mps"]))
-        elif (stream == "shipment_status" and record["status"] in TRACKED_STATUSES) or stream == "capacity_offers":
-            yield accepted_row(stream, record, source, now)
-
-
-def accepted_row(stream: str, record: dict, source: Source, ingested_at: int) -> Row:
-    """``record`` (internal form) as an :data:`ACCEPTED_ROW` row."""
-    return Row(stream, source.topic, source.partition, source.offset, ingested_at,
-               *(record.get(name) for name in ACCEPTED_FIELDS[5:]))
 
 
 class Decoded(ProcessFunction):
