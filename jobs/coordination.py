@@ -68,175 +68,72 @@ POSITIONS_PATTERN = topics.stream_pattern("vehicle_positions")
 PARTNER_EVENTS_PATTERN = topics.stream_pattern(*(s for s in topics.STREAMS if s != "vehicle_positions"))
 
 
-#: The ClickHouse columns of vehicle_positions as the JVM writes them (udfs.rows.COLUMNS order);
-#: timestamps as epoch milliseconds, DateTime64(3, 'UTC') in ClickHouse.
-POSITION_COLUMNS = [("event_id", "STRING"), ("partner_id", "STRING"), ("vehicle_id", "STRING"),
-                    ("event_time", "BIGINT"), ("ingested_at", "BIGINT"), ("h3_cell", "BIGINT"),
-                    ("speed_mps", "DOUBLE"), ("load_volume_l", "DOUBLE"), ("capacity_volume_l", "DOUBLE"),
-                    ("source_topic", "STRING"), ("source_partition", "INT"), ("source_offset", "BIGINT")]
-
-
-STATUS_COLUMNS = [("event_id", "STRING"), ("partner_id", "STRING"), ("shipment_id", "STRING"),
-                  ("event_time", "BIGINT"), ("ingested_at", "BIGINT"), ("status", "STRING"), ("vehicle_id", "STRING"),
-                  ("stop_sequence", "INT"), ("h3_cell", "BIGINT"), ("reason", "STRING"), ("source_topic", "STRING"),
-                  ("source_partition", "INT"), ("source_offset", "BIGINT")]
-OFFER_COLUMNS = [("event_id", "STRING"), ("partner_id", "STRING"), ("vehicle_id", "STRING"), ("event_time", "BIGINT"),
-                 ("ingested_at", "BIGINT"), ("depot_h3", "BIGINT"), ("available_from", "BIGINT"),
-                 ("available_to", "BIGINT"), ("spare_volume_l", "DOUBLE"), ("spare_stops", "INT"),
-                 ("source_topic", "STRING"), ("source_partition", "INT"), ("source_offset", "BIGINT")]
-JVM_TABLE_COLUMNS = {"vehicle_positions": POSITION_COLUMNS, "shipment_status": STATUS_COLUMNS,
-                     "capacity_offers": OFFER_COLUMNS}
-
-
-def _decoded_view(t_env, name: str, source, function: str, late: str) -> None:
-    """View ``name``: ``source`` through the JVM table function ``function``, with ``late``
-    (a condition on the decoded fields and ``r.ts``) and the watermark it was judged by.
-
-    Through a DataStream and back (all on the JVM), so the queries over the view share
-    one Kafka read and one decode; planned apart, each would read and decode again. The
-    judged watermark goes along because downstream, a subtask's own watermark can still
-    lag behind it (it is the minimum over its input channels).
-    """
-    from pyflink.table import DataTypes, Schema
-
-    t_env.create_temporary_view(f"{name}_raw", source)
-    decoded = t_env.sql_query(f"""
-        SELECT d.*, r.topic, r.`partition`, r.`offset`, r.payload, r.ts AS kafka_ts,
-               CURRENT_WATERMARK(r.ts) IS NOT NULL AND ({late}) AS late,
-               LASTMILE_EPOCH_MS(CURRENT_WATERMARK(r.ts)) AS judged_watermark
-        FROM {name}_raw AS r, LATERAL TABLE({function}(r.payload, r.topic)) AS d""")
-    t_env.create_temporary_view(name, t_env.from_data_stream(
-        t_env.to_data_stream(decoded),
-        Schema.new_builder().column_by_metadata("ts", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
-        .watermark("ts", "SOURCE_WATERMARK()").build()))
-
-
-def _register_functions(t_env) -> None:
-    for name, cls in (("lastmile_decode_position", "DecodePosition"), ("lastmile_decode_event", "DecodeEvent"),
-                      ("lastmile_epoch_ms", "EpochMillis")):
-        t_env.create_java_temporary_system_function(name, f"io.lastmile.udfs.{cls}")
-
-
-def position_path(t_env, positions, config: Config):
-    """Vehicle positions on the JVM: decode and check (udfs/jvm DecodePosition), route.
-
-    Returns ``(rows, batches, refused)``: ``rows`` a table of accepted positions in
-    :data:`POSITION_COLUMNS`; ``batches`` a table ``(partner_id, vehicle_id, pings)``, one
-    row per vehicle and ``eta_interval_s`` of event time (udfs.pings); ``refused`` a table
-    like the source, plus the judged watermark, of what the JVM did not accept or found
-    late, for the Python reference. Late: ``ts`` or ``event_time`` behind the watermark (such
-    a position would miss its window).
-    """
-    _decoded_view(t_env, "decoded_positions", positions, "lastmile_decode_position",
-                  "r.ts < CURRENT_WATERMARK(r.ts) OR TO_TIMESTAMP_LTZ(d.event_time, 3) < CURRENT_WATERMARK(r.ts)")
-    rows = t_env.sql_query(f"""
-        SELECT event_id, partner_id, vehicle_id, event_time, ingested_at, h3_cell, speed_mps,
-               load_volume_l, capacity_volume_l, topic, `partition`, `offset`
-        FROM decoded_positions WHERE ok AND NOT late""")
-    batches = t_env.sql_query(f"""
-        SELECT partner_id, vehicle_id,
-               LISTAGG(CONCAT_WS(',', CAST(event_time AS STRING), CAST(lat AS STRING), CAST(lng AS STRING),
-                                 COALESCE(CAST(speed_mps AS STRING), '')), ';') AS pings
-        FROM TABLE(TUMBLE(TABLE decoded_positions, DESCRIPTOR(ts), INTERVAL '{int(config.eta_interval_s)}' SECOND(6)))
-        WHERE ok AND NOT late
-        GROUP BY partner_id, vehicle_id, window_start, window_end""")
-    refused = t_env.sql_query("SELECT payload, topic, `partition`, `offset`, ts, judged_watermark "
-                              "FROM decoded_positions WHERE NOT ok OR late")
-    return rows, batches, refused
-
-
-def event_path(t_env, events):
-    """Delivery tasks, statuses and capacity offers on the JVM: decode and check (udfs/jvm
-    DecodeEvent), route.
-
-    Returns ``(status_rows, offer_rows, accepted, refused)``: ClickHouse rows of accepted
-    statuses and offers (:data:`STATUS_COLUMNS`, :data:`OFFER_COLUMNS`); ``accepted`` the
-    rows the Python side needs (every task, the statuses the Registry tracks, offers) for
-    :class:`udfs.flink.coordination.Decoded`; ``refused`` as in :func:`position_path`. Late: a
-    status's event time or an offer's start behind the watermark (a task's lateness depends
-    on its window: the Registry judges it).
-    """
-    from udfs.contracts.jvm_export import decoded_fields
-    from udfs.statuses import TRACKED_STATUSES
-
-    _decoded_view(t_env, "decoded_events", events, "lastmile_decode_event",
-                  "d.kind <> 'delivery_tasks' AND "
-                  "TO_TIMESTAMP_LTZ(COALESCE(d.event_time, d.available_from), 3) < CURRENT_WATERMARK(r.ts)")
-    on_time = "ok AND NOT late"
-    status_rows = t_env.sql_query(f"""
-        SELECT event_id, partner_id, shipment_id, event_time, ingested_at, status, vehicle_id,
-               stop_sequence, h3_cell, reason, topic, `partition`, `offset`
-        FROM decoded_events WHERE {on_time} AND kind = 'shipment_status'""")
-    offer_rows = t_env.sql_query(f"""
-        SELECT event_id, partner_id, vehicle_id, available_from, ingested_at, h3_cell,
-               available_from, available_to, spare_volume_l, spare_stops, topic, `partition`,
-               `offset`
-        FROM decoded_events WHERE {on_time} AND kind = 'capacity_offers'""")
-    tracked = ", ".join(f"'{s}'" for s in TRACKED_STATUSES)
-    accepted = t_env.sql_query(f"""
-        SELECT kind, topic, `partition`, `offset`, ingested_at, {", ".join(f"`{f}`" for f in decoded_fields())}
-        FROM decoded_events
-        WHERE {on_time} AND (kind <> 'shipment_status' OR status IN ({tracked}))""")
-    refused = t_env.sql_query("SELECT payload, topic, `partition`, `offset`, ts, judged_watermark "
-                              "FROM decoded_events WHERE NOT ok OR late")
-    return status_rows, offer_rows, accepted, refused
-
-
 def build(env, sources: dict, sinks: dict, config: Config):
     """Wire the job.
 
-    ``sources["tables"]``: the StreamTableEnvironment of the sources;
-    ``sources["partner_events"]``: a table ``(payload BYTES, topic, partition, offset, ts)`` of
-    delivery tasks, statuses and capacity offers, ``sources["positions"]`` the same of vehicle
-    positions, both with event-time watermarks on ``ts`` (see jobs.runtime.kafka_table).
-    ``sinks["outputs"]`` takes a stream of :class:`udfs.records.Outputs` (ClickHouse rows and
-    Kafka messages of the Python functions) and the JVM stages' ClickHouse and Kafka frames
-    (udfs/sinks/frames.py); ``sinks["jvm_rows"]`` the StreamTableEnvironment and a dict of
-    tables of ClickHouse rows built on the JVM (:data:`JVM_TABLE_COLUMNS`).
-    The stateful stages are the JVM's (:func:`jvm_stages`) or, with ``config.operators ==
-    "python"``, the Python reference (:func:`python_stages`).
+    ``sources["positions"]``, ``sources["partner_events"]``: streams of rows ``(payload, topic,
+    partition, offset, ts)`` of the vehicle positions' and the other partner topics, with
+    event-time timestamps (``ts``) and watermarks (udfs/jvm ``KafkaRows``).
+    ``sinks["rows"]`` takes the decoded partner rows for ClickHouse (udfs/jvm ``TableRow``s of
+    ``vehicle_positions``, ``shipment_status``, ``capacity_offers``); ``sinks["outputs"]`` a
+    stream of :class:`udfs.records.Outputs` (ClickHouse rows and Kafka messages of the Python
+    functions) and the JVM stages' ClickHouse and Kafka frames (udfs/sinks/frames.py);
+    ``sinks["columns"]``: table -> ``[(column, ClickHouse type)]``. The stateful stages are
+    the JVM's (:func:`jvm_stages`) or, with ``config.operators == "python"``, the Python
+    reference (:func:`python_stages`).
     """
-    from jobs.runtime import side_output, to_python_rows
+    import json
+
+    from pyflink.datastream import DataStream
+    from pyflink.java_gateway import get_gateway
+
+    from jobs.runtime import side_output
     from udfs.flink.intake import ACCEPTED_ROW, POSITIONS, Intake
     from udfs.flink.outputs import OUTPUTS
 
-    t_env = sources["tables"]
-    _register_functions(t_env)
-    position_rows, position_batches, refused_positions = position_path(t_env, sources["positions"], config)
-    status_rows, offer_rows, accepted_events, refused_events = event_path(t_env, sources["partner_events"])
-    written = sinks["jvm_rows"](t_env, {"vehicle_positions": position_rows, "shipment_status": status_rows,
-                                        "capacity_offers": offer_rows})
-    # What the JVM refused, the Python reference decides (dead letter with its reason, or
-    # accepted: then it joins what the JVM accepted, in the same rows).
-    intake = (to_python_rows(t_env, refused_events.union_all(refused_positions))
-              .process(Intake(), output_type=ACCEPTED_ROW)
-              .name("intake: what the JVM refused (Python reference)").uid("intake"))
-    accepted = t_env.to_data_stream(accepted_events.union_all(_table_of(t_env, intake)))
-    batches = t_env.to_data_stream(position_batches.union_all(_table_of(t_env, side_output(intake, POSITIONS))))
+    f = get_gateway().jvm.io.lastmile.udfs.flink
+    decode = get_gateway().jvm.io.lastmile.udfs.DecodeRecords
+    outputs = f.Outputs.fromJson(json.dumps({"database": config.clickhouse_database, "tables": sinks["columns"]}))
+    positions = (f.Stages.decodePositions(sources["positions"]._j_data_stream)
+                 .name("decode positions").uid("decode-positions"))
+    events = (f.Stages.decodeEvents(sources["partner_events"]._j_data_stream)
+              .name("decode tasks, statuses, offers").uid("decode-events"))
+    written = [sinks["rows"](op.getSideOutput(decode.ROWS), outputs, name)
+               for op, name in ((positions, "positions"), (events, "events"))]
+    # What the fast path refused or found late, the Intake decides: a dead letter with its
+    # reason, or accepted after all, then it joins what the fast path accepted.
+    refused = DataStream(positions.getSideOutput(decode.REFUSED)).union(DataStream(events.getSideOutput(decode.REFUSED)))
+    if config.operators == "jvm":
+        intake = (f.Stages.intake(refused._j_data_stream, outputs)
+                  .name("intake: what the fast path refused").uid("jvm-intake"))
+        accepted = DataStream(events).union(DataStream(intake))._j_data_stream
+        intake_pings = intake.getSideOutput(get_gateway().jvm.io.lastmile.udfs.Intake.PINGS)
+        intake_outputs = [], [intake.getSideOutput(f.Outputs.CLICKHOUSE)], [intake.getSideOutput(f.Outputs.KAFKA)]
+    else:  # the Python reference
+        intake = (refused.process(Intake(), output_type=ACCEPTED_ROW)
+                  .name("intake: what the fast path refused (Python reference)").uid("intake"))
+        accepted = DataStream(events).union(intake)._j_data_stream
+        intake_pings = f.Stages.intakePings(side_output(intake, POSITIONS)._j_data_stream).name("intake pings")
+        intake_outputs = [side_output(intake, OUTPUTS)], [], []
+    pings = DataStream(positions).union(DataStream(intake_pings))._j_data_stream
+    batches = (f.Stages.pingWindows(pings, int(config.eta_interval_s) * 1000)
+               .name("ping windows: a batch per van and interval").uid("ping-windows"))
     stages = jvm_stages if config.operators == "jvm" else python_stages
-    outputs, clickhouse_frames, kafka_frames = stages(accepted, batches, config, sinks.get("columns"))
-    return sinks["outputs"](side_output(intake, OUTPUTS).union(*outputs), clickhouse_frames, kafka_frames), written
+    python, clickhouse_frames, kafka_frames = (a + b for a, b in zip(intake_outputs, stages(accepted, batches, config,
+                                                                                              outputs)))
+    return sinks["outputs"](python, clickhouse_frames, kafka_frames), written
 
 
-def _table_of(t_env, stream):
-    """``stream`` (of named rows) as a table, its watermarks kept: a conversion without a
-    watermark declaration drops them, and a union with it would hold every timer back."""
-    from pyflink.table import DataTypes, Schema
-    from pyflink.table.expressions import col
-
-    names = list(stream.get_type().get_field_names())
-    schema = (Schema.new_builder().column_by_metadata("rowtime", DataTypes.TIMESTAMP_LTZ(3))
-              .watermark("rowtime", "SOURCE_WATERMARK()").build())
-    return t_env.from_data_stream(stream, schema).select(*(col(n) for n in names))
-
-
-def python_stages(accepted, batches, config: Config, _columns=None):
+def python_stages(accepted, batches, config: Config, _outputs=None):
     """The stateful stages in Python (udfs/flink): the reference the JVM's are held to.
 
-    ``accepted``: rows of accepted tasks, statuses and offers (udfs.flink.intake.ACCEPTED_ROW);
-    ``batches``: ping batch rows (PING_ROWS). Returns the streams of their ``Outputs``, and no frames.
+    ``accepted``: (Java) stream of accepted tasks, statuses and offers (udfs.flink.intake.ACCEPTED_ROW);
+    ``batches``: (Java) stream of udfs/jvm ``PingBatch``. Returns the streams of their ``Outputs``,
+    and no frames.
     """
     from pyflink.common import Types
+    from pyflink.datastream import DataStream
+    from pyflink.java_gateway import get_gateway
 
     from jobs.runtime import keyed, side_output
     from udfs.flink import consolidation, eta
@@ -245,13 +142,13 @@ def python_stages(accepted, batches, config: Config, _columns=None):
 
     radius = config.colocation_radius_m
     lateness_ms = int(config.allowed_lateness_s * 1000)
-    interval_ms = int(config.eta_interval_s) * 1000  # the ping batches' window (position_path)
+    interval_ms = int(config.eta_interval_s) * 1000  # the ping windows' interval
     pickled = Types.PICKLED_BYTE_ARRAY()
     string, long = Types.STRING(), Types.LONG()
 
     # Keyed streams are of Row(key, value) that the function before them emits (BY_TEXT,
     # BY_NUMBER; jobs.runtime.keyed): a key selector would be one more Python operator.
-    decoded = (accepted.process(Decoded(), output_type=BY_TEXT)
+    decoded = (DataStream(accepted).process(Decoded(), output_type=BY_TEXT)
                .name("decoded tasks, statuses, offers").uid("decoded"))
     registry = (keyed(decoded, string)  # by partner:shipment
                 .process(Registry(radius, resolution_for_radius(radius), lateness_ms, interval_ms),
@@ -260,7 +157,8 @@ def python_stages(accepted, batches, config: Config, _columns=None):
     matcher = (keyed(registry, long)  # by index cell
                .process(Matcher(radius, lateness_ms), output_type=pickled)
                .name("matcher: co-locations per H3 cell").uid("matcher"))
-    batches = batches.map(eta.ping_batch, output_type=BY_TEXT).name("ping batches").uid("ping-batches")
+    rows = DataStream(get_gateway().jvm.io.lastmile.udfs.flink.Stages.pingRows(batches))
+    batches = rows.map(eta.ping_batch, output_type=BY_TEXT).name("ping batches").uid("ping-batches")
     segments = (keyed(batches, string)  # by partner:vehicle
                 .process(eta.Tracker(), output_type=BY_NUMBER).name("tracker: segments per vehicle").uid("tracker"))
     speeds = (keyed(segments, long)  # by district
@@ -276,36 +174,30 @@ def python_stages(accepted, batches, config: Config, _columns=None):
     return [side_output(registry, OUTPUTS), side_output(matcher, OUTPUTS), etas, proposals], [], []
 
 
-def jvm_stages(accepted, batches, config: Config, columns: dict):
+def jvm_stages(accepted, batches, config: Config, outputs):
     """The stateful stages on the JVM (udfs/jvm ``io.lastmile.udfs.flink``), the same graph and
-    results as :func:`python_stages` (held to it by tests/flink/test_jvm_stages.py). ``columns``:
-    table -> ``[(column, ClickHouse type)]``, what the JVM encodes its rows with. Returns no
-    ``Outputs``, and the stages' ClickHouse and Kafka frames."""
-    import json
-
+    results as :func:`python_stages` (held to it by tests/flink/test_jvm_stages.py): ``accepted``
+    and ``batches`` as there, ``outputs`` what they write their rows and messages with (Java
+    ``Outputs``). Returns no ``Outputs``, and the stages' ClickHouse and Kafka frames."""
     from pyflink.java_gateway import get_gateway
 
-    jvm = get_gateway().jvm
-    f = jvm.io.lastmile.udfs.flink
-    outputs = f.Outputs.fromJson(json.dumps({"database": config.clickhouse_database, "tables": columns}))
+    f = get_gateway().jvm.io.lastmile.udfs.flink
     radius = float(config.colocation_radius_m)
     lateness_ms = int(config.allowed_lateness_s * 1000)
-    interval_ms = int(config.eta_interval_s) * 1000  # the ping batches' window (position_path)
+    interval_ms = int(config.eta_interval_s) * 1000  # the ping windows' interval
 
     def named(operator, name: str, uid: str):
         return operator.name(name).uid(uid)
 
-    j_accepted = accepted._j_data_stream
-    registry = named(f.Stages.registry(j_accepted, radius, lateness_ms, interval_ms, outputs),
+    registry = named(f.Stages.registry(accepted, radius, lateness_ms, interval_ms, outputs),
                      "registry: versions and deliveries per shipment", "jvm-registry")
     matcher = named(f.Stages.matcher(registry, radius, lateness_ms, outputs),
                     "matcher: co-locations per H3 cell", "jvm-matcher")
-    proposals = named(f.Stages.consolidator(matcher.getSideOutput(f.Matcher.GROUPS), j_accepted, outputs),
+    proposals = named(f.Stages.consolidator(matcher.getSideOutput(f.Matcher.GROUPS), accepted, outputs),
                       "consolidator: proposals per neighbourhood", "jvm-consolidator")
-    pings = named(f.Stages.pingBatches(batches._j_data_stream), "ping batches", "jvm-ping-batches")
-    tracker = named(f.Stages.tracker(pings), "tracker: segments per vehicle", "jvm-tracker")
+    tracker = named(f.Stages.tracker(batches), "tracker: segments per vehicle", "jvm-tracker")
     speeds = named(f.Stages.profiles(tracker, interval_ms), "profiles: speeds per district", "jvm-profiles")
-    etas = named(f.Stages.eta(pings, registry.getSideOutput(f.Registry.STOPS), speeds, interval_ms, outputs),
+    etas = named(f.Stages.eta(batches, registry.getSideOutput(f.Registry.STOPS), speeds, interval_ms, outputs),
                  "eta: routes per vehicle", "jvm-eta")
     writers = (registry, matcher, proposals, etas)
     return ([], [w.getSideOutput(f.Outputs.CLICKHOUSE) for w in writers],
@@ -313,29 +205,43 @@ def jvm_stages(accepted, batches, config: Config, columns: dict):
 
 
 def kafka_sources(env, config: Config, bounded: bool) -> dict:
-    from jobs.runtime import kafka_table, table_env
+    """Every partner topic, by pattern (udfs/jvm ``KafkaRows``): new partners are found while
+    the job runs; bounded, what the topics hold now. A pattern that matches no topic yet is an
+    empty stream in a bounded run (the Kafka source would wait for one and never end)."""
+    from pyflink.datastream import DataStream
+    from pyflink.java_gateway import get_gateway
 
-    t_env = table_env(env)
-    group = "lastmile-coordination"
-    return {"tables": t_env,
-            "partner_events": kafka_table(t_env, config, "partner_events", PARTNER_EVENTS_PATTERN, group, bounded),
-            "positions": kafka_table(t_env, config, "positions", POSITIONS_PATTERN, group, bounded)}
+    from lastmile import topics as partner_topics
+
+    jvm = get_gateway().jvm
+    consumer = jvm.java.util.Properties()
+    consumer.setProperty("bootstrap.servers", config.kafka_bootstrap)
+    streams = {}
+    for name, pattern in (("positions", POSITIONS_PATTERN), ("partner_events", PARTNER_EVENTS_PATTERN)):
+        j_env = env._j_stream_execution_environment
+        if bounded and not partner_topics.matching(config, pattern):
+            streams[name] = DataStream(jvm.io.lastmile.udfs.flink.KafkaRows.empty(j_env, name))
+            continue
+        streams[name] = DataStream(jvm.io.lastmile.udfs.flink.KafkaRows.source(
+            j_env, name, consumer, pattern, "lastmile-coordination", bounded, int(config.out_of_orderness_s * 1000),
+            int(config.idle_timeout_s * 1000), 10_000)).uid(f"source-{name}")
+    return streams
 
 
 def production_sinks(config: Config) -> dict:
-    from jobs.runtime import clickhouse_columns, clickhouse_table, outputs_sink
+    from pyflink.java_gateway import get_gateway
 
-    def jvm_rows(t_env, tables: dict):
-        """ClickHouse rows built on the JVM, written from the JVM (udfs/jvm sinks), in the same job."""
-        statements = t_env.create_statement_set()
-        for table, rows in tables.items():
-            clickhouse_table(t_env, config, f"clickhouse_{table}", table, JVM_TABLE_COLUMNS[table])
-            statements.add_insert(f"clickhouse_{table}", rows)
-        statements.attach_as_datastream()  # runs with env.execute()
-        return statements
+    from jobs.runtime import clickhouse_columns, clickhouse_url, outputs_sink
+
+    def rows(stream, outputs, name: str):
+        """The decoded partner rows, written from the JVM (udfs/jvm ClickHouseSink), chained to the decoding."""
+        j_sink = get_gateway().jvm.io.lastmile.udfs.sinks.ClickHouseSink(
+            clickhouse_url(config), config.clickhouse_user, config.clickhouse_password, 8 << 20, 1000, 5,
+            outputs.rows())
+        return stream.sinkTo(j_sink).name(f"clickhouse: {name}").uid(f"clickhouse-{name}")
 
     columns = clickhouse_columns(config, COLUMNS)
-    return {"outputs": outputs_sink(config, columns), "jvm_rows": jvm_rows, "columns": columns}
+    return {"outputs": outputs_sink(config, columns), "rows": rows, "columns": columns}
 
 
 def latest_checkpoint(home: pathlib.Path) -> pathlib.Path | None:
@@ -470,7 +376,7 @@ def summary(config: Config) -> dict:
     total, same, mean_m = q("SELECT count(), countIf(same_recipient), round(avg(distance_m), 1) "
                             "FROM colocations_current")[0]
     return {
-        "colocations": total, "same_recipient": same, "mean_distance_m": mean_m,
+        "colocations": total, "same_recipient": same, "mean_distance_m": mean_m if total else None,
         "by_partner_pair": {f"{a} + {b}": n for a, b, n in q(
             "SELECT partner_a, partner_b, count() AS n FROM colocations_current GROUP BY partner_a, partner_b "
             "ORDER BY n DESC LIMIT 10")},

@@ -124,10 +124,14 @@ def kafka_table(t_env, config: Config, name: str, topic_pattern: str, group_id: 
         "format": "raw",
     }
     if bounded:
+        from lastmile import topics
+
+        if not topics.matching(config, topic_pattern):
+            # The Kafka source never ends when its pattern matches no topic: an empty table
+            # instead (a partner that publishes only some streams, or no partner yet).
+            return _empty_source(t_env, name, config)
         options["scan.bounded.mode"] = "latest-offset"
-        # What is there now, no more: with discovery on, a pattern that matches no topic yet
-        # would keep the source waiting for one, and the bounded run would never end.
-        options["scan.topic-partition-discovery.interval"] = "0 s"
+        options["scan.topic-partition-discovery.interval"] = "0 s"  # what is there now, no more
     else:
         # New partner topics are picked up while running.
         options["scan.topic-partition-discovery.interval"] = "10 s"
@@ -145,6 +149,16 @@ def kafka_table(t_env, config: Config, name: str, topic_pattern: str, group_id: 
         ) WITH (
         {_with_clause(options)}
         )""")
+    return t_env.from_path(f"`{name}`")
+
+
+def _empty_source(t_env, name: str, config: Config):
+    """A bounded table like :func:`kafka_table`'s with no rows (it ends at once)."""
+    t_env.execute_sql(f"""
+        CREATE TEMPORARY TABLE `{name}` (
+          `payload` BYTES, `topic` STRING, `partition` INT, `offset` BIGINT, `ts` TIMESTAMP_LTZ(3),
+          WATERMARK FOR `ts` AS `ts` - {_interval(config.out_of_orderness_s)}
+        ) WITH ('connector' = 'datagen', 'number-of-rows' = '0')""")
     return t_env.from_path(f"`{name}`")
 
 
@@ -205,14 +219,14 @@ def clickhouse_table(t_env, config: Config, name: str, table: str, columns: list
     server's column types, batches of up to 8 MiB or 1 s, flushed on every checkpoint and at
     the end of input; retried, then the job fails."""
     types = clickhouse_columns(config, {table: [c for c, _ in columns]})[table]
-    options = {"connector": "lastmile-clickhouse", "url": _clickhouse_url(config),
+    options = {"connector": "lastmile-clickhouse", "url": clickhouse_url(config),
                "database": config.clickhouse_database, "table": table, "username": config.clickhouse_user,
                "password": config.clickhouse_password, "clickhouse-types": ";".join(t for _, t in types)}
     cols = ",\n".join(f"  `{c}` {t}" for c, t in columns)
     t_env.execute_sql(f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) WITH (\n{_with_clause(options)}\n)")
 
 
-def _clickhouse_url(config: Config) -> str:
+def clickhouse_url(config: Config) -> str:
     """ClickHouse's HTTP interface, where the JVM sinks post their rows."""
     return f"{'https' if config.clickhouse_secure else 'http'}://{config.clickhouse_host}:{config.clickhouse_http_port}/"
 
@@ -251,21 +265,27 @@ def outputs_sink(config: Config, columns: dict, guarantee: str = "AT_LEAST_ONCE"
     (:func:`clickhouse_columns`).
     """
 
-    def write(stream, clickhouse_frames=(), kafka_frames=()):
+    def write(outputs, clickhouse_frames=(), kafka_frames=()):
+        """``outputs``: a stream (or streams) of ``Outputs``; the frames: Java streams of bytes."""
         from pyflink.common import Types
+        from pyflink.datastream import DataStream
         from pyflink.datastream.connectors import Sink
         from pyflink.java_gateway import get_gateway
 
         from udfs.flink.outputs import KAFKA_FRAMES, EncodeOutputs
 
         jvm = get_gateway().jvm
-        frames = (stream.process(EncodeOutputs(config.clickhouse_database, columns),
-                                 output_type=Types.PRIMITIVE_ARRAY(Types.BYTE()))
-                  .name("outputs").uid("outputs"))
+        python = [outputs] if isinstance(outputs, DataStream) else list(outputs)
+        clickhouse_frames, kafka_frames = list(clickhouse_frames), list(kafka_frames)
+        if python:  # no Python operator at all when every stage is on the JVM
+            frames = (_union(*python).process(EncodeOutputs(config.clickhouse_database, columns),
+                                              output_type=Types.PRIMITIVE_ARRAY(Types.BYTE()))
+                      .name("outputs").uid("outputs"))
+            clickhouse_frames.insert(0, frames)
+            kafka_frames.insert(0, side_output(frames, KAFKA_FRAMES))
         j_clickhouse = jvm.io.lastmile.udfs.sinks.ClickHouseSink.frames(
-            _clickhouse_url(config), config.clickhouse_user, config.clickhouse_password, 8 << 20, 1000, 5)
-        clickhouse = (_union(frames, *clickhouse_frames).sink_to(Sink(j_clickhouse))
-                      .name("clickhouse").uid("clickhouse"))
+            clickhouse_url(config), config.clickhouse_user, config.clickhouse_password, 8 << 20, 1000, 5)
+        clickhouse = _union(*clickhouse_frames).sink_to(Sink(j_clickhouse)).name("clickhouse").uid("clickhouse")
         producer = jvm.java.util.Properties()
         for key, value in {"linger.ms": "100", "batch.size": "1048576",
                            "compression.type": config.kafka_output_compression,  # see Config
@@ -273,7 +293,7 @@ def outputs_sink(config: Config, columns: dict, guarantee: str = "AT_LEAST_ONCE"
             producer.setProperty(key, value)
         admin = jvm.java.util.Properties()
         admin.setProperty("bootstrap.servers", config.kafka_bootstrap)
-        records = (_union(side_output(frames, KAFKA_FRAMES), *kafka_frames)._j_data_stream
+        records = (_union(*kafka_frames)._j_data_stream
                    .flatMap(jvm.io.lastmile.udfs.sinks.KafkaFrames(admin, config.topic_partitions))
                    .name("kafka records").uid("kafka-records"))
         j_kafka = jvm.io.lastmile.udfs.sinks.KafkaFrames.sink(config.kafka_bootstrap, producer, guarantee,
@@ -284,11 +304,12 @@ def outputs_sink(config: Config, columns: dict, guarantee: str = "AT_LEAST_ONCE"
     return write
 
 
-def _union(first, *others):
-    """``first.union(*others)``; ``others`` may be Java DataStreams (the JVM stages' frames)."""
+def _union(*streams):
+    """One stream of ``streams`` (Python DataStreams or Java ones, of one type)."""
     from pyflink.datastream import DataStream
 
-    return first.union(*(o if isinstance(o, DataStream) else DataStream(o) for o in others)) if others else first
+    first, *others = (s if isinstance(s, DataStream) else DataStream(s) for s in streams)
+    return first.union(*others) if others else first
 
 
 def _interval(seconds: float) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import time
 import sys
 
 from lastmile.config import Config
@@ -149,8 +150,10 @@ def cmd_run(args):
 
     config = _config(args).with_overrides(colocation_radius_m=args.colocation_radius_m)
     seconds = coordination.run(config, bounded=args.bounded, jobmanager=args.jobmanager, progress=not args.json)
+    finished_at_ms = int(time.time() * 1000)  # every row is in ClickHouse: the sinks flushed at the end of input
     if args.json:
-        print(json.dumps({"seconds": round(seconds, 1), **coordination.summary(config)}))
+        print(json.dumps({"seconds": round(seconds, 1), "finished_at_ms": finished_at_ms,
+                          **coordination.summary(config)}))
     else:
         coordination.print_summary(coordination.summary(config), seconds)
 

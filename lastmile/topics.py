@@ -63,6 +63,20 @@ def ensure_topics(config: Config, names: list[str], partitions: int | None = Non
     return created
 
 
+def matching(config: Config, pattern: str, timeout_s: float = 15.0) -> list[str]:
+    """The existing topics whose whole name matches ``pattern`` (a :func:`stream_pattern`)."""
+    from confluent_kafka import KafkaException
+    from confluent_kafka.admin import AdminClient
+
+    admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap, "log_level": 0})
+    try:
+        names = admin.list_topics(timeout=timeout_s).topics
+    except KafkaException as exc:
+        raise StackError(f"cannot reach Kafka at {config.kafka_bootstrap}: {exc.args[0].str()}") from None
+    compiled = re.compile(pattern)
+    return sorted(n for n in names if compiled.fullmatch(n))
+
+
 def _wait_for_leaders(admin, names: list[str], timeout_s: float) -> None:
     """Block until every partition of ``names`` has a leader: a topic is usable only then
     (right after creation, offset look-ups fail with NOT_LEADER_FOR_PARTITION)."""

@@ -109,3 +109,27 @@ def test_wrong_flag_is_a_usage_error_not_a_traceback(own_env):
     result = lastmile(own_env, "simulate", "--events", "zero")
     assert result.returncode == 2
     assert "expected a whole number" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_a_bounded_run_ends_when_some_streams_or_all_have_no_topic_yet(own_env):
+    """A pattern that matches no topic kept the Kafka source waiting for one: a bounded run of a
+    stack with no partner yet, or a partner that publishes positions only, never ended."""
+    import json
+    import uuid
+
+    from lastmile.config import Config
+    from lastmile.partner import PartnerClient
+
+    assert lastmile(own_env, "up").returncode == 0
+    first = lastmile(own_env, "run", "--bounded", "--json")
+    assert first.returncode == 0, first.stderr[-2000:]
+    assert json.loads(first.stdout.strip().splitlines()[-1])["accepted"]["vehicle_positions"] == 0
+    with PartnerClient("solo-van", Config.from_env(own_env)) as client:
+        client.publish("vehicle_positions", {
+            "event_id": str(uuid.uuid4()), "partner_id": "solo-van", "vehicle_id": "v1",
+            "event_time": int(time.time() * 1000), "lat": 52.5, "lng": 13.4, "speed_mps": None,
+            "load_volume_l": None, "capacity_volume_l": None})
+    second = lastmile(own_env, "run", "--bounded", "--json")
+    assert second.returncode == 0, second.stderr[-2000:]
+    summary = json.loads(second.stdout.strip().splitlines()[-1])
+    assert summary["accepted"]["vehicle_positions"] == 1 and summary["mean_distance_m"] is None

@@ -11,11 +11,12 @@ import cloudpickle
 import numpy as np
 from pyflink.common import Duration, Row, Types
 from pyflink.datastream import DataStream
+from pyflink.java_gateway import get_gateway
 from pyflink.common.watermark_strategy import TimestampAssigner, WatermarkStrategy
 from pyflink.table.expressions import col
 
 from jobs import coordination
-from jobs.runtime import stream_env, table_env
+from jobs.runtime import stream_env
 from lastmile.config import Config
 from lastmile.simulator import truth as truth_mod
 from samples import HOUR, valid
@@ -37,21 +38,13 @@ class KafkaTime(TimestampAssigner):
         return value[4]
 
 
-def _table(env, t_env, rows):
-    """A source table like jobs.runtime.kafka_table: (payload BYTES, topic, partition, offset, ts)."""
-    from pyflink.table import DataTypes, Schema
-
-    names = ["payload", "topic", "partition", "offset", "event_ms"]
+def _source(env, rows):
+    """A source like udfs/jvm KafkaRows: rows (payload, topic, partition, offset, ts), with
+    event-time timestamps and watermarks on ``ts``."""
+    names = ["payload", "topic", "partition", "offset", "ts"]
     types = [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(), Types.INT(), Types.LONG(), Types.LONG()]
-    stream = env.from_collection(rows, type_info=Types.ROW_NAMED(names, types)).assign_timestamps_and_watermarks(
+    return env.from_collection(rows, type_info=Types.ROW_NAMED(names, types)).assign_timestamps_and_watermarks(
         WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(60)).with_timestamp_assigner(KafkaTime()))
-    schema = (Schema.new_builder().column("payload", DataTypes.BYTES()).column("topic", DataTypes.STRING())
-              .column("partition", DataTypes.INT()).column("offset", DataTypes.BIGINT())
-              .column("event_ms", DataTypes.BIGINT())
-              .column_by_metadata("ts", DataTypes.TIMESTAMP_LTZ(3), "rowtime")
-              .watermark("ts", "SOURCE_WATERMARK()").build())
-    return t_env.from_data_stream(stream, schema).select(col("payload"), col("topic"), col("partition"),
-                                                         col("offset"), col("ts"))
 
 
 @functools.lru_cache(maxsize=1)
@@ -113,7 +106,6 @@ def run_graph(tmp_path, records, operators="jvm", parallelism=2):
     config = Config.from_env({}, home=tmp_path, parallelism=parallelism, out_of_orderness_s=60, operators=operators)
     # Watermarks are emitted periodically; every millisecond makes them follow the data closely.
     env = stream_env(config, extra={"pipeline.auto-watermark-interval": "1 ms"})
-    t_env = table_env(env)
     rows = {"positions": {}, "partner_events": {}}
     last_ts = BASE
     for offset, (stream, partner, record, *where) in enumerate(records):
@@ -124,30 +116,32 @@ def run_graph(tmp_path, records, operators="jvm", parallelism=2):
         source = "positions" if stream == "vehicle_positions" else "partner_events"
         part = where[0] if where else 0
         rows[source].setdefault(part, []).append(Row(payload, f"partners.{partner}.{stream}", part, offset, ts))
-    tables = {}
+    streams = {}
     for name, parts in rows.items():
-        per_partition = [_table(env, t_env, r) for _, r in sorted(parts.items())] or [_table(env, t_env, [])]
-        tables[name] = functools.reduce(lambda a, b: a.union_all(b), per_partition)
+        per_partition = [_source(env, r) for _, r in sorted(parts.items())] or [_source(env, [])]
+        streams[name] = functools.reduce(lambda a, b: a.union(b), per_partition)
     sinks = {"columns": column_types()}
 
-    def jvm_rows(t, tables):  # the rows the JVM builds for ClickHouse, tagged with their table
-        sinks["jvm"] = [t.to_data_stream(rows).map(lambda r, name=name: (name, tuple(r)),
-                                                    output_type=Types.PICKLED_BYTE_ARRAY())
-                        for name, rows in tables.items()]
+    def rows_sink(rows, outputs, _name):  # the partner rows the JVM decoded for ClickHouse, as frames
+        sinks.setdefault("rows", []).append(
+            DataStream(Stages.frames(rows, outputs)).map(lambda b: ("clickhouse", bytes(b)),
+                                                         output_type=Types.PICKLED_BYTE_ARRAY()))
 
-    def outputs(stream, clickhouse_frames=(), kafka_frames=()):
-        sinks["outputs"] = stream
+    def outputs(streams, clickhouse_frames=(), kafka_frames=()):
+        sinks["outputs"] = streams
         sinks["frames"] = [DataStream(f).map(lambda b, kind=kind: (kind, bytes(b)),
                                              output_type=Types.PICKLED_BYTE_ARRAY())
                            for kind, streams in (("clickhouse", clickhouse_frames), ("kafka", kafka_frames))
                            for f in streams]
 
-    coordination.build(env, {"tables": t_env, **tables}, {**sinks, "outputs": outputs, "jvm_rows": jvm_rows}, config)
+    Stages = get_gateway().jvm.io.lastmile.udfs.flink.Stages
+    coordination.build(env, streams, {**sinks, "outputs": outputs, "rows": rows_sink}, config)
     rows, kafka = [], []
     # Through a map: PyFlink finds a Python function's side outputs from the operators
     # registered downstream of them, and a bare collect is not registered.
-    outputs = sinks["outputs"].map(lambda r: r, output_type=Types.PICKLED_BYTE_ARRAY())
-    for r in outputs.union(*sinks["jvm"], *sinks["frames"]).execute_and_collect():
+    outputs = [s.map(lambda r: r, output_type=Types.PICKLED_BYTE_ARRAY()) for s in sinks["outputs"]]
+    first, *others = [*outputs, *sinks["rows"], *sinks["frames"]]
+    for r in first.union(*others).execute_and_collect():
         if isinstance(r, Outputs):  # what one call of a Python function wrote
             rows.extend(r.rows)
             kafka.extend(r.messages)

@@ -72,7 +72,7 @@ class Intake(ProcessFunction):
         partner = topics.partner_of_topic(topic)
         stream = topic.rsplit(".", 1)[-1]
         now = _now_ms()
-        raw = payload.encode("latin-1")
+        raw = bytes(payload)
         try:
             record, _writer = from_wire(raw, stream, partner, now)
         except ContractViolation as violation:

@@ -2,7 +2,9 @@ package io.lastmile.udfs;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import io.lastmile.udfs.core.PythonStr;
 import org.apache.avro.Schema;
+import org.apache.avro.generic.GenericData;
 import org.apache.avro.generic.GenericDatumReader;
 import org.apache.avro.generic.GenericDatumWriter;
 import org.apache.avro.generic.GenericRecord;
@@ -15,7 +17,9 @@ import org.apache.avro.util.Utf8;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.math.BigInteger;
 import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.nio.CharBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
@@ -25,6 +29,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.HexFormat;
 import java.util.Iterator;
 import java.util.List;
 import java.util.Map;
@@ -40,12 +45,19 @@ import java.util.regex.Pattern;
  * parameters. A rule code it does not implement fails the load, so the two cannot drift apart
  * silently.
  *
- * <p>It only <em>accepts</em>: {@link Reader#accept} returns a record when the bytes are a
- * canonical Avro encoding (re-encoding them gives the same bytes, so every conforming reader
- * reads the same values), every string is strict UTF-8, and every rule holds, with checks that
- * are never laxer than the Python ones. Anything else returns null and the record goes to the
- * Python reference ({@code udfs.contracts.intake.from_wire}), which refuses it with its reason
- * or, where this side was merely stricter, accepts it. A test holds the two against each other.
+ * <p>Two ways in, one per {@link Reader}:
+ * <ul>
+ *   <li>{@link Reader#accept}, the fast path every record takes: a record when the bytes are a
+ *       canonical Avro encoding (re-encoding them gives the same bytes, so every conforming reader
+ *       reads the same values), every string is strict UTF-8, and every rule holds; else null.</li>
+ *   <li>{@link Reader#decide}, for what {@code accept} refuses: the outcome of the Python
+ *       reference {@code udfs.contracts.intake.from_wire} for any bytes, accepted with the values
+ *       fastavro reads (also from non-canonical encodings fastavro takes) or refused with the
+ *       reference's stage, reason and message.</li>
+ * </ul>
+ * Both apply the same rules ({@link #broken}), written with Python's semantics (re.match,
+ * str.strip, its number formatting). tests/unit/test_jvm_contract.py holds both against the
+ * reference.
  */
 public final class Contract {
 
@@ -53,11 +65,14 @@ public final class Contract {
     final Map<String, Schema> latest = new HashMap<>();
     final Map<String, Long> latestFingerprint = new HashMap<>(); // single-object header, little-endian
     final Map<String, JsonNode> defaults = new HashMap<>(); // "Record.field" -> default of the current version
+    final Map<String, Map<String, JsonNode>> latestDefaults = new HashMap<>(); // record -> field -> default
     final Map<String, String[]> rules = new HashMap<>();
     final Map<String, String> recordOfStream = new HashMap<>(); // "delivery_tasks" -> "DeliveryTask"
     final Map<String, Map<String, String[]>> fields = new HashMap<>(); // table name -> record -> field names
+    /** Compiled with UNIX_LINES: {@link #pythonMatch} then gives Python's {@code re.match}. */
     final Pattern uuid, partnerId, recipientKey;
     final Set<String> statuses = new HashSet<>();
+    final String statusList; // ", ".join(STATUSES), in their order
     final long minTs, maxTs, maxFutureMs, maxWindowMs;
 
     static final Set<String> KNOWN_RULES = new HashSet<>(Arrays.asList(
@@ -70,10 +85,14 @@ public final class Contract {
 
     static final class Writer {
         final String name;
+        final int version;
+        final boolean latest;
         final Schema schema;
 
-        Writer(String name, Schema schema) {
+        Writer(String name, int version, boolean latest, Schema schema) {
             this.name = name;
+            this.version = version;
+            this.latest = latest;
             this.schema = schema;
         }
     }
@@ -82,20 +101,32 @@ public final class Contract {
         for (JsonNode s : spec.get("schemas")) {
             Schema schema = new Schema.Parser().parse(s.get("schema").toString());
             String name = s.get("name").asText();
-            byFingerprint.put(s.get("fingerprint_le").asLong(), new Writer(name, schema));
-            if (s.get("latest").asBoolean()) {
+            boolean isLatest = s.get("latest").asBoolean();
+            byFingerprint.put(s.get("fingerprint_le").asLong(), new Writer(name, s.get("version").asInt(), isLatest,
+                    schema));
+            if (isLatest) {
                 latest.put(name, schema);
                 latestFingerprint.put(name, s.get("fingerprint_le").asLong());
+                Map<String, JsonNode> own = new HashMap<>();
                 for (JsonNode f : s.get("schema").get("fields")) {
                     if (f.has("default")) {
                         defaults.put(name + "." + f.get("name").asText(), f.get("default"));
+                        own.put(f.get("name").asText(), f.get("default"));
                     }
                 }
+                latestDefaults.put(name, own);
             }
         }
         for (Iterator<Map.Entry<String, JsonNode>> it = spec.get("streams").fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             recordOfStream.put(e.getKey(), e.getValue().asText());
+        }
+        // decide() reads every version of a partner record as fastavro does: refuse to load a
+        // schema its reader does not mirror rather than decide differently from the reference.
+        for (Writer w : byFingerprint.values()) {
+            if (recordOfStream.containsValue(w.name)) {
+                FastavroReader.requireSupported(w.schema, w.latest ? latestDefaults.get(w.name) : Map.of());
+            }
         }
         JsonNode r = spec.get("rules");
         for (Iterator<Map.Entry<String, JsonNode>> it = r.get("by_record").fields(); it.hasNext(); ) {
@@ -116,12 +147,12 @@ public final class Contract {
             }
             fields.put(table, byRecord);
         }
-        uuid = Pattern.compile(r.get("uuid").asText());
-        partnerId = Pattern.compile(r.get("partner_id").asText());
-        recipientKey = Pattern.compile(r.get("recipient_key").asText());
-        for (JsonNode s : r.get("statuses")) {
-            statuses.add(s.asText());
-        }
+        uuid = Pattern.compile(r.get("uuid").asText(), Pattern.UNIX_LINES);
+        partnerId = Pattern.compile(r.get("partner_id").asText(), Pattern.UNIX_LINES);
+        recipientKey = Pattern.compile(r.get("recipient_key").asText(), Pattern.UNIX_LINES);
+        String[] statusNames = strings(r.get("statuses"));
+        statuses.addAll(Arrays.asList(statusNames));
+        statusList = String.join(", ", statusNames);
         minTs = r.get("min_ts_ms").asLong();
         maxTs = r.get("max_ts_ms").asLong();
         maxFutureMs = r.get("max_future_ms").asLong();
@@ -147,17 +178,33 @@ public final class Contract {
         }
     }
 
-    /** The partner of a {@code partners.<id>.<stream>} topic, else null (udfs: lastmile.topics.partner_of_topic). */
+    /** A reader of its own (one per operator instance: readers are not thread-safe). */
+    public static Reader newReader() {
+        return INSTANCE.new Reader();
+    }
+
+    /**
+     * Python's {@code pattern.match(s)} for the contract's {@code ^...$} patterns, compiled with
+     * UNIX_LINES: anchored at the start only, and {@code $} also matches before one final
+     * {@code \n}, so {@code "acme\n"} is a partner id there. Java's {@code matches()} would not
+     * take it.
+     */
+    static boolean pythonMatch(Pattern pattern, CharSequence s) {
+        return pattern.matcher(s).lookingAt();
+    }
+
+    /** The partner of a {@code partners.<id>.<stream>} topic, else null
+     * (udfs.topic_names.partner_of_topic). */
     String partnerOfTopic(String topic) {
         if (topic == null) {
             return null;
         }
-        String[] parts = topic.split("\\.", -1);
-        return parts.length == 3 && parts[0].equals("partners") && partnerId.matcher(parts[1]).matches() ? parts[1] : null;
+        String[] parts = topic.split("\\.", -1); // as str.split("."): every empty part kept
+        return parts.length == 3 && parts[0].equals("partners") && pythonMatch(partnerId, parts[1]) ? parts[1] : null;
     }
 
     /** Per-instance decoding buffers (not thread-safe: one per Flink function instance). */
-    final class Reader {
+    public final class Reader {
         private final Map<Long, GenericDatumReader<GenericRecord>> readers = new HashMap<>();
         private final Map<Long, GenericDatumWriter<GenericRecord>> writers = new HashMap<>();
         private final ByteArrayOutputStream reencoded = new ByteArrayOutputStream(256);
@@ -165,14 +212,16 @@ public final class Contract {
                 .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
         private BinaryDecoder decoder;
         private BinaryEncoder encoder;
-        private GenericRecord reuse;
 
-        /** The record when it decodes canonically and keeps every rule, else null (the Python reference decides). */
-        GenericRecord accept(byte[] data, String topic, String recordName, long nowMs) {
+        /**
+         * The record (in its writer's schema version) when it decodes canonically and keeps every
+         * rule, else null: then {@link #decide} has the reference's answer.
+         */
+        public GenericRecord accept(byte[] data, String topic, String recordName, long nowMs) {
             if (data == null || data.length < 10 || (data[0] & 0xff) != 0xC3 || data[1] != 0x01) {
                 return null;
             }
-            long fingerprint = ByteBuffer.wrap(data, 2, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong();
+            long fingerprint = ByteBuffer.wrap(data, 2, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
             Writer writer = byFingerprint.get(fingerprint);
             if (writer == null || !writer.name.equals(recordName)) {
                 return null;
@@ -187,9 +236,75 @@ public final class Contract {
                     return null;
                 }
             } catch (IOException | RuntimeException e) {
-                return null; // undecodable here: the reference gives the reason
+                return null; // undecodable here: decide() gives the reason
             }
             return keepsRules(record, writer.schema, recordName, partnerOfTopic(topic), nowMs) ? record : null;
+        }
+
+        /**
+         * What the Python reference decides for these bytes:
+         * {@code udfs.contracts.intake.from_wire(payload, stream, partner_of_topic(topic), nowMs)}
+         * where {@code stream} is the one of {@code recordName}.
+         *
+         * <p>Accepted: the record in the current version of its schema (fields an older writer
+         * lacks take their defaults), values as fastavro reads them (see {@link FastavroReader}):
+         * strings as Utf8, int fields as Integer (Long for a value outside the int range, which
+         * fastavro reads without complaint), long as Long, double as Double. Refused: stage
+         * {@code decode} or {@code validate}, the reason code and the reference's message; for
+         * {@code undecodable} the message after {@code "<name> v<version>: "} says what went
+         * wrong in this reader's words: fastavro's own text cannot be matched (some of it names
+         * the memory address of a Python object).
+         *
+         * <p>Null payload (a Kafka tombstone) is refused as {@code not_single_object}; the
+         * reference has no answer for it (bytes(None) raises TypeError).
+         *
+         * @throws IllegalArgumentException for a record name of no partner stream, as
+         *                                  intake.record_name raises ValueError
+         */
+        public Decision decide(byte[] payload, String topic, String recordName, long nowMs) {
+            if (!recordOfStream.containsValue(recordName)) {
+                throw new IllegalArgumentException("unknown record " + recordName + "; one of "
+                        + String.join(", ", recordOfStream.values()));
+            }
+            byte[] data = payload == null ? new byte[0] : payload;
+            // udfs.contracts.wire.decode
+            if (data.length < 10 || (data[0] & 0xff) != 0xC3 || data[1] != 0x01) {
+                return Decision.refused("decode", "not_single_object",
+                        "missing the Avro single-object header 0xC3 0x01 + fingerprint");
+            }
+            Writer writer = byFingerprint.get(ByteBuffer.wrap(data, 2, 8).order(ByteOrder.LITTLE_ENDIAN).getLong());
+            if (writer == null) {
+                return Decision.refused("decode", "unknown_schema", "no known schema has fingerprint "
+                        + HexFormat.of().formatHex(data, 2, 10));
+            }
+            if (!writer.name.equals(recordName)) {
+                return Decision.refused("decode", "wrong_record_type",
+                        "a " + writer.name + " where " + recordName + " was expected");
+            }
+            Schema current = latest.get(recordName);
+            FastavroReader body = new FastavroReader(data, 10, utf8);
+            Map<String, Object> values;
+            try {
+                values = body.readRecord(writer.schema, writer.latest ? null : current, latestDefaults.get(recordName));
+            } catch (FastavroReader.Undecodable e) {
+                return Decision.refused("decode", "undecodable",
+                        writer.name + " v" + writer.version + ": " + e.getMessage());
+            }
+            if (body.position() != data.length) {
+                return Decision.refused("decode", "undecodable",
+                        (data.length - body.position()) + " bytes after the end of the record");
+            }
+            GenericData.Record record = new GenericData.Record(current);
+            values.forEach(record::put);
+            // udfs.contracts.intake.validated: the first rule broken is the reason
+            String topicPartner = partnerOfTopic(topic);
+            for (String code : rules.get(recordName)) {
+                String message = broken(code, record, recordName, topicPartner, nowMs, values.keySet());
+                if (message != null) {
+                    return Decision.refused("validate", code, message);
+                }
+            }
+            return Decision.accepted(record);
         }
 
         private boolean canonical(long fingerprint, Writer writer, GenericRecord record, byte[] data) throws IOException {
@@ -221,15 +336,9 @@ public final class Contract {
                 if (v instanceof Utf8 && !strictUtf8((Utf8) v)) {
                     return false;
                 }
-                if (v instanceof Double && !Double.isFinite((Double) v)) {
-                    return false; // not_finite
-                }
-                if (v instanceof Float && !Float.isFinite((Float) v)) {
-                    return false;
-                }
             }
             for (String code : rules.get(name)) {
-                if (!keeps(code, r, name, topicPartner, nowMs)) {
+                if (broken(code, r, name, topicPartner, nowMs, null) != null) {
                     return false;
                 }
             }
@@ -246,95 +355,173 @@ public final class Contract {
         return v == null ? null : v.toString();
     }
 
-    static Double number(GenericRecord r, String name) {
-        Object v = field(r, name);
-        return v == null ? null : ((Number) v).doubleValue();
-    }
-
-    /** At least one printable ASCII character: never blank for Python's str.strip() (stricter is fine). */
-    static boolean notBlank(String s) {
-        for (int i = 0; i < s.length(); i++) {
-            char c = s.charAt(i);
-            if (c >= 0x21 && c <= 0x7e) {
-                return true;
-            }
-        }
-        return false;
-    }
-
     private String[] of(String table, String name) {
         String[] names = fields.get(table).get(name);
         return names == null ? new String[0] : names;
     }
 
-    boolean keeps(String code, GenericRecord r, String name, String topicPartner, long nowMs) {
+    /**
+     * The message of rule {@code code} when record {@code r} breaks it, else null: each case
+     * mirrors its function in udfs/contracts/rules.py ({@code _invalid_uuid} for
+     * {@code invalid_uuid}, ...) with Python's semantics and the reference's message text,
+     * which formats values as Python does (see {@link PythonStr}). Messages are only built for a
+     * broken rule, so the fast path pays nothing for them.
+     *
+     * @param dictOrder the fields in the order of the reference's record dict (the first
+     *                  non-finite number in it is named), null for the schema's order
+     */
+    String broken(String code, GenericRecord r, String name, String topicPartner, long nowMs,
+                  Iterable<String> dictOrder) {
         switch (code) {
-            case "invalid_uuid":
-                return uuid.matcher(text(r, "event_id")).matches();
-            case "invalid_partner_id":
-                return partnerId.matcher(text(r, "partner_id")).matches();
-            case "partner_mismatch":
-                return topicPartner == null || topicPartner.equals(text(r, "partner_id"));
+            case "invalid_uuid": {
+                String id = text(r, "event_id");
+                return pythonMatch(uuid, id) ? null : "event_id " + PythonStr.repr(PythonStr.head(id, 60))
+                        + " is not a UUID";
+            }
+            case "invalid_partner_id": {
+                String partner = text(r, "partner_id");
+                return pythonMatch(partnerId, partner) ? null : "partner_id " + PythonStr.repr(PythonStr.head(partner, 40))
+                        + " does not match " + partnerId.pattern();
+            }
+            case "partner_mismatch": {
+                String partner = text(r, "partner_id");
+                return topicPartner == null || topicPartner.equals(partner) ? null : "partner_id "
+                        + PythonStr.repr(partner) + " published on the topic of " + PythonStr.repr(topicPartner);
+            }
             case "empty_id":
                 for (String f : of("ids", name)) {
                     String v = text(r, f);
-                    if (v != null && !notBlank(v)) {
-                        return false;
+                    if (v != null && PythonStr.isBlank(v)) {
+                        return f + " is empty";
                     }
                 }
-                return true;
+                return null;
             case "not_finite":
-                return true; // checked for every field in keepsRules
+                if (dictOrder == null) {
+                    for (Schema.Field f : r.getSchema().getFields()) {
+                        String message = notFinite(f.name(), r.get(f.pos()));
+                        if (message != null) {
+                            return message;
+                        }
+                    }
+                    return null;
+                }
+                for (String f : dictOrder) {
+                    String message = notFinite(f, r.get(f));
+                    if (message != null) {
+                        return message;
+                    }
+                }
+                return null;
             case "incomplete_position": {
                 String[] p = of("points", name);
-                return (field(r, p[0]) == null) == (field(r, p[1]) == null);
+                return (field(r, p[0]) == null) == (field(r, p[1]) == null) ? null
+                        : p[0] + " and " + p[1] + " must be given together";
             }
             case "coordinates_out_of_range": {
                 String[] p = of("points", name);
-                Double lat = number(r, p[0]), lng = number(r, p[1]);
-                return lat == null || lng == null || (lat >= -90.0 && lat <= 90.0 && lng >= -180.0 && lng <= 180.0);
+                Object lat = field(r, p[0]), lng = field(r, p[1]);
+                if (lat == null || lng == null) {
+                    return null;
+                }
+                double y = ((Number) lat).doubleValue(), x = ((Number) lng).doubleValue();
+                return y >= -90.0 && y <= 90.0 && x >= -180.0 && x <= 180.0 ? null
+                        : "(" + PythonStr.str(lat) + ", " + PythonStr.str(lng) + ") is outside [-90, 90] x [-180, 180]";
             }
             case "null_island": {
                 String[] p = of("points", name);
-                Double lat = number(r, p[0]), lng = number(r, p[1]);
-                return !(lat != null && lng != null && lat == 0.0 && lng == 0.0);
+                Object lat = field(r, p[0]), lng = field(r, p[1]);
+                return lat != null && lng != null && ((Number) lat).doubleValue() == 0.0
+                        && ((Number) lng).doubleValue() == 0.0 ? "(0, 0) is a missing position, not a destination" : null;
             }
             case "negative_quantity":
                 for (String f : of("non_negative", name)) {
-                    Double v = number(r, f);
-                    if (v != null && !(v >= 0)) {
-                        return false;
+                    Object v = field(r, f);
+                    if (v != null && ((Number) v).doubleValue() < 0) { // -0.0 < 0 is false, as in Python
+                        return f + " is negative (" + PythonStr.str(v) + ")";
                     }
                 }
-                return true;
-            case "parcel_count_below_one":
-                return ((Number) field(r, "parcel_count")).longValue() >= 1;
+                return null;
+            case "parcel_count_below_one": {
+                Object count = field(r, "parcel_count");
+                return ((Number) count).longValue() >= 1 ? null : "parcel_count is " + PythonStr.str(count);
+            }
             case "invalid_recipient_key": {
                 String key = text(r, "recipient_key");
-                return key == null || recipientKey.matcher(key).matches();
+                return key == null || pythonMatch(recipientKey, key) ? null
+                        : "recipient_key must be 64 lowercase hex characters (HMAC-SHA256 from the partner SDK)";
             }
-            case "unknown_status":
-                return statuses.contains(text(r, "status"));
+            case "unknown_status": {
+                String status = text(r, "status");
+                return statuses.contains(status) ? null : "status " + PythonStr.repr(PythonStr.head(status, 40))
+                        + " is not one of " + statusList;
+            }
             case "timestamp_out_of_range":
                 for (String f : of("timestamps", name)) {
                     long t = ((Number) field(r, f)).longValue();
                     if (t < minTs || t >= maxTs) {
-                        return false;
+                        return f + "=" + t + " is not between 2000 and 2100 in epoch milliseconds (seconds sent?)";
                     }
                 }
-                return true;
+                return null;
             case "window_not_ordered":
             case "availability_not_ordered": {
                 String[] i = of("intervals", name);
-                return ((Number) field(r, i[0])).longValue() < ((Number) field(r, i[1])).longValue();
+                long start = ((Number) field(r, i[0])).longValue(), end = ((Number) field(r, i[1])).longValue();
+                return start < end ? null : i[0] + " (" + start + ") is not before " + i[1] + " (" + end + ")";
             }
-            case "window_too_long":
-                return ((Number) field(r, "window_end")).longValue() - ((Number) field(r, "window_start")).longValue()
-                        <= maxWindowMs;
-            case "event_time_in_future":
-                return ((Number) field(r, "event_time")).longValue() <= nowMs + maxFutureMs;
+            case "window_too_long": {
+                long start = ((Number) field(r, "window_start")).longValue();
+                long end = ((Number) field(r, "window_end")).longValue();
+                return !exceeds(end, start, maxWindowMs) ? null : "the delivery window is "
+                        + PythonStr.fixed(trueDivide(difference(end, start), 3_600_000), 1) + " h (at most 24 h)";
+            }
+            case "event_time_in_future": {
+                long eventTime = ((Number) field(r, "event_time")).longValue();
+                return !exceeds(eventTime, nowMs, maxFutureMs) ? null : "event_time is "
+                        + PythonStr.fixed(trueDivide(difference(eventTime, nowMs), 60_000), 1)
+                        + " min in the future (at most 5 min)";
+            }
             default:
-                return false;
+                throw new IllegalStateException("rule " + code + " has no JVM check"); // the load refuses these
         }
+    }
+
+    private static String notFinite(String name, Object v) {
+        return (v instanceof Double || v instanceof Float) && !Double.isFinite(((Number) v).doubleValue())
+                ? name + " is " + PythonStr.str(v) : null;
+    }
+
+    /** {@code a - b > limit} with Python's ints, which do not overflow (no allocation: the fast
+     * path checks every record). */
+    static boolean exceeds(long a, long b, long limit) {
+        long d = a - b;
+        if (((a ^ b) & (a ^ d)) < 0) { // overflowed: the exact difference is beyond the longs
+            return a > b;
+        }
+        return d > limit;
+    }
+
+    /** {@code a - b} with Python's ints. */
+    static BigInteger difference(long a, long b) {
+        return BigInteger.valueOf(a).subtract(BigInteger.valueOf(b));
+    }
+
+    /**
+     * Python's {@code a / b} of two ints: the exact quotient rounded once to the nearest double
+     * (ties to even). Dividing two doubles does that when both ints are exact doubles; otherwise
+     * the quotient is taken to 64 bits plus a sticky bit, which BigInteger.doubleValue rounds
+     * correctly.
+     */
+    static double trueDivide(BigInteger a, long b) {
+        if (a.bitLength() <= 53 && Math.abs(b) <= 1L << 53) {
+            return a.doubleValue() / (double) b;
+        }
+        BigInteger n = a.abs(), d = BigInteger.valueOf(b).abs();
+        int shift = 64 + d.bitLength() - n.bitLength();
+        BigInteger[] qr = shift >= 0 ? n.shiftLeft(shift).divideAndRemainder(d) : n.divideAndRemainder(d.shiftLeft(-shift));
+        BigInteger q = qr[0].shiftLeft(1).or(qr[1].signum() == 0 ? BigInteger.ZERO : BigInteger.ONE);
+        double x = Math.scalb(q.doubleValue(), -shift - 1);
+        return a.signum() * Long.signum(b) < 0 ? -x : x;
     }
 }

@@ -69,7 +69,7 @@ public class DecodeEvent extends ContractFunction {
     }
 
     /** The field in its Java form; a default of the current version where the writer's version lacks it. */
-    private static Object value(GenericRecord r, String name, String field) {
+    static Object value(GenericRecord r, String name, String field) {
         if (r.getSchema().getField(field) == null) {
             JsonNode d = Contract.INSTANCE.defaults.get(name + "." + field);
             if (d == null || d.isNull()) {

@@ -313,7 +313,7 @@ public final class Colocation {
     }
 
     /** Python's {@code f"{ms / 1000:.0f}"}: the exact quotient's double, rounded half-even. */
-    static String seconds(long ms) {
+    public static String seconds(long ms) {
         double s = (double) ms / 1000; // exact for |ms| < 2^53, then one correctly rounded division
         BigDecimal whole = new BigDecimal(s).setScale(0, RoundingMode.HALF_EVEN);
         String text = whole.toPlainString();

@@ -31,6 +31,10 @@ public final class Pings {
         }
     }
 
+    /** One position of the van {@code key} ({@code partner:vehicle}), before it is batched. */
+    public record VehiclePing(String key, Ping ping) implements Serializable {
+    }
+
     /** udfs.pings.PingBatch: a vehicle's positions over one interval, in event-time order. */
     public record PingBatch(String key, long at, List<Ping> pings) implements Serializable {
     }
@@ -44,7 +48,7 @@ public final class Pings {
      * Plain {@code <} on the doubles (not {@link Double#compare}): Python compares -0.0 and 0.0
      * as equal, and the sort is stable.
      */
-    static final Comparator<Ping> ORDER = (a, b) -> {
+    public static final Comparator<Ping> ORDER = (a, b) -> {
         int c = Long.compare(a.ts, b.ts);
         if (c == 0) {
             c = compare(a.lat, b.lat);

@@ -17,6 +17,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.util.OutputTag;
 
+import io.lastmile.udfs.sinks.ClickHouseSink;
 import io.lastmile.udfs.sinks.RowBinaryValues;
 
 /**
@@ -65,6 +66,63 @@ public final class Outputs implements Serializable {
         }
     }
 
+    /** Writes {@link TableRow}s straight into {@code ClickHouseSink}'s buffers (the raw partner rows
+     * the decoding writes, a sink chained to it). */
+    public ClickHouseSink.Encoder<TableRow> rows() {
+        return new RowEncoder(this);
+    }
+
+    private static final class RowEncoder implements ClickHouseSink.Encoder<TableRow> {
+        private static final long serialVersionUID = 1L;
+        private final Outputs outputs;
+        private transient Map<String, String> queries;
+        private transient Map<String, RowBinaryValues> encoders;
+
+        RowEncoder(Outputs outputs) {
+            this.outputs = outputs;
+        }
+
+        private void init() {
+            queries = new java.util.HashMap<>();
+            encoders = new java.util.HashMap<>();
+            for (Map.Entry<String, ArrayList<String[]>> e : outputs.tables.entrySet()) {
+                List<String> names = new ArrayList<>(), types = new ArrayList<>();
+                for (String[] c : e.getValue()) {
+                    names.add(c[0]);
+                    types.add(c[1]);
+                }
+                queries.put(e.getKey(), outputs.insertQuery(e.getKey()));
+                encoders.put(e.getKey(), new RowBinaryValues(e.getKey(), names, types));
+            }
+        }
+
+        @Override
+        public String query(TableRow row) {
+            if (queries == null) {
+                init();
+            }
+            return queries.get(row.table());
+        }
+
+        @Override
+        public void encode(TableRow row, ByteArrayOutputStream out) {
+            encoders.get(row.table()).write(row.values(), out);
+        }
+    }
+
+    /** {@code INSERT INTO `db`.`table` (`col`, ...) FORMAT RowBinary}, as udfs.sinks.rowbinary writes it. */
+    String insertQuery(String table) {
+        StringBuilder q = new StringBuilder("INSERT INTO `").append(database).append("`.`").append(table).append("` (");
+        List<String[]> columns = tables.get(table);
+        if (columns == null) {
+            throw new IllegalArgumentException("no columns known for ClickHouse table " + table);
+        }
+        for (int i = 0; i < columns.size(); i++) {
+            q.append(i == 0 ? "`" : ", `").append(columns.get(i)[0]).append('`');
+        }
+        return q.append(") FORMAT RowBinary").toString();
+    }
+
     /** The per-call gatherer of one operator instance. */
     public Call open() {
         return new Call();
@@ -82,17 +140,11 @@ public final class Outputs implements Serializable {
 
             Table(String name, List<String[]> columns) {
                 List<String> names = new ArrayList<>(), types = new ArrayList<>();
-                StringBuilder q = new StringBuilder("INSERT INTO `").append(database).append("`.`").append(name)
-                        .append("` (");
                 for (String[] c : columns) {
-                    if (!names.isEmpty()) {
-                        q.append(", ");
-                    }
-                    q.append('`').append(c[0]).append('`');
                     names.add(c[0]);
                     types.add(c[1]);
                 }
-                query = q.append(") FORMAT RowBinary").toString().getBytes(StandardCharsets.UTF_8);
+                query = insertQuery(name).getBytes(StandardCharsets.UTF_8);
                 encoder = new RowBinaryValues(name, names, types);
             }
         }

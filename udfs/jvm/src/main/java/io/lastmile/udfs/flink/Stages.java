@@ -5,6 +5,8 @@ import org.apache.flink.streaming.api.datastream.DataStream;
 import org.apache.flink.streaming.api.datastream.SingleOutputStreamOperator;
 import org.apache.flink.types.Row;
 
+import io.lastmile.udfs.DecodeRecords;
+import io.lastmile.udfs.Intake;
 import io.lastmile.udfs.core.Colocation.Routed;
 import io.lastmile.udfs.core.Consolidation.Offer;
 import io.lastmile.udfs.core.Pings;
@@ -47,10 +49,79 @@ public final class Stages {
                 .process(new Consolidator(outputs), TypeInformation.of(Void.class));
     }
 
-    /** Ping batch rows {@code (partner_id, vehicle_id, "ts,lat,lng,speed;...")} as {@link PingBatch}es. */
-    public static SingleOutputStreamOperator<PingBatch> pingBatches(DataStream<Row> rows) {
-        return rows.map(row -> Pings.batchFromRow((String) row.getField(0), (String) row.getField(1),
-                (String) row.getField(2)), TypeInformation.of(PingBatch.class));
+    /** Vehicle positions ({@link KafkaRows}) decoded and checked: {@link Pings.VehiclePing}s on the
+     * main output, what was refused or late on {@link DecodeRecords#REFUSED}, the ClickHouse rows on
+     * {@link DecodeRecords#ROWS}. */
+    public static SingleOutputStreamOperator<Pings.VehiclePing> decodePositions(DataStream<Row> rows) {
+        return rows.process(new DecodeRecords.Positions(), TypeInformation.of(Pings.VehiclePing.class));
+    }
+
+    /** Tasks, statuses and offers ({@link KafkaRows}) decoded and checked: {@link DecodeRecords#ACCEPTED}
+     * rows on the main output, the rest as {@link #decodePositions}. */
+    public static SingleOutputStreamOperator<Row> decodeEvents(DataStream<Row> rows) {
+        return rows.process(new DecodeRecords.Events(), DecodeRecords.ACCEPTED);
+    }
+
+    /** What the decoding refused or found late ({@link DecodeRecords#REFUSED}), decided by the {@link Intake}:
+     * {@link DecodeRecords#ACCEPTED} rows on the main output, accepted positions on {@link Intake#PINGS},
+     * dead letters and rows as frames. */
+    public static SingleOutputStreamOperator<Row> intake(DataStream<Row> refused, Outputs outputs) {
+        return refused.process(new Intake(outputs), DecodeRecords.ACCEPTED);
+    }
+
+    /** Positions the Python Intake accepted, rows {@code (partner_id, vehicle_id, "ts,lat,lng,speed")}, as pings. */
+    public static SingleOutputStreamOperator<Pings.VehiclePing> intakePings(DataStream<Row> rows) {
+        return rows.flatMap((Row row, org.apache.flink.util.Collector<Pings.VehiclePing> out) -> {
+            String key = Pings.vehicleKey((String) row.getField(0), (String) row.getField(1));
+            for (Pings.Ping ping : Pings.parsePings((String) row.getField(2))) {
+                out.collect(new Pings.VehiclePing(key, ping));
+            }
+        }, TypeInformation.of(Pings.VehiclePing.class));
+    }
+
+    /** Pings by van into {@link PingWindows}: one batch per van and interval. */
+    public static SingleOutputStreamOperator<PingBatch> pingWindows(DataStream<Pings.VehiclePing> pings, long intervalMs) {
+        return pings.keyBy(Pings.VehiclePing::key, TypeInformation.of(String.class))
+                .process(new PingWindows(intervalMs), TypeInformation.of(PingBatch.class));
+    }
+
+    /** Ping batches as the Python stages read them: {@code (partner_id, vehicle_id, "ts,lat,lng,speed;...")}. */
+    public static SingleOutputStreamOperator<Row> pingRows(DataStream<PingBatch> batches) {
+        return batches.map(batch -> {
+            StringBuilder text = new StringBuilder();
+            for (Pings.Ping p : batch.pings()) {
+                if (text.length() > 0) {
+                    text.append(';');
+                }
+                text.append(p.ts()).append(',').append(p.lat()).append(',').append(p.lng()).append(',');
+                if (p.hasSpeed()) {
+                    text.append(p.speedMps());
+                }
+            }
+            int colon = batch.key().indexOf(':');
+            return Row.of(batch.key().substring(0, colon), batch.key().substring(colon + 1), text.toString());
+        }, new org.apache.flink.api.java.typeutils.RowTypeInfo(
+                new TypeInformation<?>[]{org.apache.flink.api.common.typeinfo.Types.STRING,
+                    org.apache.flink.api.common.typeinfo.Types.STRING, org.apache.flink.api.common.typeinfo.Types.STRING},
+                new String[]{"partner_id", "vehicle_id", "pings"}));
+    }
+
+    /** ClickHouse rows as frames (udfs/sinks/frames.py), one per row: what the graph tests read. */
+    public static SingleOutputStreamOperator<byte[]> frames(DataStream<TableRow> rows, Outputs outputs) {
+        return rows.map(new org.apache.flink.api.common.functions.RichMapFunction<TableRow, byte[]>() {
+            private transient Outputs.Call call;
+
+            @Override
+            public byte[] map(TableRow row) {
+                if (call == null) {
+                    call = outputs.open();
+                }
+                byte[][] frame = new byte[1][];
+                call.row(row.table(), row.values());
+                call.emit((tag, bytes) -> frame[0] = bytes);
+                return frame[0];
+            }
+        }, org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo.BYTE_PRIMITIVE_ARRAY_TYPE_INFO);
     }
 
     /** Ping batches, by vehicle, into the {@link Tracker}. */
