@@ -213,19 +213,6 @@ def kafka_raw_source(t_env, config: Config, name: str, topic_pattern: str, group
     return to_python_rows(t_env, kafka_table(t_env, config, name, topic_pattern, group_id, bounded))
 
 
-def clickhouse_table(t_env, config: Config, name: str, table: str, columns: list[tuple[str, str]]) -> None:
-    """A Flink SQL sink table ``name`` (``columns``: Flink name and type) writing to ClickHouse
-    ``table`` from the JVM: udfs/jvm ``ClickHouseTableFactory``, RowBinary over HTTP with the
-    server's column types, batches of up to 8 MiB or 1 s, flushed on every checkpoint and at
-    the end of input; retried, then the job fails."""
-    types = clickhouse_columns(config, {table: [c for c, _ in columns]})[table]
-    options = {"connector": "lastmile-clickhouse", "url": clickhouse_url(config),
-               "database": config.clickhouse_database, "table": table, "username": config.clickhouse_user,
-               "password": config.clickhouse_password, "clickhouse-types": ";".join(t for _, t in types)}
-    cols = ",\n".join(f"  `{c}` {t}" for c, t in columns)
-    t_env.execute_sql(f"CREATE TEMPORARY TABLE `{name}` (\n{cols}\n) WITH (\n{_with_clause(options)}\n)")
-
-
 def clickhouse_url(config: Config) -> str:
     """ClickHouse's HTTP interface, where the JVM sinks post their rows."""
     return f"{'https' if config.clickhouse_secure else 'http'}://{config.clickhouse_host}:{config.clickhouse_http_port}/"

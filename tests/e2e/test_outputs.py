@@ -21,15 +21,14 @@ from udfs.sinks.rowbinary import RowEncoder
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
-def _value(ch_type: str, rng: random.Random, signed: bool = False):
-    """A value of a ClickHouse type, edge cases included (nulls, empty, non-ASCII, raw bytes);
-    ``signed``: unsigned 64-bit values within Java's long (what a Flink BIGINT holds)."""
+def _value(ch_type: str, rng: random.Random):
+    """A value of a ClickHouse type, edge cases included (nulls, empty, non-ASCII, raw bytes)."""
     if ch_type.startswith("LowCardinality("):
-        return _value(ch_type[15:-1], rng, signed)
+        return _value(ch_type[15:-1], rng)
     if ch_type.startswith("Nullable("):
-        return None if rng.random() < 0.4 else _value(ch_type[9:-1], rng, signed)
+        return None if rng.random() < 0.4 else _value(ch_type[9:-1], rng)
     if ch_type.startswith("Array("):
-        return [_value(ch_type[6:-1], rng, signed) for _ in range(rng.choice([0, 1, 3]))]
+        return [_value(ch_type[6:-1], rng) for _ in range(rng.choice([0, 1, 3]))]
     if ch_type.startswith("DateTime64"):
         return rng.choice([0, 1_751_328_000_123, 4_102_444_799_999])
     if ch_type == "String":
@@ -44,7 +43,7 @@ def _value(ch_type: str, rng: random.Random, signed: bool = False):
         return rng.choice([0, 1])
     if ch_type.startswith("UInt"):
         bits = int(ch_type[4:])
-        return rng.choice([0, 1, 2 ** (bits - 1) - 1 if signed else 2**bits - 1])
+        return rng.choice([0, 1, 2**bits - 1])
     if ch_type.startswith("Int"):
         bits = int(ch_type[3:])
         return rng.choice([0, -(2 ** (bits - 1)), 2 ** (bits - 1) - 1])
@@ -109,46 +108,3 @@ def test_jvm_sinks_deliver_what_python_framed(stack, ch):
     consumer.close()
     assert sorted(got, key=repr) == sorted([(f"k{i}".encode(), f"v{i}".encode()) for i in range(30)]
                                            + [(None, b"no key")], key=repr)
-
-
-def test_sql_rows_through_the_jvm_table_sink_equal_the_python_encoding(stack, ch):
-    """udfs/jvm RowBinaryRows (Flink SQL rows) against udfs.sinks.rowbinary, on the raw event
-    tables the JVM writes, nulls and edge values included."""
-    from jobs import coordination
-    from jobs.runtime import clickhouse_table, table_env
-
-    rng = random.Random(5)
-    config = stack.with_overrides(parallelism=1)
-    env = stream_env(config)
-    t_env = table_env(env)
-    statements = t_env.create_statement_set()
-    expected = {}
-    for table, flink_columns in coordination.JVM_TABLE_COLUMNS.items():
-        names = [c for c, _ in flink_columns]
-        columns = clickhouse_columns(stack, {table: names})[table]
-        rows = [tuple(_value(t, rng, signed=True) for _, t in columns) for _ in range(30)]
-        for copy in ("jvm", "py"):
-            ch.command(f"CREATE TABLE {table}_{copy} AS {table}")
-        ch.raw_insert(f"{table}_py", names, insert_block=bytes(RowEncoder(table, columns).encode(rows)),
-                      fmt="RowBinary")
-        clickhouse_table(t_env, config, f"sink_{table}", f"{table}_jvm", flink_columns)
-        from pyflink.table import DataTypes
-
-        schema = DataTypes.ROW([DataTypes.FIELD(c, _flink_type(t)) for c, t in flink_columns])
-        statements.add_insert(f"sink_{table}", t_env.from_elements(rows, schema))
-        expected[table] = names
-    statements.execute().wait()
-    for table, names in expected.items():
-        select = (f"SELECT {', '.join(f'`{c}`' for c in names)} FROM {{t}} "
-                  f"ORDER BY tuple({', '.join(f'toString(`{c}`)' for c in names)})")
-        read = lambda t: ch.query(select.format(t=t), query_formats={"String": "bytes"}).result_rows  # noqa: E731
-        assert read(f"{table}_jvm") == read(f"{table}_py") and len(read(f"{table}_py")) == 30, table
-        for copy in ("jvm", "py"):
-            ch.command(f"DROP TABLE {table}_{copy}")
-
-
-def _flink_type(name: str):
-    from pyflink.table import DataTypes
-
-    return {"STRING": DataTypes.STRING(), "BIGINT": DataTypes.BIGINT(), "INT": DataTypes.INT(),
-            "DOUBLE": DataTypes.DOUBLE()}[name]

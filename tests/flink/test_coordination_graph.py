@@ -24,6 +24,7 @@ from udfs.contracts import wire
 from udfs.records import Outputs
 from udfs.sinks import frames
 from udfs.sinks.rowbinary import decode_rows
+from clickhouse_types import column_types
 
 BASE = 1_751_328_000_000  # 2025-07-01
 SCHEMAS = {"delivery_tasks": "DeliveryTask", "vehicle_positions": "VehiclePosition",
@@ -45,37 +46,6 @@ def _source(env, rows):
     types = [Types.PRIMITIVE_ARRAY(Types.BYTE()), Types.STRING(), Types.INT(), Types.LONG(), Types.LONG()]
     return env.from_collection(rows, type_info=Types.ROW_NAMED(names, types)).assign_timestamps_and_watermarks(
         WatermarkStrategy.for_bounded_out_of_orderness(Duration.of_seconds(60)).with_timestamp_assigner(KafkaTime()))
-
-
-@functools.lru_cache(maxsize=1)
-def column_types() -> dict:
-    """``(column, ClickHouse type)`` of the job's tables, from the migrations applied in an
-    embedded ClickHouse (chdb, no server): what production reads from ``system.columns``."""
-    import tempfile
-
-    from chdb import session
-
-    from lastmile.migrations import discover
-    from udfs.rows import COLUMNS
-
-    with tempfile.TemporaryDirectory() as folder:
-        ch = session.Session(folder)
-        ch.query("CREATE DATABASE lastmile")
-        for migration in discover():
-            for statement in migration.statements():
-                ch.query(statement.replace("CREATE TABLE IF NOT EXISTS ", "CREATE TABLE IF NOT EXISTS lastmile.")
-                         .replace("CREATE TABLE colocations", "CREATE TABLE lastmile.colocations")
-                         .replace("DROP TABLE IF EXISTS colocations", "DROP TABLE IF EXISTS lastmile.colocations")
-                         .replace("CREATE VIEW IF NOT EXISTS colocations_current", "CREATE VIEW IF NOT EXISTS lastmile.colocations_current")
-                         .replace("FROM colocations FINAL", "FROM lastmile.colocations FINAL")
-                         .replace("ALTER TABLE consolidation_proposals", "ALTER TABLE lastmile.consolidation_proposals"))
-        found = {}
-        for line in ch.query("SELECT table, name, type FROM system.columns WHERE database = 'lastmile'",
-                             "TabSeparated").bytes().decode().splitlines():
-            table, name, ch_type = line.split("\t")
-            found[(table, name)] = ch_type.replace("\\'", "'")
-        ch.close()
-    return {t: [(c, found[(t, c)]) for c in cols] for t, cols in COLUMNS.items()}
 
 
 def _decode_frames(kind: str, frame: bytes, rows: list, kafka: list) -> None:
@@ -339,3 +309,39 @@ def test_etas_use_only_what_was_learned_before_them():
     assert len(first_hour) > 5  # ETAs of the intervals before the cut's
     assert [r for r in _van_day(task_partition=1, tasks_last=True, pings_until=cut)
             if r[3] < cut - 300_000] == first_hour
+
+
+def test_a_number_beyond_its_avro_int_is_a_dead_letter_not_a_failed_job(tmp_path):
+    """fastavro reads an Avro int as any 64-bit varint; no INT column downstream holds such a
+    value, and one record of it failed the whole job (every partner's)."""
+    ok = valid("delivery_tasks", partner="pa", now_ms=BASE, shipment_id="A1")
+    huge = valid("delivery_tasks", partner="pb", now_ms=BASE + 1, shipment_id="B1")
+    huge["parcel_count"] = 2 ** 40
+    status = valid("shipment_status", partner="pb", now_ms=BASE + 2, stop_sequence=-(2 ** 35))
+    rows, _ = run_graph(tmp_path, [("delivery_tasks", "pa", ok), ("delivery_tasks", "pb", huge),
+                                   ("shipment_status", "pb", _as_if_long(status, "ShipmentStatus"))])
+    dead = sorted((r[4], r[5], r[6]) for t, r in rows if t == "dead_letters")
+    assert dead == [("decode", "undecodable", "DeliveryTask v2: parcel_count is 1099511627776, beyond an Avro "
+                                              "int's 32 bits"),
+                    ("decode", "undecodable", "ShipmentStatus v1: stop_sequence is -34359738368, beyond an Avro "
+                                              "int's 32 bits")]
+    assert [r[2] for t, r in rows if t == "delivery_tasks"] == ["A1"]
+
+
+def _as_if_long(record: dict, name: str) -> bytes:
+    """``record`` in single-object bytes of ``name``'s schema, its int fields written as longs
+    (the same zig-zag varints, beyond 32 bits): what fastavro's writer refuses in a union."""
+    import copy
+    import io
+
+    import fastavro
+
+    from udfs.contracts.schemas import default_registry
+
+    schema = default_registry().latest(name)
+    wide = copy.deepcopy(schema.parsed)
+    for field in wide["fields"]:
+        field["type"] = ["null", "long"] if field["type"] == ["null", "int"] else field["type"]
+    body = io.BytesIO()
+    fastavro.schemaless_writer(body, fastavro.parse_schema(wide), record)
+    return wire.MAGIC + schema.fingerprint + body.getvalue()

@@ -12,7 +12,7 @@ from pyflink.java_gateway import get_gateway
 from jobs.runtime import stream_env
 from lastmile.config import Config
 
-JOB_CLASSES = ("io.lastmile.udfs.DecodePosition", "io.lastmile.udfs.sinks.ClickHouseSink",
+JOB_CLASSES = ("io.lastmile.udfs.DecodeRecords", "io.lastmile.udfs.sinks.ClickHouseSink",
                "org.apache.flink.connector.kafka.source.KafkaSource")
 
 

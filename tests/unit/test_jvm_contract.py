@@ -206,17 +206,17 @@ def test_a_rule_without_a_jvm_check_fails_the_export_check():
     assert not missing, f"rules without a JVM check: {missing}"
 
 
-def test_decode_event_row_has_every_field_of_the_current_schemas_in_order():
+def test_the_accepted_row_has_every_field_of_the_current_schemas_in_order():
     import re
 
-    from udfs.contracts.jvm_export import decoded_fields
+    from udfs.contracts.jvm_export import decoded_field_types, decoded_fields
 
-    java = (jars.UDF_SOURCES / "src/main/java/io/lastmile/udfs/DecodeEvent.java").read_text()
+    java = (jars.UDF_SOURCES / "src/main/java/io/lastmile/udfs/DecodeRecords.java").read_text()
     fields_block = java[java.index("FIELDS = {"):java.index("};", java.index("FIELDS = {"))]
     assert tuple(re.findall(r'"(\w+)"', fields_block)) == decoded_fields()
-    row = java[java.index('ROW = "'):java.index(">\";", java.index('ROW = "'))]
-    columns = re.findall(r"(\w+) (?:STRING|BIGINT|DOUBLE|INT|BOOLEAN)", row.replace('"', "").replace("+", ""))
-    assert tuple(columns[4:]) == decoded_fields()
+    types_block = java[java.index("FIELD_TYPES = {"):java.index("};", java.index("FIELD_TYPES = {"))]
+    flink = {"STRING": "STRING", "LONG": "BIGINT", "DOUBLE": "DOUBLE", "INT": "INT", "BOOLEAN": "BOOLEAN"}
+    assert tuple(flink[t] for t in re.findall(r"Types\.(\w+)", types_block)) == decoded_field_types()
 
 
 # --- decide(): the reference's decision for every record -------------------------------------

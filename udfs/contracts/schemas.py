@@ -41,6 +41,12 @@ class SchemaVersion:
         return fastavro.parse_schema(_strip_logical_types(copy.deepcopy(self.schema)), _write_hint=False)
 
     @functools.cached_property
+    def int_fields(self) -> tuple[str, ...]:
+        """The fields whose type is Avro ``int`` (or a union with it)."""
+        return tuple(f["name"] for f in self.fields
+                     if "int" in (f["type"] if isinstance(f["type"], list) else [f["type"]]))
+
+    @functools.cached_property
     def named_schemas(self) -> dict:
         """Named types of :attr:`parsed`, as fastavro's low-level writer wants them."""
         named: dict = {}

@@ -60,4 +60,12 @@ def decode(data: bytes, expected: str | None = None,
         raise ContractViolation("undecodable", f"{writer.name} v{writer.version}: {type(exc).__name__}: {exc}") from None
     if body.tell() != len(data):
         raise ContractViolation("undecodable", f"{len(data) - body.tell()} bytes after the end of the record")
+    for name in registry.latest(writer.name).int_fields:
+        value = record.get(name)
+        if value is not None and not -2**31 <= value < 2**31:
+            # fastavro reads an int as any 64-bit varint; nothing downstream (Flink's INT columns,
+            # ClickHouse's Int32/UInt32) holds it, and one such record would fail the job.
+            raise ContractViolation("undecodable", f"{writer.name} v{writer.version}: {name} is {value}, "
+                                                   "beyond an Avro int's 32 bits")
     return record, writer
+

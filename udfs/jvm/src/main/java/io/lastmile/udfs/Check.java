@@ -76,7 +76,7 @@ public final class Check {
         }
         if (name.equals("VehiclePosition")) {
             out.append("\th3_cell=").append(h3.latLngToCell((Double) r.get("lat"), (Double) r.get("lng"),
-                    ContractFunction.SHARED_RESOLUTION));
+                    DecodeRecords.SHARED_RESOLUTION));
         }
     }
 

@@ -294,6 +294,13 @@ public final class Contract {
                 return Decision.refused("decode", "undecodable",
                         (data.length - body.position()) + " bytes after the end of the record");
             }
+            for (Schema.Field f : current.getFields()) {
+                // fastavro reads an int as any 64-bit varint (FastavroReader boxes such a value as a Long)
+                if (values.get(f.name()) instanceof Long n && isInt(f.schema())) {
+                    return Decision.refused("decode", "undecodable", writer.name + " v" + writer.version + ": "
+                            + f.name() + " is " + n + ", beyond an Avro int's 32 bits");
+                }
+            }
             GenericData.Record record = new GenericData.Record(current);
             values.forEach(record::put);
             // udfs.contracts.intake.validated: the first rule broken is the reason
@@ -305,6 +312,13 @@ public final class Contract {
                 }
             }
             return Decision.accepted(record);
+        }
+
+        private static boolean isInt(Schema type) {
+            if (type.getType() == Schema.Type.UNION) {
+                return type.getTypes().stream().anyMatch(t -> t.getType() == Schema.Type.INT);
+            }
+            return type.getType() == Schema.Type.INT;
         }
 
         private boolean canonical(long fingerprint, Writer writer, GenericRecord record, byte[] data) throws IOException {

@@ -2,7 +2,9 @@ package io.lastmile.udfs;
 
 import java.util.function.Function;
 
+import com.fasterxml.jackson.databind.JsonNode;
 import org.apache.avro.generic.GenericRecord;
+import org.apache.avro.util.Utf8;
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.typeinfo.TypeInformation;
 import org.apache.flink.api.common.typeinfo.Types;
@@ -32,6 +34,22 @@ import io.lastmile.udfs.flink.TableRow;
 public abstract class DecodeRecords<T> extends ProcessFunction<Row, T> {
     private static final long serialVersionUID = 1L;
     static final int SHARED_RESOLUTION = 10;
+    /**
+     * The fields of tasks, statuses and offers, sharing one row (each type leaves the others'
+     * null): every field of the current versions, in schema order, each once, with its Flink type.
+     * udfs.contracts.jvm_export.decoded_fields lists the same (tests/unit/test_jvm_contract.py).
+     */
+    public static final String[] FIELDS = {
+            "event_id", "partner_id", "shipment_id", "event_time", "dest_lat", "dest_lng", "window_start", "window_end",
+            "recipient_key", "parcel_count", "volume_l", "weight_kg", "retailer_id", "service_level", "status",
+            "vehicle_id", "stop_sequence", "lat", "lng", "reason", "depot_lat", "depot_lng", "available_from",
+            "available_to", "spare_volume_l", "spare_stops"};
+    private static final TypeInformation<?>[] FIELD_TYPES = {
+            Types.STRING, Types.STRING, Types.STRING, Types.LONG, Types.DOUBLE, Types.DOUBLE, Types.LONG, Types.LONG,
+            Types.STRING, Types.INT, Types.DOUBLE, Types.DOUBLE, Types.STRING, Types.STRING, Types.STRING,
+            Types.STRING, Types.INT, Types.DOUBLE, Types.DOUBLE, Types.STRING, Types.DOUBLE, Types.DOUBLE, Types.LONG,
+            Types.LONG, Types.DOUBLE, Types.INT};
+
     /** {@code (payload, topic, partition, offset, ts, judged_watermark)}: for the Intake. */
     public static final RowTypeInfo REFUSED_TYPE = new RowTypeInfo(
             new TypeInformation<?>[]{Types.PRIMITIVE_ARRAY(Types.BYTE), Types.STRING, Types.INT, Types.LONG, Types.LONG,
@@ -39,7 +57,7 @@ public abstract class DecodeRecords<T> extends ProcessFunction<Row, T> {
             new String[]{"payload", "topic", "partition", "offset", "ts", "judged_watermark"});
     public static final OutputTag<Row> REFUSED = new OutputTag<>("refused", REFUSED_TYPE);
     public static final OutputTag<TableRow> ROWS = new OutputTag<>("raw-rows", TypeInformation.of(TableRow.class));
-    /** {@code (kind, topic, partition, offset, ingested_at, *DecodeEvent.FIELDS)} (udfs.flink.intake.ACCEPTED_ROW). */
+    /** {@code (kind, topic, partition, offset, ingested_at, *FIELDS)} (udfs.flink.intake.ACCEPTED_ROW). */
     public static final RowTypeInfo ACCEPTED = acceptedType();
 
     private transient Contract.Reader reader;
@@ -82,7 +100,7 @@ public abstract class DecodeRecords<T> extends ProcessFunction<Row, T> {
         @Override
         void accepted(GenericRecord r, String name, String stream, Row raw, long now, Context ctx,
                       Collector<Pings.VehiclePing> out) {
-            Function<String, Object> field = f -> DecodeEvent.value(r, name, f);
+            Function<String, Object> field = f -> value(r, name, f);
             ctx.output(ROWS, new TableRow(stream, eventRow(stream, raw, now, field)));
             Double speed = (Double) field.apply("speed_mps");
             out.collect(new Pings.VehiclePing(
@@ -106,7 +124,7 @@ public abstract class DecodeRecords<T> extends ProcessFunction<Row, T> {
 
         @Override
         void accepted(GenericRecord r, String name, String stream, Row raw, long now, Context ctx, Collector<Row> out) {
-            Function<String, Object> field = f -> DecodeEvent.value(r, name, f);
+            Function<String, Object> field = f -> value(r, name, f);
             if (!stream.equals("delivery_tasks")) { // a task's row: the Registry's, which knows its versions
                 ctx.output(ROWS, new TableRow(stream, eventRow(stream, raw, now, field)));
             }
@@ -150,45 +168,42 @@ public abstract class DecodeRecords<T> extends ProcessFunction<Row, T> {
 
     /** An {@link #ACCEPTED} row: {@code (kind, topic, partition, offset, ingested_at, *fields)}. */
     static Row acceptedRow(String stream, Row raw, long now, Function<String, Object> field) {
-        Row row = new Row(5 + DecodeEvent.FIELDS.length);
+        Row row = new Row(5 + FIELDS.length);
         row.setField(0, stream);
         row.setField(1, raw.getField(1));
         row.setField(2, raw.getField(2));
         row.setField(3, raw.getField(3));
         row.setField(4, now);
-        for (int i = 0; i < DecodeEvent.FIELDS.length; i++) {
-            row.setField(5 + i, field.apply(DecodeEvent.FIELDS[i]));
+        for (int i = 0; i < FIELDS.length; i++) {
+            row.setField(5 + i, field.apply(FIELDS[i]));
         }
         return row;
     }
 
     private static RowTypeInfo acceptedType() {
-        String[] names = new String[5 + DecodeEvent.FIELDS.length];
+        String[] names = new String[5 + FIELDS.length];
         TypeInformation<?>[] types = new TypeInformation<?>[names.length];
         String[] meta = {"kind", "topic", "partition", "offset", "ingested_at"};
         TypeInformation<?>[] metaTypes = {Types.STRING, Types.STRING, Types.INT, Types.LONG, Types.LONG};
-        for (int i = 0; i < 5; i++) {
-            names[i] = meta[i];
-            types[i] = metaTypes[i];
-        }
-        // the SQL types of DecodeEvent.ROW, field by field
-        String declared = DecodeEvent.ROW.substring("ROW<".length(), DecodeEvent.ROW.length() - 1);
-        java.util.Map<String, String> sql = new java.util.HashMap<>();
-        for (String column : declared.split(", ")) {
-            String[] nameType = column.split(" ");
-            sql.put(nameType[0], nameType[1]);
-        }
-        for (int i = 0; i < DecodeEvent.FIELDS.length; i++) {
-            names[5 + i] = DecodeEvent.FIELDS[i];
-            types[5 + i] = switch (sql.get(DecodeEvent.FIELDS[i])) {
-                case "STRING" -> Types.STRING;
-                case "BIGINT" -> Types.LONG;
-                case "DOUBLE" -> Types.DOUBLE;
-                case "INT" -> Types.INT;
-                case "BOOLEAN" -> Types.BOOLEAN;
-                default -> throw new IllegalStateException("type of " + DecodeEvent.FIELDS[i]);
-            };
-        }
+        System.arraycopy(meta, 0, names, 0, 5);
+        System.arraycopy(metaTypes, 0, types, 0, 5);
+        System.arraycopy(FIELDS, 0, names, 5, FIELDS.length);
+        System.arraycopy(FIELD_TYPES, 0, types, 5, FIELDS.length);
         return new RowTypeInfo(types, names);
+    }
+
+    /** A field of {@code r} (a record of {@code name}) in its Java form; a default of the current
+     * version where the writer's version lacks it. */
+    static Object value(GenericRecord r, String name, String field) {
+        if (r.getSchema().getField(field) == null) {
+            JsonNode d = Contract.INSTANCE.defaults.get(name + "." + field);
+            if (d == null || d.isNull()) {
+                return null;
+            }
+            return d.isTextual() ? d.asText() : d.isInt() ? (Object) d.asInt() : d.isLong() ? (Object) d.asLong()
+                    : d.isNumber() ? (Object) d.asDouble() : d.isBoolean() ? (Object) d.asBoolean() : null;
+        }
+        Object v = r.get(field);
+        return v instanceof Utf8 ? v.toString() : v;
     }
 }

@@ -64,7 +64,7 @@ public final class Intake extends ProcessFunction<Row, Row> {
             return;
         }
         GenericRecord r = decision.record();
-        Function<String, Object> field = f -> DecodeEvent.value(r, name, f);
+        Function<String, Object> field = f -> DecodeRecords.value(r, name, f);
         if (stream.equals("delivery_tasks")) {
             accepted.collect(DecodeRecords.acceptedRow(stream, raw, now, field));
             return;

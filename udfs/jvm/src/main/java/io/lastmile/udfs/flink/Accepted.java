@@ -5,11 +5,11 @@ import java.util.List;
 import org.apache.flink.types.Row;
 
 import io.lastmile.udfs.AvroRecords;
-import io.lastmile.udfs.DecodeEvent;
+import io.lastmile.udfs.DecodeRecords;
 
 /**
  * An accepted task, status or offer as it reaches the JVM stages: {@code (kind, topic,
- * partition, offset, ingested_at, *DecodeEvent.FIELDS)}, what jobs.coordination.event_path's
+ * partition, offset, ingested_at, *DecodeRecords.FIELDS)}, what jobs.coordination.event_path's
  * {@code accepted} selects and the Python Intake emits (udfs.flink.coordination.ACCEPTED_ROW).
  */
 public final class Accepted {
@@ -29,9 +29,9 @@ public final class Accepted {
     }
 
     private static int index(String field) {
-        int i = List.of(DecodeEvent.FIELDS).indexOf(field);
+        int i = List.of(DecodeRecords.FIELDS).indexOf(field);
         if (i < 0) {
-            throw new IllegalStateException("DecodeEvent has no field " + field);
+            throw new IllegalStateException("DecodeRecords has no field " + field);
         }
         return META + i;
     }

@@ -24,7 +24,7 @@ import org.apache.flink.api.connector.sink2.WriterInitContext;
  *
  * <p>An {@link Encoder} turns each element into the query it belongs to and its RowBinary
  * bytes: {@link #frames} takes the Python stages' frames (udfs/sinks/frames.py), and
- * {@link ClickHouseTableFactory} the rows of a Flink SQL table ({@link RowBinaryRows}).
+ * {@code flink.Outputs#rows} the partner rows the decoding writes ({@link RowBinaryValues}).
  * Bytes are buffered per query and posted when the buffer passes {@code maxBytes}, when its
  * oldest row is {@code flushIntervalMs} old, and on every {@link SinkWriter#flush} (Flink calls
  * it before a checkpoint barrier passes and at the end of input). So a completed checkpoint

@@ -11,7 +11,7 @@ import java.util.regex.Pattern;
  * RowBinary bytes of rows made of plain Java values (String, Long, Integer, Double, Boolean,
  * {@code List} for arrays, null), one writer per column made from the column's ClickHouse type
  * as {@code system.columns} spells it: what the JVM operators of the job write (their Python
- * reference is udfs/sinks/rowbinary.py, {@link RowBinaryRows} the same for Flink SQL rows).
+ * reference is udfs/sinks/rowbinary.py; tests/unit/test_jvm_outputs.py holds the two to each other).
  * Epoch milliseconds for {@code DateTime64(3)}, text for {@code UUID}.
  */
 public final class RowBinaryValues implements Serializable {

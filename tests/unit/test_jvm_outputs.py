@@ -1,0 +1,94 @@
+"""What the JVM stages write (udfs/jvm ``RowBinaryValues``, ``AvroRecords``, ``Topics``) against
+what the Python stages write (udfs.sinks.rowbinary, udfs.contracts.wire, udfs.topic_names):
+the same bytes for the same values, on every table and output record of the job."""
+import math
+import random
+import uuid
+
+from clickhouse_types import column_types
+from udfs import topic_names
+from udfs.contracts import wire
+from udfs.contracts.schemas import default_registry
+from udfs.sinks.rowbinary import RowEncoder
+
+
+def _json(value):
+    """A value as the harness takes it (bytes as hex)."""
+    if isinstance(value, (bytes, bytearray)):
+        return {"hex": bytes(value).hex()}
+    if isinstance(value, (list, tuple)):
+        return [_json(v) for v in value]
+    return value
+
+
+def _value(ch_type: str, rng: random.Random):
+    if ch_type.startswith("LowCardinality("):
+        return _value(ch_type[15:-1], rng)
+    if ch_type.startswith("Nullable("):
+        return None if rng.random() < 0.3 else _value(ch_type[9:-1], rng)
+    if ch_type.startswith("Array("):
+        return [_value(ch_type[6:-1], rng) for _ in range(rng.randint(0, 4))]
+    if ch_type.startswith("DateTime64"):
+        return rng.choice([0, 1_762_128_000_123, -1, 4_102_444_799_999])
+    if ch_type == "UUID":
+        return str(uuid.UUID(int=rng.getrandbits(128)))
+    if ch_type == "String":
+        return rng.choice(["", "a", "Straße 7", "😀 \x00\n'\"", "x" * 300, "cargo-city:CAR-01-000016"])
+    if ch_type == "Bool":
+        return rng.random() < 0.5
+    if ch_type == "Float64":
+        return rng.choice([0.0, -0.0, 1.5, 52.520008, 1e-300, 1.7976931348623157e308, math.pi])
+    if ch_type.startswith(("UInt", "Int")):
+        bits = int(ch_type.lstrip("UInt"))
+        if ch_type.startswith("U"):
+            return rng.randrange(0, 2 ** min(bits, 63))  # a Java long holds what the job writes
+        return rng.randrange(-2 ** (bits - 1), 2 ** (bits - 1))
+    raise AssertionError(ch_type)
+
+
+def test_rows_of_every_table_encode_to_the_same_bytes(jvm):
+    rng = random.Random(11)
+    for table, columns in column_types().items():
+        rows = [tuple(_value(t, rng) for _, t in columns) for _ in range(40)]
+        if table == "dead_letters":  # the payload column holds the original bytes
+            at = [c for c, _ in columns].index("payload")
+            rows = [r[:at] + (bytes(rng.randrange(256) for _ in range(rng.randrange(30))),) + r[at + 1:] for r in rows]
+        java = jvm.call("Outputs", "rowbinary", {"table": table, "columns": [list(c) for c in columns],
+                                                 "rows": [_json(r) for r in rows]})
+        assert bytes.fromhex(java) == bytes(RowEncoder(table, columns).encode(rows)), table
+
+
+def test_output_records_encode_to_the_same_single_object_bytes(jvm):
+    registry = default_registry()
+    rng = random.Random(3)
+    samples = {
+        "CoLocation": lambda: {"match_id": uuid.uuid4().hex, "partner_a": "acme", "shipment_a": "S-1",
+                               "partner_b": "bolt", "shipment_b": "Straße 😀", "h3_cell": 622044118692265983,
+                               "distance_m": rng.random() * 150, "overlap_start": 1_762_128_000_000,
+                               "overlap_end": 1_762_131_600_000, "same_recipient": rng.random() < 0.5,
+                               "detected_at": 1_762_120_000_000, "version": rng.randrange(1, 9),
+                               "retracted": rng.random() < 0.5},
+        "EtaUpdate": lambda: {"partner_id": "acme", "shipment_id": "S-9", "vehicle_id": "van-1",
+                              "predicted_at": 1_762_128_000_000, "eta": 1_762_131_000_123,
+                              "model_version": "eta-2/profiles-r9-hour-factors"},
+        "ConsolidationProposal": lambda: {
+            "proposal_id": uuid.uuid4().hex, "partners": ["acme", "bolt"], "shipments": ["acme:S1", "bolt:T1"],
+            "assigned_partner": "acme", "km_separate": 12.345, "km_consolidated": 7.0, "km_saved": 5.345,
+            "kernel_version": "consolidation-1", "inputs_digest": "ab" * 32, "created_at": 1_762_128_000_000},
+        "DeadLetter": lambda: {"dead_letter_id": uuid.uuid4().hex, "received_at": 1_762_128_000_000,
+                               "source": "partners.acme.delivery_tasks/0/7", "partner_id": rng.choice([None, "acme"]),
+                               "stage": "validate", "reason": "null_island", "message": "(0, 0) is …",
+                               "payload": bytes(rng.randrange(256) for _ in range(20))},
+    }
+    for name, make in samples.items():
+        fields = [f["name"] for f in registry.latest(name).fields]
+        for _ in range(20):
+            record = make()
+            java = jvm.call("Outputs", "avro", {"name": name, "values": [_json(record[f]) for f in fields]})
+            assert bytes.fromhex(java) == wire.encode(record, name), name
+
+
+def test_topic_names_are_the_contract_s(jvm):
+    assert jvm.call("Outputs", "topics", "cargo-city") == [
+        topic_names.COLOCATIONS, topic_names.PROPOSALS, topic_names.ETA, topic_names.DEAD_LETTERS,
+        topic_names.inbox("cargo-city")]

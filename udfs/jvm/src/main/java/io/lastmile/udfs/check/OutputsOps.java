@@ -1,0 +1,83 @@
+package io.lastmile.udfs.check;
+
+import java.io.ByteArrayOutputStream;
+import java.util.ArrayList;
+import java.util.HexFormat;
+import java.util.List;
+
+import com.fasterxml.jackson.databind.JsonNode;
+
+import io.lastmile.udfs.AvroRecords;
+import io.lastmile.udfs.flink.Topics;
+import io.lastmile.udfs.sinks.RowBinaryValues;
+
+/**
+ * What the JVM stages write, for tests/unit/test_jvm_outputs.py: {@code rowbinary} (a table's
+ * columns and rows -> hex bytes, {@link RowBinaryValues}), {@code avro} (a record name and its
+ * values in schema order -> hex single-object bytes, {@link AvroRecords}), {@code topics}.
+ * Values in JSON: text, numbers (integers as longs), booleans, lists, null, and bytes as
+ * {@code {"hex": "..."}}.
+ */
+public final class OutputsOps implements Harness.Ops {
+    private final AvroRecords avro = new AvroRecords();
+
+    @Override
+    public Object call(String op, JsonNode args) {
+        switch (op) {
+            case "rowbinary": {
+                List<String> names = new ArrayList<>(), types = new ArrayList<>();
+                for (JsonNode c : args.get("columns")) {
+                    names.add(c.get(0).asText());
+                    types.add(c.get(1).asText());
+                }
+                RowBinaryValues encoder = new RowBinaryValues(args.get("table").asText(), names, types);
+                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                for (JsonNode row : args.get("rows")) {
+                    Object[] values = new Object[row.size()];
+                    for (int i = 0; i < values.length; i++) {
+                        values[i] = value(row.get(i));
+                    }
+                    encoder.write(values, out);
+                }
+                return HexFormat.of().formatHex(out.toByteArray());
+            }
+            case "avro": {
+                JsonNode values = args.get("values");
+                Object[] fields = new Object[values.size()];
+                for (int i = 0; i < fields.length; i++) {
+                    fields[i] = value(values.get(i));
+                }
+                return HexFormat.of().formatHex(avro.encode(args.get("name").asText(), fields));
+            }
+            case "topics":
+                return List.of(Topics.COLOCATIONS, Topics.PROPOSALS, Topics.ETA, Topics.DEAD_LETTERS,
+                        Topics.inbox(args.asText()));
+            default:
+                throw new IllegalArgumentException("unknown op " + op);
+        }
+    }
+
+    private static Object value(JsonNode v) {
+        if (v == null || v.isNull()) {
+            return null;
+        }
+        if (v.isObject()) {
+            return HexFormat.of().parseHex(v.get("hex").asText());
+        }
+        if (v.isArray()) {
+            List<Object> list = new ArrayList<>();
+            v.forEach(e -> list.add(value(e)));
+            return list;
+        }
+        if (v.isBoolean()) {
+            return v.asBoolean();
+        }
+        if (v.isIntegralNumber()) {
+            return v.asLong();
+        }
+        if (v.isNumber()) {
+            return v.asDouble();
+        }
+        return v.asText();
+    }
+}
