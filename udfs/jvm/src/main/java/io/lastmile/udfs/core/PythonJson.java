@@ -4,6 +4,7 @@ import java.math.BigDecimal;
 import java.math.MathContext;
 import java.math.RoundingMode;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.List;
 import java.util.Map;
 
@@ -124,6 +125,8 @@ public final class PythonJson {
      * one digit after the point, otherwise {@code d.ddde+XX}. Java 17's {@link Double#toString}
      * sometimes writes a digit more, or not the nearest shortest, and has its own exponent style.
      */
+    private static final ThreadLocal<HashMap<Long, String[]>> SHORTEST = ThreadLocal.withInitial(HashMap::new);
+
     public static String floatRepr(double x) {
         if (Double.isNaN(x)) {
             return "nan";
@@ -157,9 +160,21 @@ public final class PythonJson {
             digits = all.substring(first, end);
             decpt = dot + exponent10 - first;
         } else {
-            BigDecimal shortest = shortestDecimal(ax, end - first);
-            digits = shortest.unscaledValue().toString();
-            decpt = digits.length() - shortest.scale();
+            // The slow path (16-17 digits: most computed coordinates) is cached: a consolidation
+            // digest writes the same deliveries' coordinates again at every decision of their group.
+            HashMap<Long, String[]> cache = SHORTEST.get();
+            String[] known = cache.get(Double.doubleToRawLongBits(ax));
+            if (known == null) {
+                BigDecimal shortest = shortestDecimal(ax, end - first);
+                String d = shortest.unscaledValue().toString();
+                known = new String[]{d, String.valueOf(d.length() - shortest.scale())};
+                if (cache.size() >= 1 << 16) {
+                    cache.clear();
+                }
+                cache.put(Double.doubleToRawLongBits(ax), known);
+            }
+            digits = known[0];
+            decpt = Integer.parseInt(known[1]);
         }
         StringBuilder out = new StringBuilder(24);
         if (negative) {

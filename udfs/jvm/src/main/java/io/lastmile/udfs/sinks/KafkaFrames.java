@@ -17,12 +17,11 @@ import org.apache.flink.api.java.typeutils.ResultTypeQueryable;
 import org.apache.flink.connector.base.DeliveryGuarantee;
 import org.apache.flink.connector.kafka.sink.KafkaRecordSerializationSchema;
 import org.apache.flink.connector.kafka.sink.KafkaSink;
-import org.apache.flink.connector.kafka.sink.TopicSelector;
-import org.apache.flink.api.common.serialization.SerializationSchema;
 import org.apache.flink.types.Row;
 import org.apache.flink.kafka.shaded.org.apache.kafka.clients.admin.Admin;
 import org.apache.flink.kafka.shaded.org.apache.kafka.clients.admin.AdminClientConfig;
 import org.apache.flink.kafka.shaded.org.apache.kafka.clients.admin.NewTopic;
+import org.apache.flink.kafka.shaded.org.apache.kafka.clients.producer.ProducerRecord;
 import org.apache.flink.kafka.shaded.org.apache.kafka.common.errors.TopicExistsException;
 import org.apache.flink.util.Collector;
 
@@ -104,17 +103,26 @@ public final class KafkaFrames extends RichFlatMapFunction<byte[], Row> implemen
      * {@link DeliveryGuarantee} (AT_LEAST_ONCE or EXACTLY_ONCE). */
     public static KafkaSink<Row> sink(String bootstrap, Properties producerConfig, String guarantee,
                                       String transactionalIdPrefix) {
-        KafkaRecordSerializationSchema<Row> records = KafkaRecordSerializationSchema.<Row>builder()
-                .setTopicSelector((TopicSelector<Row>) row -> (String) row.getField(0))
-                .setKeySerializationSchema((SerializationSchema<Row>) row -> (byte[]) row.getField(1))
-                .setValueSerializationSchema((SerializationSchema<Row>) row -> (byte[]) row.getField(2))
-                .build();
         return KafkaSink.<Row>builder()
                 .setBootstrapServers(bootstrap)
                 .setKafkaProducerConfig(producerConfig)
-                .setRecordSerializer(records)
+                .setRecordSerializer(new Records())
                 .setDeliveryGuarantee(DeliveryGuarantee.valueOf(guarantee))
                 .setTransactionalIdPrefix(transactionalIdPrefix)
                 .build();
+    }
+
+    /**
+     * {@code Row(topic, key, value)} as a producer record. Not the builder's topic selector, which
+     * caches the topic per element and so hashed every record's key and value bytes.
+     */
+    static final class Records implements KafkaRecordSerializationSchema<Row> {
+        private static final long serialVersionUID = 1L;
+
+        @Override
+        public ProducerRecord<byte[], byte[]> serialize(Row row, KafkaSinkContext context, Long timestamp) {
+            return new ProducerRecord<>((String) row.getField(0), null, timestamp, (byte[]) row.getField(1),
+                    (byte[]) row.getField(2));
+        }
     }
 }
