@@ -132,10 +132,11 @@ public final class Contract {
         for (Iterator<Map.Entry<String, JsonNode>> it = r.get("by_record").fields(); it.hasNext(); ) {
             Map.Entry<String, JsonNode> e = it.next();
             String[] codes = strings(e.getValue());
-            for (String code : codes) {
-                if (!KNOWN_RULES.contains(code)) {
-                    throw new IllegalStateException("rule " + code + " of udfs/contracts/rules.py has no JVM check");
+            for (int i = 0; i < codes.length; i++) {
+                if (!KNOWN_RULES.contains(codes[i])) {
+                    throw new IllegalStateException("rule " + codes[i] + " of udfs/contracts/rules.py has no JVM check");
                 }
+                codes[i] = codes[i].intern(); // the rule switch then finds its case by identity
             }
             rules.put(e.getKey(), codes);
         }
@@ -199,6 +200,20 @@ public final class Contract {
         if (topic == null) {
             return null;
         }
+        String known = partnersOfTopics.get(topic); // a job reads few topics, every record names one
+        if (known != null) {
+            return known.isEmpty() ? null : known;
+        }
+        String partner = parsePartnerOfTopic(topic);
+        if (partnersOfTopics.size() < 100_000) {
+            partnersOfTopics.put(topic, partner == null ? "" : partner);
+        }
+        return partner;
+    }
+
+    private final Map<String, String> partnersOfTopics = new java.util.concurrent.ConcurrentHashMap<>();
+
+    private String parsePartnerOfTopic(String topic) {
         String[] parts = topic.split("\\.", -1); // as str.split("."): every empty part kept
         return parts.length == 3 && parts[0].equals("partners") && pythonMatch(partnerId, parts[1]) ? parts[1] : null;
     }

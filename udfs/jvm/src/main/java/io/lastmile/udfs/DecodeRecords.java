@@ -195,7 +195,8 @@ public abstract class DecodeRecords<T> extends ProcessFunction<Row, T> {
     /** A field of {@code r} (a record of {@code name}) in its Java form; a default of the current
      * version where the writer's version lacks it. */
     static Object value(GenericRecord r, String name, String field) {
-        if (r.getSchema().getField(field) == null) {
+        org.apache.avro.Schema.Field f = r.getSchema().getField(field);
+        if (f == null) {
             JsonNode d = Contract.INSTANCE.defaults.get(name + "." + field);
             if (d == null || d.isNull()) {
                 return null;
@@ -203,7 +204,7 @@ public abstract class DecodeRecords<T> extends ProcessFunction<Row, T> {
             return d.isTextual() ? d.asText() : d.isInt() ? (Object) d.asInt() : d.isLong() ? (Object) d.asLong()
                     : d.isNumber() ? (Object) d.asDouble() : d.isBoolean() ? (Object) d.asBoolean() : null;
         }
-        Object v = r.get(field);
+        Object v = r.get(f.pos());
         return v instanceof Utf8 ? v.toString() : v;
     }
 }
