@@ -159,9 +159,10 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
     cpu = sampler.cpu_s()
     where = f"the Flink cluster ({config.flink_taskmanagers} TaskManagers)" if cluster else "the MiniCluster"
     summary = json.loads(out.strip().splitlines()[-1])
-    # From the start of `lastmile run` to the last row in ClickHouse (the job's end: its sinks
-    # flush at the end of input), not to the end of its summary queries after that.
-    to_last_row = (summary["finished_at_ms"] - client_started_ms) / 1000
+    # From the start of `lastmile run` to the last row in ClickHouse: the job's end (its sinks
+    # flush at the end of input; on a cluster the JobManager's clock says when, an attached
+    # client only notices at its next poll), not the end of the summary queries after that.
+    to_last_row = ((job["end-time"] if job else summary["finished_at_ms"]) - client_started_ms) / 1000
     say(f"throughput on {where}: {workload.events:,} events in {to_last_row:.1f} s ({seconds:.1f} s with the summary)")
     return {"where": where, "seconds": round(to_last_row, 2), "process_seconds": round(seconds, 2),
             "events_per_s": round(workload.events / to_last_row),
