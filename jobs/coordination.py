@@ -1,57 +1,52 @@
 """The coordination job: all partner streams in; co-locations, ETAs and consolidation proposals out.
 
-    JVM (Flink SQL + udfs/jvm)                        │ Python (udfs/flink)
-    ──────────────────────────────────────────────────┼──────────────────────────────────────────────────
-    positions topics ─► DecodePosition ─┬─ rows ──────┼──────────────────────► ClickHouse sink (RowBinary)
-      (decode, rules, H3 cell)          ├─ window per vehicle, eta_interval_s ─► ping batches ─► Tracker ─► Profiles
-                                        │                                    │          └──────► Eta ◄─ speeds
-    other partner topics ─► DecodeEvent ┼─ status, offer rows ───────────────────► ClickHouse sink (RowBinary)
-                                        ├─ tasks, tracked statuses, offers ──► Decoded ─► Registry ─► Matcher
-                                        │                                    │        stops ─► Eta      └► Consolidator
-                                        └─ refused or late (both sources) ───► Intake (the Python reference:
-                                                                              dead letter with reason, or accept)
-    ClickHouse sink ◄── RowBinary frames ◄── EncodeOutputs ◄── one Outputs per call of each Python stage
-                                               └──► Kafka frames ──► KafkaSink (coordination.*, inboxes)
+Every stage runs on the JVM (udfs/jvm, ``io.lastmile.udfs``), wired here:
+
+    positions topics ─► KafkaRows ─► DecodeRecords.Positions ─┬─ rows ─────────────► ClickHouse (chained sink)
+                                     (decode, rules, H3, late) ├─ pings ─► PingWindows ─► Tracker ─► Profiles
+                                                               │   (per van, eta_interval_s)│      speeds ▼
+                                                               │                            └─► Routes (ETAs)
+    other partner topics ─► KafkaRows ─► DecodeRecords.Events ─┼─ rows ─────────────► ClickHouse (chained sink)
+                                                               ├─ tasks, tracked statuses ─► Registry ─► Matcher
+                                                               │                    stops ─► Routes    └─► Consolidator
+                                                               ├─ capacity offers (broadcast) ───────────► Consolidator
+                                                               └─ refused or late (both) ─► Intake: dead letter with
+                                                                  its reason, or accepted after all (joins the above)
+    Registry, Matcher, Consolidator, Routes, Intake ─► frames ─► ClickHouse sink, KafkaFrames ─► KafkaSink
 
 Budget (Throughput issue): 20,000 events/s on 2 cores shared with Kafka and ClickHouse
-leaves ~50-70 µs of Python per event, and every entry into a Python function costs
-~5-30 µs (more with a keyed exchange); decode + validate in Python ran at ~107 µs per
-event inside Flink. So the graph is drawn from where each stream's events cross:
+leaves ~100 µs of CPU per event for everything, and one crossing into Python costs 5-30
+µs, its work ~3x its plain-Python price (decode + validate alone ran at ~107 µs per event
+inside Flink). So no event crosses into Python: the stages are Java ports of the Python
+ones (udfs.colocation, udfs.eta, udfs.speed_profiles, udfs.consolidation, udfs.contracts),
+held to them by agreement tests (tests/unit/test_jvm_*.py, and tests/flink/test_jvm_stages.py
+over a simulated city through both graphs). Measured per stream (µs of TaskManager CPU per
+record, BENCHMARKS.md, 300k events):
 
-    stream (share of the simulator's mix)  crossings into Python per event      work on the JVM per event
-    vehicle_positions (~75 %)              0; one ping batch per vehicle and    decode, rules, H3, lateness,
-                                           interval (~10 pings at 30 s, 5 min)  ClickHouse row, window
-                                           runs Tracker, Profiles, Eta: ~0.4
-    shipment_status (~20 %)                ~0.5 (only the statuses that move    decode, rules, H3, lateness,
-                                           a shipment: Decoded, Registry)       ClickHouse row
-    delivery_tasks (~5 %)                  Decoded, Registry, ~3 Matcher cells, decode, rules, H3
-                                           their matches (the core logic)
-    capacity_offers (<1 %)                 Decoded, broadcast to Consolidator   decode, rules, H3, ClickHouse row
-    refused / late records (~1 %)          Intake: the Python reference decides nothing else
-                                           and writes the dead letter
+    stream (share of the simulator's mix)  path                                             µs per record
+    vehicle_positions (~75 %)              decode, rules, H3, ClickHouse row; ping window;   ~14 + ~3
+                                           per van and interval (~10 pings): Tracker,
+                                           Profiles, Routes (~30 per batch)
+    shipment_status (~20 %)                decode, rules, ClickHouse row; tracked ones:      ~20 + ~26
+                                           Registry, then Routes (stops)
+    delivery_tasks (~5 %)                  decode, rules; Registry, ~1.5 Matcher cells,      ~20 + ~26 + ~22
+                                           their matches; Consolidator per link message
+    capacity_offers (<1 %)                 decode, rules, ClickHouse row; broadcast
+    refused / late records (~1 %)          Intake: the reference's decision (Contract.decide)
 
-Measured per change in BENCHMARKS.md (`lastmile bench`). The JVM only ever accepts:
-what it refuses, the Python reference re-reads, so both agree by construction where it
-matters (tests/unit/test_jvm_contract.py holds the JVM against the reference).
-Every element that leaves a Python function is a call into the JVM, and PyFlink adds
-Python operators of its own unless told otherwise, so: one ``Outputs`` element per call
-for all its ClickHouse rows and Kafka messages (udfs.flink.outputs); keyed inputs as
-``Row(key, value)`` that the function before them emits (no key-selector operator,
-jobs.runtime.keyed); side outputs read without PyFlink's identity map
-(jobs.runtime.side_output); a timer registered once per key and time (udfs.flink.timers).
-The ETA path's event-time interval paces more than the ping batches, and makes its
-results independent of arrival order: the Registry applies a shipment's tasks and
-statuses in event-time order once the watermark passes their interval, a district learns
-an interval's segments at its end and publishes them once, versioned by it (each
-broadcast element is handled by every ETA instance), and the ETA operator applies what a
-van received in an interval at one timer, with the speeds of earlier intervals only. A cell of the Matcher keeps one timer, at its earliest
-expiry; a Matcher call's links and unlinks for one neighbourhood travel as one element.
-Border replication sends a task to its home cell plus only the neighbours its radius
-reaches (about 1.5 on average at 150 m), not to a 7-cell ring, and a probe reads one
-key's state. What moved to the JVM holds nothing in Python memory:
-ping batches wait in the window's Flink state, and every output, the Python stages'
-included (framed per call: udfs/sinks/frames.py), is written by a JVM sink that flushes
-before each checkpoint barrier passes.
+``LASTMILE_OPERATORS=python`` runs the Python reference instead (udfs/flink: the Intake and
+the stateful stages, several times slower), from the same decoded streams.
+
+The ETA path's event-time interval paces more than the ping windows, and makes its results
+independent of arrival order: the Registry applies a shipment's tasks and statuses in
+event-time order once the watermark passes their interval, a district learns an interval's
+segments at its end and publishes them once, versioned by it (each broadcast element is
+handled by every ETA instance), and Routes applies what a van received in an interval at one
+timer, with the speeds of earlier intervals only. Border replication sends a task to its home
+cell plus only the neighbours its radius reaches (about 1.5 on average at 150 m), not to a
+7-cell ring. Nothing lives outside Flink's state when a checkpoint completes: pings wait in
+the windows' state, every stage's state is keyed state, and every output is written by a
+JVM sink that flushes before each checkpoint barrier passes.
 """
 from __future__ import annotations
 

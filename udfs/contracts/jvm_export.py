@@ -32,8 +32,8 @@ def contract_spec(registry: SchemaRegistry | None = None) -> dict:
             "by_record": by_record,
             "ids": rules.IDS, "points": rules.POINTS, "non_negative": rules.NON_NEGATIVE,
             "timestamps": rules.TIMESTAMPS, "intervals": rules.INTERVALS,
-            # Python's `$` also matches before a final newline; the JVM's full match is stricter,
-            # which is safe: what the JVM refuses, the Python reference decides.
+            # Python's `re.match`: `$` also matches before a final newline; the JVM compiles them
+            # with UNIX_LINES and matches from the start the same way (Contract.pythonMatch).
             "uuid": rules.UUID_TEXT.pattern, "partner_id": rules.PARTNER_ID.pattern,
             "recipient_key": rules.RECIPIENT_KEY.pattern, "statuses": list(rules.STATUSES),
             "min_ts_ms": rules.MIN_TS_MS, "max_ts_ms": rules.MAX_TS_MS,
@@ -46,15 +46,15 @@ def contract_json() -> str:
     return json.dumps(contract_spec(), sort_keys=True, indent=1)
 
 
-# --- rows the JVM decoded (udfs/jvm DecodeEvent) back to records ---------------------------------
+# --- rows the JVM decoded (udfs/jvm DecodeRecords) back to records ---------------------------------
 
-#: Record types of the partner-events source, whose fields share DecodeEvent's row.
+#: Record types of the partner-events source, whose fields share DecodeRecords' accepted row.
 EVENT_RECORDS = ("DeliveryTask", "ShipmentStatus", "CapacityOffer")
 
 
 def decoded_fields(registry: SchemaRegistry | None = None) -> tuple[str, ...]:
-    """The field columns of DecodeEvent's row: every field of :data:`EVENT_RECORDS` (current
-    versions), in schema order, each once. DecodeEvent.FIELDS must list the same (tested)."""
+    """The field columns of DecodeRecords' accepted row: every field of :data:`EVENT_RECORDS`
+    (current versions), in schema order, each once. DecodeRecords.FIELDS must list the same (tested)."""
     registry = registry or default_registry()
     names: list[str] = []
     for record in EVENT_RECORDS:
@@ -66,7 +66,7 @@ _FLINK_TYPES = {"string": "STRING", "long": "BIGINT", "double": "DOUBLE", "int":
 
 
 def decoded_field_types(registry: SchemaRegistry | None = None) -> tuple[str, ...]:
-    """The Flink SQL type of each of :func:`decoded_fields`, as DecodeEvent.ROW declares it."""
+    """The Flink type of each of :func:`decoded_fields` (SQL names), as DecodeRecords.FIELD_TYPES has it."""
     registry = registry or default_registry()
     types: dict[str, str] = {}
     for record in EVENT_RECORDS:
@@ -81,7 +81,7 @@ def decoded_field_types(registry: SchemaRegistry | None = None) -> tuple[str, ..
 
 
 def record_reader(stream: str, registry: SchemaRegistry | None = None):
-    """A function from DecodeEvent's field values (in :func:`decoded_fields` order) to the
+    """A function from DecodeRecords' field values (in :func:`decoded_fields` order) to the
     record of ``stream`` in internal form, as :func:`udfs.contracts.intake.from_wire` returns it."""
     registry = registry or default_registry()
     columns = decoded_fields(registry)

@@ -1,11 +1,13 @@
-"""The Intake: what the JVM did not accept, decided by the Python reference (udfs.contracts).
+"""The Intake of the Python reference stages (``LASTMILE_OPERATORS=python``): what the JVM's fast
+path did not accept, decided by the Python reference (udfs.contracts).
 
-The JVM decodes and checks every partner record (udfs/jvm ``DecodePosition``, ``DecodeEvent``)
-and only ever accepts; what it refuses or finds late reaches :class:`Intake`, which writes the
-dead letter with its reason, or accepts what the JVM was merely stricter about and sends it on
-in the rows the JVM emits for its own accepted records (:data:`ACCEPTED_ROW`, :data:`PING_ROWS`),
-so the stages after it see one stream. It is the job's only Python operator: its module
-imports no more than it needs (no kernels), since every TaskManager imports it at the first job.
+The JVM decodes and checks every partner record (udfs/jvm ``DecodeRecords``) and its fast path
+only ever accepts; what it refuses or finds late reaches an Intake, which writes the dead letter
+with its reason, or accepts what the fast path was merely stricter about and sends it on in the
+rows the JVM emits for its own accepted records (:data:`ACCEPTED_ROW`, :data:`PING_ROWS`), so the
+stages after it see one stream. The JVM stages have a Java Intake (udfs/jvm ``Intake``, held to
+this one); this module imports no more than it needs (no kernels), since every TaskManager
+imports it at the first job.
 """
 from __future__ import annotations
 
