@@ -78,8 +78,11 @@ def _start_gateway_with_jars(config: Config) -> bool:
     # This JVM plans the job and, for the MiniCluster, runs it: the client compiler only
     # (as in the cluster's JVMs, infra/flink/config.yaml) and a class-data sharing archive
     # (lastmile.stack.cds) cut its part of the start from ~10.5 to ~6.3 s.
-    archive = cds.archive_for(config, "gateway", [*sorted(lib.glob("*.jar")), *flink.wheel_python_jars()])
-    jvm_args = " ".join([os.environ.get("JVM_ARGS", ""), "-XX:TieredStopAtLevel=1", *cds.jvm_options(archive)])
+    # The parallel collector: in the MiniCluster this JVM runs the job too, and G1's concurrent
+    # work competes with it on 2 cores (as on the cluster's TaskManagers, infra/flink/config.yaml).
+    options = ["-XX:TieredStopAtLevel=1", "-XX:+UseParallelGC"]
+    archive = cds.archive_for(config, "gateway-parallel-c1", [*sorted(lib.glob("*.jar")), *flink.wheel_python_jars()])
+    jvm_args = " ".join([os.environ.get("JVM_ARGS", ""), *options, *cds.jvm_options(archive)])
     # Read by PyFlink's launcher; without FLINK_HOME it would set FLINK_LIB_DIR to the wheel's lib/.
     launcher_env = {"FLINK_HOME": os.environ.get("FLINK_HOME", str(flink.wheel_home())), "FLINK_LIB_DIR": str(lib),
                     "JVM_ARGS": jvm_args.strip()}

@@ -191,9 +191,14 @@ def up(config: Config, say=print) -> None:
 
 
 def _archive(config: Config, role: str) -> pathlib.Path:
+    """The archive of the cluster's JVMs of ``role``, named by their class path and their JVM
+    options (an archive written under one collector is of no use to another)."""
     from lastmile.stack import cds
 
-    return cds.archive_for(config, f"flink-{role}", sorted((cluster_dir(config) / "lib").glob("*.jar")))
+    options = [line for line in (cluster_dir(config) / "conf" / "config.yaml").read_text().splitlines()
+               if line.startswith(("env.java.opts.all", f"env.java.opts.{role}"))]
+    flavour = hashlib.sha256("\n".join(options).encode()).hexdigest()[:8]
+    return cds.archive_for(config, f"flink-{role}-{flavour}", sorted((cluster_dir(config) / "lib").glob("*.jar")))
 
 
 def _cds_options(config: Config, role: str) -> str:

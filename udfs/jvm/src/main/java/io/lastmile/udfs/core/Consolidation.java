@@ -129,6 +129,19 @@ public final class Consolidation {
         return sha256Hex(String.join("\u001f", keys)).substring(0, 32);
     }
 
+    /** {@link #groupDigest} of a group from {@link Neighbourhood#groups}, its members already in
+     * key order: the digest without sorting them again. */
+    static String digestOfSorted(List<Member> group) {
+        StringBuilder text = new StringBuilder(group.size() * 24);
+        for (Member m : group) {
+            if (text.length() > 0) {
+                text.append('\u001f');
+            }
+            text.append(m.partnerId()).append(':').append(m.shipmentId());
+        }
+        return sha256Hex(text.toString()).substring(0, 32);
+    }
+
     /** {@code due_at}: when the group of a match becomes due, {@link #LEAD_MS} before its earlier window. */
     public static long dueAt(Member a, Member b) {
         return Math.min(a.windowStart(), b.windowStart()) - LEAD_MS;
@@ -568,7 +581,7 @@ public final class Consolidation {
                 long at = first - LEAD_MS;
                 if (at > now) {
                     upcoming = Math.min(upcoming, at);
-                } else if (!decided.containsKey(groupDigest(g))) {
+                } else if (!decided.containsKey(digestOfSorted(g))) {
                     due.add(g);
                 }
             }
@@ -608,7 +621,7 @@ public final class Consolidation {
                 for (Member m : g) {
                     until = Math.max(until, m.windowEnd());
                 }
-                decided.put(groupDigest(g), until);
+                decided.put(digestOfSorted(g), until);
                 expiresBy(until);
             }
             List<Offer> open = new ArrayList<>();
