@@ -4,14 +4,15 @@ Phases, each on a fresh stack of the benchmark's own (ports 17xxx, home
 ``$LASTMILE_HOME/bench``), so a developer's stack and the test stack are left alone:
 
 1. **throughput**: the simulator loads the workload (5 partners, the usual stream
-   mix) into Kafka; ``lastmile run --bounded --jobmanager`` (every feature on) runs on a
-   standalone Flink cluster of two TaskManagers (``lastmile cluster up``) from start to
-   exit, when every row is in ClickHouse; **minicluster**: the same in the local
-   MiniCluster (one JVM, one Python interpreter), for comparison. Events/s over the whole run and over the
-   steady part (first to last ``ingested_at``), CPU-seconds per 1,000 events and the
-   peak RSS of every process (job client, its JVM, Kafka, ClickHouse); on the cluster,
-   where the job's time went (:func:`timeline`: the client before the job exists, the
-   job until its sources are read, the drain after them, the client after the job).
+   mix) into Kafka; ``lastmile run --bounded`` (every feature on), as a user runs it: in the
+   local MiniCluster (one JVM, every stage on the JVM, both cores), from start to the last
+   row in ClickHouse; **cluster**: the same on a standalone Flink cluster of two
+   TaskManagers (``lastmile cluster up``, ``--jobmanager``). Events/s over the whole run and
+   over the steady part (first to last ``ingested_at``), CPU-seconds per 1,000 events and
+   the peak RSS of every process (job client, its JVM, Kafka, ClickHouse, the cluster's);
+   on the cluster, where the job's time went (:func:`timeline`: the client before the job
+   exists, the job until its sources are read, the drain after them, until the client saw
+   its end) and the CPU per Flink task.
 2. **baseline**: :mod:`bench.baseline` reads the same topics into another database;
    its co-locations must equal the job's (checked here: a difference fails the bench).
 3. **latency**: a fresh stack, an unbounded ``lastmile run``, then the simulator
@@ -340,7 +341,13 @@ def latency_quantiles(waits: list[float]) -> dict:
             "p99_latency_ms": round(q[98]), "max_latency_ms": round(waits[-1])}
 
 
-PHASES = ("throughput", "minicluster", "baseline", "latency")
+PHASES = ("throughput", "cluster", "baseline", "latency")
+
+
+def _job_rss(phase: dict) -> float:
+    """MiB: the peaks of every process of the job (its client, the JVM it started, the cluster's) added up."""
+    return round(sum(p["peak_rss_mib"] for name, p in phase["processes"].items() if name.startswith(("job", "flink"))),
+                 1)
 
 
 def run(events: int, rate: float, latency_s: float = 60.0, phases=PHASES,
@@ -354,43 +361,42 @@ def run(events: int, rate: float, latency_s: float = 60.0, phases=PHASES,
     result: dict = {"date": dt.date.today().isoformat(), "machine": machine(), "versions": versions_used(),
                     "workload": dataclasses.asdict(workload)}
     try:
-        if {"throughput", "minicluster", "baseline"} & set(phases):
+        if {"throughput", "cluster", "baseline"} & set(phases):
             _fresh_stack(config)
             say(f"loading {events:,} events into Kafka")
             loaded = _load(config, workload, progress=progress)
             result["workload"]["per_stream"] = dict(loaded.per_stream)
             truth = sorted(tuple(p) for p in loaded.truth["colocations"])
         if "throughput" in phases:
+            result["throughput"] = throughput(config, env, workload, say, cluster=False)
+            result["events_per_s"] = result["throughput"]["events_per_s"]
+            result["cpu_s_per_1000_events"] = result["throughput"]["cpu_s_per_1000_events"]
+            result["job_peak_rss_mib"] = _job_rss(result["throughput"])
+        if "cluster" in phases:
             from lastmile.stack import flink
 
             flink.up(config, say=lambda _m: None)
-            result["throughput"] = throughput(config, env, workload, say, cluster=True)
-            result["events_per_s"] = result["throughput"]["events_per_s"]
-            result["cpu_s_per_1000_events"] = result["throughput"]["cpu_s_per_1000_events"]
-            result["job_peak_rss_mib"] = round(sum(
-                p["peak_rss_mib"] for name, p in result["throughput"]["processes"].items()
-                if name.startswith(("job", "flink"))), 1)
+            result["cluster"] = throughput(config, env, workload, say, cluster=True)
+            result["cluster_events_per_s"] = result["cluster"]["events_per_s"]
+            result["cluster_job_peak_rss_mib"] = _job_rss(result["cluster"])
             flink.down(config, say=lambda _m: None)
-        if "minicluster" in phases:
-            result["minicluster"] = throughput(config, env, workload, say, cluster=False)
-            result["minicluster_events_per_s"] = result["minicluster"]["events_per_s"]
         if "baseline" in phases:
             result["baseline"] = baseline(config, env, workload, say)
             result["baseline_events_per_s"] = result["baseline"]["events_per_s"]
-        if "throughput" in phases and "baseline" in phases:
-            job_pairs, naive_pairs = result["throughput"].pop("_pairs"), result["baseline"].pop("_pairs")
-            result["colocations_equal"] = job_pairs == naive_pairs
-            result["colocations_equal_truth"] = job_pairs == truth
+        naive_pairs = result.get("baseline", {}).pop("_pairs", None)
+        for phase in ("throughput", "cluster"):
+            if phase not in result:
+                continue
+            pairs = result[phase].pop("_pairs")
+            result[phase]["colocations_equal_truth"] = pairs == truth
+            if naive_pairs is not None and pairs != naive_pairs:
+                only_job, only_naive = set(pairs) - set(naive_pairs), set(naive_pairs) - set(pairs)
+                raise BenchError(f"co-locations differ: {len(only_job)} only in the job ({phase}), {len(only_naive)} "
+                                 f"only in the baseline (e.g. {next(iter(only_job or only_naive))})")
+        if "throughput" in result and naive_pairs is not None:
+            result["colocations_equal"] = True  # checked above: a difference fails the bench
+            result["colocations_equal_truth"] = result["throughput"]["colocations_equal_truth"]
             result["speedup_vs_baseline"] = round(result["events_per_s"] / result["baseline_events_per_s"], 2)
-            if job_pairs != naive_pairs:
-                only_job, only_naive = set(job_pairs) - set(naive_pairs), set(naive_pairs) - set(job_pairs)
-                raise BenchError(f"co-locations differ: {len(only_job)} only in the job, {len(only_naive)} only "
-                                 f"in the baseline (e.g. {next(iter(only_job or only_naive))})")
-        if "minicluster" in phases:
-            mini_pairs = result["minicluster"].pop("_pairs")
-            result["minicluster_colocations_equal_truth"] = mini_pairs == truth
-        for phase in ("throughput", "baseline"):
-            result.get(phase, {}).pop("_pairs", None)
         if "latency" in phases:
             result["latency"] = latency(config, env, workload, rate, latency_s, say)
             for key in ("p50_latency_ms", "p95_latency_ms", "p99_latency_ms"):
@@ -430,6 +436,8 @@ def record(result: dict, path: pathlib.Path, note: str = "") -> None:
             "|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
     t, b, lat = result.get("throughput", {}), result.get("baseline", {}), result.get("latency", {})
     v = result["versions"]
+    if "cluster_events_per_s" in result:
+        note = f"{note}; on the 2-TaskManager cluster {result['cluster_events_per_s']:,}/s".lstrip("; ")
     row = (f"| {result['date']} | {note} | {result['workload']['events']:,} | "
            f"{t.get('events_per_s', '-'):,} ({t.get('steady_events_per_s', '-'):,}) | "
            f"{t.get('cpu_s_per_1000_events', '-')} | {result.get('job_peak_rss_mib', '-')} | "
@@ -453,11 +461,11 @@ def print_report(result: dict) -> None:
     from rich.table import Table
 
     console = Console()
-    t, b, lat = result.get("throughput"), result.get("baseline"), result.get("latency")
+    t, c, b, lat = result.get("throughput"), result.get("cluster"), result.get("baseline"), result.get("latency")
     table = Table(title=f"lastmile bench: {result['workload']['events']:,} events, {result['machine']}")
     for col in ("", "events/s", "CPU s / 1k events", "co-locations"):
         table.add_column(col, justify="right")
-    for phase in (t, result.get("minicluster")):
+    for phase in (t, c):
         if phase:
             table.add_row(f"job on {phase['where']}", f"{phase['events_per_s']:,} (steady {phase['steady_events_per_s']:,})",
                           str(phase["cpu_s_per_1000_events"]), f"{phase['colocations']:,}")
@@ -465,15 +473,15 @@ def print_report(result: dict) -> None:
         table.add_row("naive consumer", f"{b['events_per_s']:,}", str(b["cpu_s_per_1000_events"]),
                       f"{b['colocations']:,}")
     console.print(table)
-    if t and t.get("timeline"):
-        tl = t["timeline"]
-        console.print(f"the run on the cluster, {t['seconds']:.1f} s: {tl['before_job_s']:.1f} s before the job "
+    if c and c.get("timeline"):
+        tl = c["timeline"]
+        console.print(f"the run on the cluster, {c['seconds']:.1f} s: {tl['before_job_s']:.1f} s before the job "
                       f"existed, {tl['sources_s']:.1f} s until the sources were read, {tl['drain_s']:.1f} s of "
                       f"drain, {tl['after_job_s']:.1f} s until the client saw the job end")
     if "colocations_equal" in result:
         console.print(f"co-locations equal: job = baseline {result['colocations_equal']}, job = simulator truth "
                       f"{result['colocations_equal_truth']}; job / baseline = {result['speedup_vs_baseline']}x")
-    for name, phase in (("job", t), ("baseline", b)):
+    for name, phase in (("job", t), ("job on the cluster", c), ("baseline", b)):
         if phase:
             procs = Table(title=f"processes during the {name} phase")
             for col in ("process", "CPU s", "peak RSS MiB"):
@@ -481,11 +489,11 @@ def print_report(result: dict) -> None:
             for proc, figures in sorted(phase["processes"].items()):
                 procs.add_row(proc, f"{figures['cpu_s']:.1f}", f"{figures['peak_rss_mib']:.0f}")
             console.print(procs)
-    if t and t.get("taskmanager_tasks"):
-        tasks = Table(title="TaskManager CPU by Flink task (its Java and, in thread mode, its Python)")
+    if c and c.get("taskmanager_tasks"):
+        tasks = Table(title="the cluster's TaskManager CPU by Flink task")
         for col in ("task", "CPU s", "records in", "µs CPU per record"):
             tasks.add_column(col, justify="right" if col != "task" else "left")
-        for name, task in t["taskmanager_tasks"].items():
+        for name, task in c["taskmanager_tasks"].items():
             per = task["us_per_record"]
             tasks.add_row(name[:100], f"{task['cpu_s']:.1f}", f"{task['records']:,}" if task["records"] else "",
                           f"{per:,.1f}" if per is not None else "")

@@ -306,7 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--events", type=_positive_int, default=300_000, help="workload size of the pipeline benchmark")
     p.add_argument("--rate", type=_positive_float, default=5_000.0, help="events/s of the live latency phase")
     p.add_argument("--latency-seconds", type=_positive_float, default=60.0, help="length of the live latency phase")
-    p.add_argument("--skip", action="append", choices=["throughput", "minicluster", "baseline", "latency"],
+    p.add_argument("--skip", action="append", choices=["throughput", "cluster", "baseline", "latency"],
                    help="leave a phase out (repeatable)")
     p.add_argument("--record", metavar="NOTE", help="append the figures to BENCHMARKS.md, NOTE naming the change")
     p.add_argument("--city", choices=sorted(CITIES), action="append",
