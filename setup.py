@@ -1,4 +1,4 @@
-"""Installs the `lastmile` command and the `jobs` / `udfs` packages.
+"""Installs the `lastmile` command and the `lastmile` / `jobs` / `udfs` packages.
 
 Pins live in lastmile/versions.py; this file only reads them.
 """
@@ -18,7 +18,7 @@ setup(
     long_description_content_type="text/markdown",
     license="Apache-2.0",
     python_requires=pins["PYTHON_REQUIRES"],
-    packages=find_packages(include=["lastmile", "lastmile.*", "jobs", "jobs.*", "udfs", "udfs.*", "bench", "bench.*"]),
+    packages=find_packages(include=["lastmile", "lastmile.*", "jobs", "jobs.*", "udfs", "udfs.*"]),
     install_requires=pins["RUNTIME_REQUIREMENTS"],
     extras_require={"test": pins["TEST_REQUIREMENTS"]},
     entry_points={"console_scripts": ["lastmile=lastmile.cli:main"]},

@@ -90,7 +90,7 @@ def cmd_fetch_jars(args):
 
 
 def cmd_smoke(args):
-    from jobs import smoke
+    from lastmile import smoke
 
     config = _config(args)
     result = smoke.run_and_report(config)
@@ -146,16 +146,16 @@ def cmd_simulate(args):
 
 
 def cmd_run(args):
-    from jobs import coordination
+    from lastmile import report, run
 
     config = _config(args).with_overrides(colocation_radius_m=args.colocation_radius_m)
-    seconds = coordination.run(config, bounded=args.bounded, jobmanager=args.jobmanager, progress=not args.json)
+    seconds = run.run(config, bounded=args.bounded, jobmanager=args.jobmanager, progress=not args.json)
     finished_at_ms = int(time.time() * 1000)  # every row is in ClickHouse: the sinks flushed at the end of input
     if args.json:
         print(json.dumps({"seconds": round(seconds, 1), "finished_at_ms": finished_at_ms,
-                          **coordination.summary(config)}))
+                          **report.summary(config)}))
     else:
-        coordination.print_summary(coordination.summary(config), seconds)
+        report.print_summary(report.summary(config), seconds)
 
 
 def cmd_bench(args):
@@ -163,12 +163,12 @@ def cmd_bench(args):
         return _bench_pipeline(args)
     result = {}
     if args.kernels:
-        from bench import kernels
+        from lastmile.bench import kernels
 
         with _spinner("measuring kernels (Numba, numpy, plain Python; cold and cached JIT)", args.json):
             result.update(kernels.run())
     if args.eta_accuracy:
-        from bench import eta_accuracy
+        from lastmile.bench import eta_accuracy
 
         result["eta_accuracy"] = []
         for city in args.city or eta_accuracy.DEFAULT_CITIES:
@@ -188,7 +188,7 @@ def cmd_bench(args):
 def _bench_pipeline(args):
     import pathlib
 
-    from bench import pipeline
+    from lastmile.bench import pipeline
 
     phases = [p for p in pipeline.PHASES if p not in (args.skip or [])]
     say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))

@@ -11,10 +11,13 @@ import dataclasses
 import math
 import os
 import pathlib
-from typing import Mapping
+from typing import TYPE_CHECKING, Mapping
 from urllib.parse import urlsplit
 
 from lastmile.errors import ConfigError
+
+if TYPE_CHECKING:
+    from jobs.settings import JobSettings
 
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_CLICKHOUSE_URL = "http://127.0.0.1:8123"
@@ -115,6 +118,21 @@ class Config:
     @property
     def clickhouse_secure(self) -> bool:
         return urlsplit(self.clickhouse_url).scheme == "https"
+
+    def job_settings(self) -> "JobSettings":
+        """What a job graph gets of this configuration (jobs.settings): the endpoints as narrow
+        targets, the streams' parameters; no paths of the local stack, no other secret."""
+        from jobs.settings import JobSettings
+        from udfs.sinks.targets import ClickHouseTarget, KafkaTarget
+
+        scheme = "https" if self.clickhouse_secure else "http"
+        return JobSettings(
+            kafka=KafkaTarget(self.kafka_bootstrap, self.topic_partitions, self.kafka_output_compression),
+            clickhouse=ClickHouseTarget(f"{scheme}://{self.clickhouse_host}:{self.clickhouse_http_port}/",
+                                        self.clickhouse_database, self.clickhouse_user, self.clickhouse_password),
+            operators=self.operators, parallelism=self.parallelism, colocation_radius_m=self.colocation_radius_m,
+            out_of_orderness_s=self.out_of_orderness_s, idle_timeout_s=self.idle_timeout_s,
+            allowed_lateness_s=self.allowed_lateness_s, eta_interval_s=self.eta_interval_s)
 
     def with_overrides(self, **changes) -> "Config":
         """A copy with the given fields replaced; ``None`` values are ignored."""

@@ -1,4 +1,4 @@
-"""Kafka topic names (fixed in shared/design/domain.md) and topic creation."""
+"""Topic creation and look-up on a Kafka cluster; the names are the contract's (udfs.contracts.topics)."""
 from __future__ import annotations
 
 import re
@@ -6,32 +6,30 @@ import time
 
 from lastmile.config import Config
 from lastmile.errors import ConfigError, StackError
-from udfs.topic_names import (COLOCATIONS, COORDINATION_TOPICS, DEAD_LETTERS, ETA, PARTNER_ID,  # noqa: F401
-                              PROPOSALS, STREAMS, inbox, partner_of_topic)
+from udfs.contracts import topics as names
+from udfs.contracts.topics import (COLOCATIONS, COORDINATION_TOPICS, DEAD_LETTERS, ETA, PARTNER_ID,  # noqa: F401
+                                   PROPOSALS, STREAMS, partner_of_topic, stream_pattern)
 
 
 def check_partner_id(partner_id: str) -> str:
-    if not PARTNER_ID.match(partner_id or ""):
-        raise ConfigError(f"partner id must match {PARTNER_ID.pattern}, got {partner_id!r}")
-    return partner_id
+    """:func:`udfs.contracts.topics.check_partner_id`, its error the command line's."""
+    return _named(names.check_partner_id, partner_id)
 
 
 def partner_topic(partner_id: str, stream: str) -> str:
     """``partners.<partner_id>.<stream>``; raises ConfigError for an unknown stream or bad id."""
-    if stream not in STREAMS:
-        raise ConfigError(f"stream must be one of {', '.join(STREAMS)}, got {stream!r}")
-    return f"partners.{check_partner_id(partner_id)}.{stream}"
+    return _named(names.partner_topic, partner_id, stream)
 
 
 def inbox_topic(partner_id: str) -> str:
-    return inbox(check_partner_id(partner_id))
+    return _named(names.inbox, partner_id)
 
 
-def stream_pattern(*streams: str) -> str:
-    """Regex matching every partner's topic of the given streams (for pattern subscriptions)."""
-    alternatives = "|".join(re.escape(s) for s in streams)
-    return r"partners\.[a-z0-9][a-z0-9-]{1,31}\." + (f"({alternatives})" if len(streams) > 1 else alternatives)
-
+def _named(name, *args) -> str:
+    try:
+        return name(*args)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
 
 
 def ensure_topics(config: Config, names: list[str], partitions: int | None = None, timeout_s: float = 15.0) -> list[str]:

@@ -8,7 +8,7 @@ import functools
 def column_types() -> dict:
     """``(column, ClickHouse type)`` of the job's tables (udfs.rows.COLUMNS), from the migrations
     applied in an embedded ClickHouse (chdb, no server): what production reads from
-    ``system.columns`` (jobs.runtime.clickhouse_columns)."""
+    ``system.columns`` (lastmile.run.clickhouse_columns)."""
     import tempfile
 
     from chdb import session

@@ -29,9 +29,8 @@ from typing import NamedTuple
 
 import h3.api.basic_int as h3i
 
+from udfs.geo import EARTH_RADIUS_M, haversine_m  # noqa: F401  (re-exported: part of the definition)
 from udfs.h3cells import SHARED_RESOLUTION
-
-EARTH_RADIUS_M = 6_371_008.8
 
 
 class Task(NamedTuple):
@@ -71,14 +70,6 @@ class Match(NamedTuple):
     detected_at: int  # event time of the later of the two announcements
     version: int  # grows with every change of the pair (see make_match); the highest one holds
     retracted: bool
-
-
-def haversine_m(lat1: float, lng1: float, lat2: float, lng2: float) -> float:
-    """Great-circle distance in metres on the sphere of radius 6,371,008.8 m."""
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lng2 - lng1) / 2) ** 2)
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 #: How many rings around the home cell may hold cells within the radius.

@@ -204,7 +204,7 @@ def apply_interval(route: "Route", values, speed_of: SpeedOf) -> list[EtaUpdate]
     (udfs.pings.PingBatch) followed, the van's pace learned from them; after each batch, the
     ETA updates worth emitting. ``speed_of`` looks up what was learned before the interval
     (udfs.speed_profiles.CausalSpeeds). The job (udfs.flink.eta.Eta) and the offline
-    accuracy replay (bench.eta_accuracy) both run it.
+    accuracy replay (lastmile.bench.eta_accuracy) both run it.
     """
     out = []
     for value in values:

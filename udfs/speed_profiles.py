@@ -27,7 +27,7 @@ import struct
 
 import h3.api.basic_int as h3i
 
-from udfs.colocation import haversine_m
+from udfs.geo import haversine_m
 
 PROFILE_RESOLUTION = 9
 PARENT_RESOLUTION = 7

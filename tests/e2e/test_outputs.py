@@ -12,7 +12,8 @@ import uuid
 import cloudpickle
 from confluent_kafka import Consumer
 
-from jobs.runtime import clickhouse_columns, outputs_sink, stream_env
+from jobs.runtime import outputs_sink
+from lastmile.run import clickhouse_columns, stream_env
 from lastmile import topics
 from udfs.records import Outputs
 from udfs.rows import COLUMNS
@@ -88,7 +89,7 @@ def test_jvm_sinks_deliver_what_python_framed(stack, ch):
     def stream(elements):  # built in Python: Java cannot unpickle these objects
         return (env.from_collection(list(range(len(elements))), type_info=Types.INT())
                 .map(lambda i: elements[i], output_type=Types.PICKLED_BYTE_ARRAY()))
-    outputs_sink(config, clickhouse_columns(config, {"dead_letters": COLUMNS["dead_letters"]}))(stream(outputs))
+    outputs_sink(config.job_settings(), clickhouse_columns(config, {"dead_letters": COLUMNS["dead_letters"]}))(stream(outputs))
     env.execute("sink test")
 
     written = ch.query(f"SELECT dead_letter_id, toUnixTimestamp64Milli(received_at), source, partner_id, stage, "

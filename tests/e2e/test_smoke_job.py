@@ -4,7 +4,7 @@ import uuid
 
 import h3
 
-from jobs import smoke
+from lastmile import smoke
 from lastmile import topics
 from samples import valid
 from udfs.contracts import wire

@@ -16,7 +16,7 @@ from pyflink.common.watermark_strategy import TimestampAssigner, WatermarkStrate
 from pyflink.table.expressions import col
 
 from jobs import coordination
-from jobs.runtime import stream_env
+from lastmile.run import stream_env
 from lastmile.config import Config
 from lastmile.simulator import truth as truth_mod
 from samples import HOUR, valid
@@ -105,7 +105,7 @@ def run_graph(tmp_path, records, operators="jvm", parallelism=2):
                            for f in streams]
 
     Stages = get_gateway().jvm.io.lastmile.udfs.flink.Stages
-    coordination.build(env, streams, {**sinks, "outputs": outputs, "rows": rows_sink}, config)
+    coordination.build(env, streams, {**sinks, "outputs": outputs, "rows": rows_sink}, config.job_settings())
     rows, kafka = [], []
     # Through a map: PyFlink finds a Python function's side outputs from the operators
     # registered downstream of them, and a bare collect is not registered.

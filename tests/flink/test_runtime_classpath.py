@@ -9,7 +9,7 @@ import threading
 
 from pyflink.java_gateway import get_gateway
 
-from jobs.runtime import stream_env
+from lastmile.run import stream_env
 from lastmile.config import Config
 
 JOB_CLASSES = ("io.lastmile.udfs.DecodeRecords", "io.lastmile.udfs.sinks.ClickHouseSink",

@@ -5,7 +5,7 @@ import h3
 from pyflink.common import Row, Types
 
 from jobs import smoke
-from jobs.runtime import stream_env
+from lastmile.run import stream_env
 from lastmile.config import Config
 from samples import valid
 from udfs.contracts import wire
@@ -27,7 +27,7 @@ def test_build_decodes_positions_and_routes_bad_records_to_dead_letters(tmp_path
                                                            Types.LONG()]))
 
     captured = {}
-    smoke.build(env, {"vehicle_positions": source}, {"outputs": lambda s: captured.setdefault("out", s)}, config)
+    smoke.build(env, {"vehicle_positions": source}, {"outputs": lambda s: captured.setdefault("out", s)}, config.job_settings())
     out = [row for outputs in captured["out"].execute_and_collect() for row in outputs.rows]
 
     positions = {row[0]: row for table, row in out if table == "vehicle_positions"}

@@ -1,8 +1,8 @@
-"""Where `lastmile bench` says a bounded run's time went (bench.pipeline.timeline), from a job's
+"""Where `lastmile bench` says a bounded run's time went (lastmile.bench.pipeline.timeline), from a job's
 Flink REST details."""
 from __future__ import annotations
 
-from bench.pipeline import records_by_task, timeline
+from lastmile.bench.pipeline import records_by_task, timeline
 
 
 def _vertex(name: str, end: int, read: int = 0, written: int = 0) -> dict:

@@ -1,5 +1,5 @@
-"""The ETA accuracy replay (bench.eta_accuracy): the job's steps, interval by interval, on a small city."""
-from bench import eta_accuracy
+"""The ETA accuracy replay (lastmile.bench.eta_accuracy): the job's steps, interval by interval, on a small city."""
+from lastmile.bench import eta_accuracy
 
 
 def test_the_replay_judges_both_models_on_the_same_predictions_and_repeats_itself():

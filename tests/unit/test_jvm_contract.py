@@ -37,7 +37,7 @@ from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire
 from udfs.contracts.schemas import default_registry
 from udfs.h3cells import cell
-from udfs.topic_names import partner_of_topic
+from udfs.contracts.topics import partner_of_topic
 
 PARTNER = "acme"
 

@@ -515,9 +515,9 @@ def report(reference: Agreement, numba: Agreement) -> None:
 
 
 def test_a_simulated_city_replayed_through_both_gives_the_same_updates(jvm):
-    """bench.eta_accuracy's replay (Registry, ETA operator, Tracker, Profiles, CausalSpeeds) on a
+    """lastmile.bench.eta_accuracy's replay (Registry, ETA operator, Tracker, Profiles, CausalSpeeds) on a
     small simulated city, the JVM classes driven in lock step; vans of one partner report no speeds."""
-    from bench.eta_accuracy import _by_interval
+    from lastmile.bench.eta_accuracy import _by_interval
     from lastmile.simulator.city import CITIES, build_city
     from lastmile.simulator.plan import SimConfig, build_plan
     from udfs.eta import in_event_order

@@ -1,12 +1,12 @@
 """What the JVM stages write (udfs/jvm ``RowBinaryValues``, ``AvroRecords``, ``Topics``) against
-what the Python stages write (udfs.sinks.rowbinary, udfs.contracts.wire, udfs.topic_names):
+what the Python stages write (udfs.sinks.rowbinary, udfs.contracts.wire, udfs.contracts.topics):
 the same bytes for the same values, on every table and output record of the job."""
 import math
 import random
 import uuid
 
 from clickhouse_types import column_types
-from udfs import topic_names
+from udfs.contracts import topics as topic_names
 from udfs.contracts import wire
 from udfs.contracts.schemas import default_registry
 from udfs.sinks.rowbinary import RowEncoder

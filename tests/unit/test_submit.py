@@ -3,7 +3,7 @@ import socket
 
 import pytest
 
-from jobs.coordination import _check_jobmanager
+from lastmile.run import _check_jobmanager
 from lastmile.errors import StackError
 
 

@@ -16,7 +16,7 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
-from udfs import topic_names as topics
+from udfs.contracts import topics
 from udfs.consolidation import Neighbourhood, Offer, due_at, proposal_record
 from udfs.contracts import wire
 from udfs.flink.outputs import KAFKA, ROWS, gather

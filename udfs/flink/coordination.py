@@ -19,7 +19,7 @@ from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction
 from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
-from udfs import topic_names as topics
+from udfs.contracts import topics
 from udfs.colocation import ACCEPTED, DUPLICATE, CellIndex, Task, is_late, register, task_from_record
 from udfs.consolidation import Member, neighbourhood_of, offer_from_record
 from udfs.contracts import wire

@@ -24,7 +24,7 @@ from pyflink.common import Row, Types
 from pyflink.datastream import KeyedBroadcastProcessFunction, KeyedProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
-from udfs import topic_names as topics
+from udfs.contracts import topics
 from udfs.contracts import wire
 from udfs.eta import Assign, Route, Unassign, apply_interval
 from udfs.flink.outputs import KAFKA, ROWS, gather

@@ -16,7 +16,7 @@ import time
 from pyflink.common import Row, Types
 from pyflink.datastream import OutputTag, ProcessFunction
 
-from udfs import topic_names as topics
+from udfs.contracts import topics
 from udfs.contracts import wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire

@@ -5,7 +5,7 @@ from pyflink.datastream import ProcessFunction
 
 from udfs.records import DeadLetter, Outputs, Source
 from udfs.smoke import position_row
-from udfs.topic_names import partner_of_topic
+from udfs.contracts.topics import partner_of_topic
 
 class DecodePositions(ProcessFunction):
     """Raw Kafka rows ``(payload, topic, partition, offset)`` into a ``vehicle_positions`` row,

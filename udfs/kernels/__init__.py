@@ -28,7 +28,7 @@ def _drop_stale_caches() -> None:
 
     here = pathlib.Path(__file__).parent
     digest = hashlib.sha256()
-    for source in sorted(here.glob("*.py")):
+    for source in [*sorted(here.glob("*.py")), here.parent / "geo.py"]:  # geo: the haversine they compile
         digest.update(source.name.encode() + b"\0" + source.read_bytes())
     try:
         cache = pathlib.Path(FunctionCache(_drop_stale_caches).cache_path)
@@ -56,8 +56,7 @@ def warm_up_all() -> None:
     """Compile or load every kernel and its C entry point, and run each once, before the first record."""
     global _warmed
     if not _warmed:
-        from udfs.kernels import consolidation, eta
+        from udfs.kernels import native  # the C entry points: safe on a Flink operator thread
 
-        eta.warm_up()
-        consolidation.warm_up()
+        native.warm_up()
         _warmed = True

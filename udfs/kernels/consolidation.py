@@ -52,30 +52,16 @@ import math
 import numpy as np
 from numba import njit
 
-from udfs.kernels.eta import EARTH_RADIUS_M
+from udfs import geo
 
 KERNEL_VERSION = "consolidation-1"
 MAX_TWO_OPT_PASSES = 1000
 TWO_OPT_MIN_GAIN_M = 1e-7  # a reversal must shorten the path by more than this: no cycling on float noise
-_TO_RAD = math.pi / 180.0
 
 
-def _point(lat, lng):
-    """What the haversine needs of a point in degrees: latitude and longitude in radians,
-    cosine of the latitude. Computed once per point, not once per pair."""
-    phi = lat * _TO_RAD
-    return phi, lng * _TO_RAD, math.cos(phi)
-
-
-def _haversine_m(phi1, lam1, cos1, phi2, lam2, cos2):
-    """Great-circle metres between two points given by :func:`_point`. The references
-    call these functions and the kernels compiled copies, so both get the same numbers."""
-    s_p = math.sin((phi2 - phi1) * 0.5)
-    s_l = math.sin((lam2 - lam1) * 0.5)
-    a = s_p * s_p + cos1 * cos2 * s_l * s_l
-    return 2.0 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
-
-
+# The references call these and the kernels compiled copies, so both get the same numbers.
+_point = geo.point
+_haversine_m = geo.haversine_points_m
 _point_nb = njit(cache=True)(_point)
 _haversine_m_nb = njit(cache=True)(_haversine_m)
 
@@ -464,19 +450,3 @@ def plan_groups_reference(group_offsets, lat, lng, window_start, window_end, vol
             for k in range(1, n + 1):
                 order[rows[k - 1]] = rows[best_path[k] - 1]
     return chosen, km_separate, km_consolidated, order
-
-
-def warm_up() -> None:
-    """Compile (or load from the cache) before the first real batch: call in a Flink ``open()``."""
-    from udfs.kernels import native  # the C entry points: safe on a Flink operator thread
-
-    pair = np.array([0, 1], np.int64)
-    native.components(2, pair[:1], pair[1:])
-    # one group of two deliveries 100 m apart, one per partner, and one candidate carrier 5 km away
-    lat, lng = np.array([52.520, 52.521]), np.array([13.400, 13.400])
-    no_own = np.full(2, np.nan)
-    window_start, window_end = np.zeros(2, np.int64), np.full(2, 3_600_000, np.int64)
-    native.plan_groups(pair * 2, lat, lng, window_start, window_end, np.ones(2), pair, no_own, no_own,
-                       np.zeros(1, np.int64), pair, pair[:1], np.array([52.565]), np.array([13.400]),
-                       np.zeros(1, np.int64), np.full(1, 3_600_000, np.int64), np.full(1, 10.0), np.ones(1, np.int64),
-                       1.3, 7.0, 180.0)

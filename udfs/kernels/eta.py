@@ -15,7 +15,7 @@ import math
 import numpy as np
 from numba import njit
 
-EARTH_RADIUS_M = 6_371_008.8
+from udfs.geo import EARTH_RADIUS_M
 KERNEL_VERSION = "eta-2"
 
 
@@ -94,12 +94,3 @@ def eta_batch_numpy(start_lat, start_lng, start_ms, offsets, stop_lat, stop_lng,
         out[row] = arrival.astype(np.int64)
         clock[has] = np.maximum(arrival, not_before_ms[row]) + dwell_s * 1000.0
     return out
-
-
-def warm_up() -> None:
-    """Compile (or load from the cache) before the first real batch: call in a Flink ``open()``."""
-    one = np.zeros(1)
-    zero_ms = np.zeros(1, np.int64)
-    from udfs.kernels import native  # the C entry point: safe on a Flink operator thread
-
-    native.eta_batch(one, one, zero_ms, np.array([0, 1]), one + 0.001, one, zero_ms, one + 5.0, 1.3, 60.0, 5.0)

@@ -107,3 +107,21 @@ def plan_groups(group_offsets, lat, lng, window_start, window_end, volume_l, par
                         _p(cand_offsets), *map(_p, cands_in), detour, speed_mps, dwell_s, _p(chosen),
                         _p(km_separate), _p(km_consolidated), _p(order))
     return chosen, km_separate, km_consolidated, order
+
+
+def warm_up() -> None:
+    """Compile (or load from the cache) every entry point and run each once on a tiny batch:
+    call before the first real batch (a Flink ``open()``, through ``warm_up_all``)."""
+    one = np.zeros(1)
+    zero_ms = np.zeros(1, np.int64)
+    eta_batch(one, one, zero_ms, np.array([0, 1]), one + 0.001, one, zero_ms, one + 5.0, 1.3, 60.0, 5.0)
+    pair = np.array([0, 1], np.int64)
+    components(2, pair[:1], pair[1:])
+    # one group of two deliveries 100 m apart, one per partner, and one candidate carrier 5 km away
+    lat, lng = np.array([52.520, 52.521]), np.array([13.400, 13.400])
+    no_own = np.full(2, np.nan)
+    window_start, window_end = np.zeros(2, np.int64), np.full(2, 3_600_000, np.int64)
+    plan_groups(pair * 2, lat, lng, window_start, window_end, np.ones(2), pair, no_own, no_own,
+                np.zeros(1, np.int64), pair, pair[:1], np.array([52.565]), np.array([13.400]),
+                np.zeros(1, np.int64), np.full(1, 3_600_000, np.int64), np.full(1, 10.0), np.ones(1, np.int64),
+                1.3, 7.0, 180.0)

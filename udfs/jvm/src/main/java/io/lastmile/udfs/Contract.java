@@ -195,7 +195,7 @@ public final class Contract {
     }
 
     /** The partner of a {@code partners.<id>.<stream>} topic, else null
-     * (udfs.topic_names.partner_of_topic). */
+     * (udfs.contracts.topics.partner_of_topic). */
     String partnerOfTopic(String topic) {
         if (topic == null) {
             return null;

@@ -2,7 +2,7 @@ package io.lastmile.udfs.flink;
 
 import java.util.regex.Pattern;
 
-/** Kafka topic names of the job's outputs (udfs/topic_names.py; tests/unit/test_jvm_outputs.py holds the two equal). */
+/** Kafka topic names of the job's outputs (udfs/contracts/topics.py; tests/unit/test_jvm_outputs.py holds the two equal). */
 public final class Topics {
     public static final String COLOCATIONS = "coordination.colocations";
     public static final String PROPOSALS = "coordination.proposals";

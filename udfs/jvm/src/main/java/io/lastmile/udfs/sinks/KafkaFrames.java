@@ -32,7 +32,7 @@ import org.apache.flink.util.Collector;
  * (exactly once, for consumers that read committed).
  *
  * <p>A topic it has not written to yet is created first when missing ({@code partitions}
- * partitions, the cluster's default replication), so a new partner's inbox needs no set-up (udfs.topic_names; lastmile.topics
+ * partitions, the cluster's default replication), so a new partner's inbox needs no set-up (udfs.contracts.topics; lastmile.topics
  * creates the fixed ones at {@code lastmile up}).
  */
 public final class KafkaFrames extends RichFlatMapFunction<byte[], Row> implements ResultTypeQueryable<Row> {

@@ -42,7 +42,7 @@ AREAS = ("centre", "inner", "ring road", "outskirts")  # the simulator's speed z
 
 def area_of(spec, lat: float, lng: float) -> str:
     """Which of the simulator's speed zones a destination lies in."""
-    from udfs.colocation import haversine_m
+    from udfs.geo import haversine_m
 
     km = haversine_m(spec.lat, spec.lng, lat, lng) / 1000
     return AREAS[0] if km < 2.0 else AREAS[1] if km < spec.ring_km - 0.8 else AREAS[2] if km < spec.ring_km + 0.8 \

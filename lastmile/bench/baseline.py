@@ -7,7 +7,7 @@ cells for co-location matching, clickhouse-connect inserts of the raw-event rows
 in batches of 1,000. Correct and simple, not crippled; and it does less than the
 job: no ETAs, no consolidation, no Kafka outputs, no checkpoints, no event time.
 
-Run as ``python -m bench.baseline --out FILE`` (so the bench measures its CPU and
+Run as ``python -m lastmile.bench.baseline --out FILE`` (so the bench measures its CPU and
 memory apart from everything else); it reads the topics up to the end offsets it
 sees at start, writes to the configured ClickHouse database, and writes its
 co-located pairs and counts as JSON to FILE.
@@ -25,16 +25,9 @@ import h3.api.basic_int as h3i
 
 from lastmile import topics
 from lastmile.config import Config
+from udfs.geo import haversine_m
 
-EARTH_RADIUS_M = 6_371_008.8
 BATCH_ROWS = 1_000
-
-
-def _haversine_m(lat1, lng1, lat2, lng2):
-    p1, p2 = math.radians(lat1), math.radians(lat2)
-    a = (math.sin((p2 - p1) / 2) ** 2
-         + math.cos(p1) * math.cos(p2) * math.sin(math.radians(lng2 - lng1) / 2) ** 2)
-    return 2 * EARTH_RADIUS_M * math.asin(min(1.0, math.sqrt(a)))
 
 
 class NaiveMatcher:
@@ -65,7 +58,7 @@ class NaiveMatcher:
         for near in h3i.grid_disk(cell, 2):
             for other_key, o in self.cells.get(near, {}).items():
                 if (other_key[0] != key[0] and max(task[4], o[4]) < min(task[5], o[5])
-                        and _haversine_m(task[2], task[3], o[2], o[3]) <= self.radius_m):
+                        and haversine_m(task[2], task[3], o[2], o[3]) <= self.radius_m):
                     self.pairs_of[key].add(other_key)
                     self.pairs_of[other_key].add(key)
         self.cells[cell][key] = task

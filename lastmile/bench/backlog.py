@@ -1,7 +1,7 @@
 """Cost per event of a multi-day backlog: the same city and density over 1 day and over N days.
 
-``python -m bench.backlog [--days 1 8] [--tasks-per-day 1000]``: for each length, a fresh
-bench stack (bench.pipeline's ports and home), the simulator's days loaded into Kafka,
+``python -m lastmile.bench.backlog [--days 1 8] [--tasks-per-day 1000]``: for each length, a fresh
+bench stack (lastmile.bench.pipeline's ports and home), the simulator's days loaded into Kafka,
 then ``lastmile run --bounded`` on the bench's Flink cluster. A job whose state grew
 with the backlog (a buffer rewritten per record, as the ETA operator's pending list once
 was) would take more CPU per event the longer the backlog; here it should stay flat.
@@ -14,7 +14,7 @@ import json
 import pathlib
 import tempfile
 
-from bench.pipeline import Workload, _fresh_stack, bench_env, throughput
+from lastmile.bench.pipeline import Workload, _fresh_stack, bench_env, throughput
 from lastmile.config import Config
 
 

@@ -1,5 +1,5 @@
 """Kernel benchmark: ETA legs per second (Numba vs plain Python vs numpy, and through the C entry
-point the job uses), 1,000 co-located deliveries consolidated (bench/consolidation.py), cold
+point the job uses), 1,000 co-located deliveries consolidated (lastmile/bench/consolidation.py), cold
 and cached JIT start.
 
 Each variant runs on the same generated batch in the same process, so the ratios
@@ -14,7 +14,7 @@ import sys
 
 import numpy as np
 
-from bench.timing import best_of
+from lastmile.bench.timing import best_of
 
 
 def _batch(vehicles: int, stops: int, seed: int = 1):
@@ -40,7 +40,7 @@ def _cold_start_seconds(cached: bool) -> float:
 
 
 def run(vehicles: int = 20_000, stops: int = 50, python_legs: int = 50_000) -> dict:
-    from bench import consolidation
+    from lastmile.bench import consolidation
     from udfs.kernels import native, warm_up_all
     from udfs.kernels.eta import eta_batch, eta_batch_numpy, eta_batch_reference
 

@@ -14,7 +14,7 @@ import math
 
 import numpy as np
 
-from bench.timing import best_of
+from lastmile.bench.timing import best_of
 
 DETOUR, SPEED_MPS, DWELL_S = 1.3, 7.0, 180.0
 HOUR = 3_600_000
@@ -96,10 +96,10 @@ def city_batch(deliveries: int = DELIVERIES, seed: int = 7) -> tuple[dict, np.nd
 
 
 def run() -> dict:
-    from udfs.kernels.consolidation import (components, components_reference, plan_groups, plan_groups_reference,
-                                            warm_up)
+    from udfs.kernels import warm_up_all
+    from udfs.kernels.consolidation import components, components_reference, plan_groups, plan_groups_reference
 
-    warm_up()
+    warm_up_all()
     args, edge_a, edge_b = city_batch()
     scalars = dict(detour=DETOUR, speed_mps=SPEED_MPS, dwell_s=DWELL_S)
 

@@ -13,7 +13,7 @@ Phases, each on a fresh stack of the benchmark's own (ports 17xxx, home
    on the cluster, where the job's time went (:func:`timeline`: the client before the job
    exists, the job until its sources are read, the drain after them, until the client saw
    its end) and the CPU per Flink task.
-2. **baseline**: :mod:`bench.baseline` reads the same topics into another database;
+2. **baseline**: :mod:`lastmile.bench.baseline` reads the same topics into another database;
    its co-locations must equal the job's (checked here: a difference fails the bench).
 3. **latency**: a fresh stack, an unbounded ``lastmile run``, then the simulator
    paced live at ``rate`` events/s; for every accepted event, production time (taken
@@ -38,7 +38,7 @@ import tempfile
 import time
 import uuid
 
-from bench.procstat import Sampler, TaskSampler, wait_cpu_idle
+from lastmile.bench.procstat import Sampler, TaskSampler, wait_cpu_idle
 from lastmile import versions
 from lastmile.config import Config, environ_without_settings
 from lastmile.errors import LastmileError
@@ -242,7 +242,7 @@ def baseline(config: Config, env: dict, workload: Workload, say) -> dict:
     pids = _stack_pids(config)
     with tempfile.TemporaryDirectory() as tmp, Sampler(pids) as sampler:
         out = pathlib.Path(tmp) / "baseline.json"
-        _, seconds = _measured(sampler, "baseline", [sys.executable, "-m", "bench.baseline", "--out", str(out)],
+        _, seconds = _measured(sampler, "baseline", [sys.executable, "-m", "lastmile.bench.baseline", "--out", str(out)],
                                {**env, "LASTMILE_CLICKHOUSE_DATABASE": BASELINE_DATABASE}, "the naive baseline")
         result = json.loads(out.read_text())
     cpu = sampler.cpu_s()

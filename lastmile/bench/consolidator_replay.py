@@ -1,7 +1,7 @@
 """The Consolidator's logic without Flink: `udfs.consolidation.Neighbourhood` driven as the
 operator drives it, on the co-located pairs of the bench's workload.
 
-    python -m bench.consolidator_replay [--events 300000] [--proposals out.pkl]
+    python -m lastmile.bench.consolidator_replay [--events 300000] [--proposals out.pkl]
 
 The simulator's plan for the workload of ``lastmile bench --events N`` (same seed, same
 tasks per day), its co-located pairs by the definition (lastmile.simulator.truth), each
@@ -22,7 +22,7 @@ import time
 import h3.api.basic_int as h3i
 import numpy as np
 
-from bench.pipeline import Workload
+from lastmile.bench.pipeline import Workload
 from lastmile.simulator.city import CITIES, build_city
 from lastmile.simulator.plan import SimConfig, build_plan
 from lastmile.simulator.truth import colocated_pairs, latest_tasks

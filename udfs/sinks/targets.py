@@ -1,0 +1,28 @@
+"""Where the job's outputs go, as narrow targets: what a sink needs of an endpoint and nothing
+else (never the whole configuration, which holds other secrets and the local stack's paths).
+
+Built from the configuration by ``lastmile.config.Config.job_settings``; the password is
+left out of every ``repr``, so a target in a log line or a Flink plan reveals none.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+
+@dataclasses.dataclass(frozen=True)
+class ClickHouseTarget:
+    """ClickHouse's HTTP interface (``http_url``, where the JVM sinks post RowBinary rows)."""
+
+    http_url: str  # scheme://host:port/
+    database: str
+    user: str = "default"
+    password: str = dataclasses.field(default="", repr=False)
+
+
+@dataclasses.dataclass(frozen=True)
+class KafkaTarget:
+    """A Kafka cluster the job reads partner topics from and writes its outputs to."""
+
+    bootstrap: str
+    partitions: int = 2  # of the output topics the job creates on first use (inboxes of new partners)
+    compression: str = "none"  # of the job's output batches (see lastmile.config.Config.kafka_output_compression)
