@@ -9,7 +9,7 @@ STAMP    := $(VENV)/.installed
 TEST_HOME := .lastmile-test
 PYTEST_ARGS ?=
 
-.PHONY: install jars up down status demo test test-unit clean
+.PHONY: install jars up down status demo test test-unit lint clean
 
 install: $(STAMP)
 
@@ -19,7 +19,7 @@ $(STAMP): setup.py lastmile/versions.py $(wildcard */__init__.py)
 	@test -d $(VENV) || $(PYTHON) -m venv $(VENV)
 	@echo "installing lastmile and its pinned dependencies into $(VENV) ..."
 	@$(BIN)/python -m pip install --quiet --upgrade pip setuptools wheel
-	@$(BIN)/python -m pip install --quiet --progress-bar off -e '.[test]'
+	@$(BIN)/python -m pip install --quiet --progress-bar off -e '.[test,lint]'
 	@touch $@
 
 jars: install
@@ -51,6 +51,11 @@ test: install
 	@status=0; $(BIN)/python -m pytest $(PYTEST_ARGS) || status=$$?; \
 	  LASTMILE_HOME=$(TEST_HOME) $(LASTMILE) down --quiet; \
 	  exit $$status
+
+# Lint (ruff) and types (mypy) as configured in pyproject.toml; CI runs it before the tests.
+lint: install
+	$(BIN)/ruff check .
+	$(BIN)/mypy
 
 test-unit: install
 	$(BIN)/python -m pytest tests/unit $(PYTEST_ARGS)

@@ -20,6 +20,6 @@ setup(
     python_requires=pins["PYTHON_REQUIRES"],
     packages=find_packages(include=["lastmile", "lastmile.*", "jobs", "jobs.*", "udfs", "udfs.*"]),
     install_requires=pins["RUNTIME_REQUIREMENTS"],
-    extras_require={"test": pins["TEST_REQUIREMENTS"]},
+    extras_require={"test": pins["TEST_REQUIREMENTS"], "lint": pins["LINT_REQUIREMENTS"]},
     entry_points={"console_scripts": ["lastmile=lastmile.cli:main"]},
 )

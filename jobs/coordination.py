@@ -53,7 +53,6 @@ from __future__ import annotations
 from jobs.settings import JobSettings
 from udfs.colocation import resolution_for_radius
 from udfs.contracts import topics
-from udfs.rows import COLUMNS
 
 POSITIONS_PATTERN = topics.stream_pattern("vehicle_positions")
 PARTNER_EVENTS_PATTERN = topics.stream_pattern(*(s for s in topics.STREAMS if s != "vehicle_positions"))
@@ -101,7 +100,8 @@ def build(env, sources: dict, sinks: dict, settings: JobSettings):
                   .name("intake: what the fast path refused").uid("jvm-intake"))
         accepted = DataStream(events).union(DataStream(intake))._j_data_stream
         intake_pings = intake.getSideOutput(get_gateway().jvm.io.lastmile.udfs.Intake.PINGS)
-        intake_outputs = [], [intake.getSideOutput(f.Outputs.CLICKHOUSE)], [intake.getSideOutput(f.Outputs.KAFKA)]
+        intake_outputs: tuple[list, list, list] = (
+            [], [intake.getSideOutput(f.Outputs.CLICKHOUSE)], [intake.getSideOutput(f.Outputs.KAFKA)])
     else:  # the Python reference
         intake = (refused.process(Intake(), output_type=ACCEPTED_ROW)
                   .name("intake: what the fast path refused (Python reference)").uid("intake"))

@@ -7,8 +7,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import time
 import sys
+import time
 
 from lastmile.config import Config
 from lastmile.errors import LastmileError
@@ -369,7 +369,7 @@ def _timestamp_ms(text: str) -> int:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected an ISO-8601 date or time, got {text!r}") from None
     if parsed.tzinfo is None:
-        parsed = parsed.replace(tzinfo=dt.timezone.utc)
+        parsed = parsed.replace(tzinfo=dt.UTC)
     return int(parsed.timestamp() * 1000)
 
 

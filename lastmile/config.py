@@ -11,7 +11,8 @@ import dataclasses
 import math
 import os
 import pathlib
-from typing import TYPE_CHECKING, Mapping
+from collections.abc import Mapping
+from typing import TYPE_CHECKING
 from urllib.parse import urlsplit
 
 from lastmile.errors import ConfigError
@@ -119,7 +120,7 @@ class Config:
     def clickhouse_secure(self) -> bool:
         return urlsplit(self.clickhouse_url).scheme == "https"
 
-    def job_settings(self) -> "JobSettings":
+    def job_settings(self) -> JobSettings:
         """What a job graph gets of this configuration (jobs.settings): the endpoints as narrow
         targets, the streams' parameters; no paths of the local stack, no other secret."""
         from jobs.settings import JobSettings
@@ -134,12 +135,12 @@ class Config:
             out_of_orderness_s=self.out_of_orderness_s, idle_timeout_s=self.idle_timeout_s,
             allowed_lateness_s=self.allowed_lateness_s, eta_interval_s=self.eta_interval_s)
 
-    def with_overrides(self, **changes) -> "Config":
+    def with_overrides(self, **changes) -> Config:
         """A copy with the given fields replaced; ``None`` values are ignored."""
         return dataclasses.replace(self, **{k: v for k, v in changes.items() if v is not None})
 
     @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> "Config":
+    def from_env(cls, env: Mapping[str, str] | None = None, **overrides) -> Config:
         """Read ``LASTMILE_*`` variables; keyword overrides (CLI flags) win."""
         env = os.environ if env is None else env
         values: dict = {}

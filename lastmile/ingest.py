@@ -11,7 +11,8 @@ import dataclasses
 import os
 import sys
 import time
-from typing import BinaryIO, Iterator
+from collections.abc import Iterator
+from typing import BinaryIO
 
 from lastmile import topics
 from lastmile.config import Config

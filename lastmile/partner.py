@@ -120,7 +120,7 @@ class PartnerClient:
     def delivered(self) -> int:
         return self._producer.delivered
 
-    def __enter__(self) -> "PartnerClient":
+    def __enter__(self) -> PartnerClient:
         return self
 
     def __exit__(self, *exc) -> None:

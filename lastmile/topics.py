@@ -7,8 +7,17 @@ import time
 from lastmile.config import Config
 from lastmile.errors import ConfigError, StackError
 from udfs.contracts import topics as names
-from udfs.contracts.topics import (COLOCATIONS, COORDINATION_TOPICS, DEAD_LETTERS, ETA, PARTNER_ID,  # noqa: F401
-                                   PROPOSALS, STREAMS, partner_of_topic, stream_pattern)
+from udfs.contracts.topics import (  # noqa: F401
+    COLOCATIONS,
+    COORDINATION_TOPICS,
+    DEAD_LETTERS,
+    ETA,
+    PARTNER_ID,
+    PROPOSALS,
+    STREAMS,
+    partner_of_topic,
+    stream_pattern,
+)
 
 
 def check_partner_id(partner_id: str) -> str:

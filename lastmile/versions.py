@@ -36,3 +36,9 @@ TEST_REQUIREMENTS = [
     "pytest==9.2.0",
     "hypothesis==6.170.17",
 ]
+
+# `make lint`: rules and checked packages in pyproject.toml.
+LINT_REQUIREMENTS = [
+    "ruff==0.17.6",
+    "mypy==2.4.1",
+]

@@ -1,6 +1,7 @@
 """Environment for running the `lastmile` command against the test session's stack."""
 
 from conftest import TEST_ENV
+
 from lastmile.config import environ_without_settings
 
 

@@ -24,11 +24,11 @@ from __future__ import annotations
 
 import functools
 import hashlib
-import math
 from typing import NamedTuple
 
 import h3.api.basic_int as h3i
 
+from udfs import keys
 from udfs.geo import EARTH_RADIUS_M, haversine_m  # noqa: F401  (re-exported: part of the definition)
 from udfs.h3cells import SHARED_RESOLUTION
 
@@ -51,7 +51,7 @@ class Task(NamedTuple):
 
     @property
     def key(self) -> str:
-        return f"{self.partner_id}:{self.shipment_id}"
+        return keys.key(self.partner_id, self.shipment_id)
 
 
 class Match(NamedTuple):
@@ -173,7 +173,7 @@ class CellIndex:
 
     def add(self, task: Task) -> list[Match]:
         """Store ``task`` (replacing an older version of it) and return the matches it creates here."""
-        out = []
+        out: list[Match] = []
         old = self.tasks.get(task.key)
         if old is not None:
             if old.revision >= task.revision:

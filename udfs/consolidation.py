@@ -34,6 +34,7 @@ from typing import NamedTuple
 import h3.api.basic_int as h3i
 import numpy as np
 
+from udfs import keys
 from udfs.eta import DETOUR, DWELL_S
 from udfs.kernels.consolidation import KERNEL_VERSION
 from udfs.kernels.native import components, plan_groups
@@ -57,7 +58,29 @@ class Member(NamedTuple):
 
     @property
     def key(self) -> str:
-        return f"{self.partner_id}:{self.shipment_id}"
+        return keys.key(self.partner_id, self.shipment_id)
+
+    @classmethod
+    def of(cls, task) -> Member:
+        """The member a co-located task (udfs.colocation.Task) becomes."""
+        return cls(task.partner_id, task.shipment_id, task.lat, task.lng, task.window_start, task.window_end,
+                   task.volume_l)
+
+
+class Link(NamedTuple):
+    """The Matcher's message to a neighbourhood: two deliveries are co-located (now, or again)."""
+
+    neighbourhood: int
+    a: Member
+    b: Member
+
+
+class Unlink(NamedTuple):
+    """The Matcher's message to a neighbourhood: the pair of these member keys is no longer co-located."""
+
+    neighbourhood: int
+    key_a: str
+    key_b: str
 
 
 class Offer(NamedTuple):
@@ -229,14 +252,14 @@ class Neighbourhood:
 
     def on_timer(self, now: int, changes, offers: dict[str, Offer]) -> tuple[list[Proposal], bool]:
         """What the Flink operator does at a timer (udfs.flink.consolidation): apply the links
-        and unlinks that arrived since the last one, in arrival order (``("link", neighbourhood,
-        Member, Member)`` / ``("unlink", neighbourhood, key, key)``), forget what has ended and
-        decide what is due. Returns the proposals and whether the state changed (to be saved)."""
+        and unlinks that arrived since the last one, in arrival order (:class:`Link` /
+        :class:`Unlink`), forget what has ended and decide what is due. Returns the proposals
+        and whether the state changed (to be saved)."""
         for change in changes:
-            if change[0] == "link":
-                self.link(change[2], change[3])
+            if isinstance(change, Link):
+                self.link(change.a, change.b)
             else:
-                self.unlink(change[2], change[3])
+                self.unlink(change.key_a, change.key_b)
         changed = self.expire(now) or bool(changes)
         decided = len(self.decided)
         proposals = self.decide(now, offers)
@@ -338,6 +361,7 @@ def _batches(groups: list[list[Member]], ranked: dict[str, list[Offer]], promise
 
 
 def _proposal(group: list[Member], batch: _Batch, now: int) -> Proposal | None:
+    assert batch.result is not None  # planned (_plan) before a proposal is made of it
     chosen, km_separate, km_consolidated, tour = batch.result
     if chosen < 0:
         return None
@@ -355,11 +379,3 @@ def _proposal(group: list[Member], batch: _Batch, now: int) -> Proposal | None:
         km_saved=round(round(km_separate, 3) - round(km_consolidated, 3), 3),  # adds up as shown
         kernel_version=KERNEL_VERSION, inputs_digest=digest, created_at=now, offer_key=offer.offer_key,
         tour=tuple(group[i].key for i in tour))
-
-
-def proposal_record(p: Proposal) -> dict:
-    """The ``ConsolidationProposal`` Avro record."""
-    return {"proposal_id": p.proposal_id, "partners": list(p.partners), "shipments": list(p.shipments),
-            "assigned_partner": p.assigned_partner, "km_separate": p.km_separate,
-            "km_consolidated": p.km_consolidated, "km_saved": p.km_saved, "kernel_version": p.kernel_version,
-            "inputs_digest": p.inputs_digest, "created_at": p.created_at}

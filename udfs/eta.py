@@ -29,11 +29,13 @@ Pure Python and numpy (no pyflink import); the Flink operator is a thin wrapper.
 from __future__ import annotations
 
 import dataclasses
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 import h3.api.basic_int as h3i
 import numpy as np
 
+from udfs import keys
 from udfs.kernels.eta import KERNEL_VERSION
 from udfs.kernels.native import eta_batch
 from udfs.speed_profiles import PROFILE_RESOLUTION, hour_of_week, segment_speed
@@ -146,9 +148,10 @@ class Delivery:
          self.vehicle_id, self.stop_sequence) = state
 
     def _vehicle_key(self) -> str | None:
-        return f"{self.partner_id}:{self.vehicle_id}" if self.vehicle_id is not None else None
+        return keys.key(self.partner_id, self.vehicle_id) if self.vehicle_id is not None else None
 
     def _stop(self) -> Stop:
+        assert self.dest is not None  # only a shipment whose task arrived has a stop
         lat, lng, window_start = self.dest
         return Stop(self.shipment_id, self.stop_sequence, lat, lng, window_start)
 
@@ -156,6 +159,7 @@ class Delivery:
         """Apply one task or status (:meth:`on_task`, :meth:`on_status`); what its van must know."""
         if event.dest is not None:
             return self.on_task(event.at, *event.dest)
+        assert event.status is not None  # an event is a task (dest) or a status
         return self.on_status(event.at, event.status, event.vehicle_id, event.stop_sequence)
 
     def on_task(self, event_time: int, lat: float, lng: float, window_start: int) -> list:
@@ -164,41 +168,46 @@ class Delivery:
             return []
         self.task_time, self.dest = event_time, (lat, lng, window_start)
         if self.status in OPEN_STATUSES and self.vehicle_id is not None:
-            return [Assign(self._vehicle_key(), self._stop(), event_time)]
+            return [Assign(keys.key(self.partner_id, self.vehicle_id), self._stop(), event_time)]
         return []
 
     def on_status(self, event_time: int, status: str, vehicle_id: str | None, stop_sequence: int | None) -> list:
         """A status newer than the last one applied; older ones (late arrivals) change nothing."""
         if event_time < self.status_time:
             return []
-        out = []
+        out: list[Assign | Unassign] = []
         if self.status in OPEN_STATUSES:
             previous = self._vehicle_key()
         elif self.status is None and status in FINAL_STATUSES and vehicle_id is not None:
-            previous = f"{self.partner_id}:{vehicle_id}"  # its state was gone (a very late delivery)
+            previous = keys.key(self.partner_id, vehicle_id)  # its state was gone (a very late delivery)
         else:
             previous = None
         self.status, self.status_time = status, event_time
         if status in OPEN_STATUSES and vehicle_id is not None:
             self.vehicle_id, self.stop_sequence = vehicle_id, stop_sequence
-            if previous is not None and previous != self._vehicle_key():
+            vehicle_key = keys.key(self.partner_id, vehicle_id)
+            if previous is not None and previous != vehicle_key:
                 out.append(Unassign(previous, self.shipment_id, event_time))  # moved to another van
             if self.dest is not None:
-                out.append(Assign(self._vehicle_key(), self._stop(), event_time))
+                out.append(Assign(vehicle_key, self._stop(), event_time))
         elif status in FINAL_STATUSES and previous is not None:
             out.append(Unassign(previous, self.shipment_id, event_time))
         return out
 
 
-def apply_changes(routes: dict[str, "Route"], changes) -> None:
+def apply_changes(routes: dict[str, Route], changes) -> None:
     """Apply :class:`Assign` / :class:`Unassign` messages to routes keyed by ``partner:vehicle``,
     as the ETA operator does (:func:`apply_interval`), each to its own van."""
     for change in changes:
-        route = routes.setdefault(change.vehicle_key, Route(*change.vehicle_key.split(":", 1)))
-        apply_interval(route, [change], speed_of=None)  # stops only: no speeds looked up
+        route = routes.setdefault(change.vehicle_key, Route(*keys.split(change.vehicle_key)))
+        apply_interval(route, [change], speed_of=_no_speeds)  # stops only: no speed is looked up
 
 
-def apply_interval(route: "Route", values, speed_of: SpeedOf) -> list[EtaUpdate]:
+def _no_speeds(cell: int, hour: int) -> float:
+    raise AssertionError("stops only: no speed is looked up")
+
+
+def apply_interval(route: Route, values, speed_of: SpeedOf) -> list[EtaUpdate]:
     """What the ETA operator does with one van's interval, ``values`` in event-time order:
     stops assigned (:class:`Assign`) and completed (:class:`Unassign`), ping batches
     (udfs.pings.PingBatch) followed, the van's pace learned from them; after each batch, the

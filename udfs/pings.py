@@ -15,9 +15,17 @@ from typing import NamedTuple
 
 import h3.api.basic_int as h3i
 
+from udfs import keys
 from udfs.speed_profiles import PARENT_RESOLUTION, segment_speed
 
-Ping = tuple  # (ts ms, lat, lng, reported speed m/s or None)
+
+class Ping(NamedTuple):
+    """One position of a vehicle, as the ETA path uses it."""
+
+    ts: int  # event time, epoch ms
+    lat: float
+    lng: float
+    speed_mps: float | None  # as reported; None when the partner sent none
 
 
 class PingBatch(NamedTuple):
@@ -34,24 +42,20 @@ def interval_end(ts: int, interval_ms: int) -> int:
     return ts - ts % interval_ms + interval_ms - 1
 
 
-def vehicle_key(partner_id: str, vehicle_id: str) -> str:
-    return f"{partner_id}:{vehicle_id}"
-
-
 def parse_pings(text: str) -> tuple[Ping, ...]:
     """``"ts,lat,lng,speed;..."`` (speed empty when unknown) -> pings sorted by time, then position."""
     pings = []
     for item in text.split(";"):
         ts, lat, lng, speed = item.split(",")
-        pings.append((int(ts), float(lat), float(lng), float(speed) if speed else None))
-    pings.sort(key=lambda p: (p[0], p[1], p[2], -1.0 if p[3] is None else p[3]))
+        pings.append(Ping(int(ts), float(lat), float(lng), float(speed) if speed else None))
+    pings.sort(key=lambda p: (p.ts, p.lat, p.lng, -1.0 if p.speed_mps is None else p.speed_mps))
     return tuple(pings)
 
 
 def batch_from_row(row) -> PingBatch:
     """The SQL batch row ``(partner_id, vehicle_id, pings text)``."""
     pings = parse_pings(row[2])
-    return PingBatch(vehicle_key(row[0], row[1]), pings[-1][0], pings)
+    return PingBatch(keys.key(row[0], row[1]), pings[-1].ts, pings)
 
 
 def ping_text(ts: int, lat: float, lng: float, speed: float | None) -> str:
@@ -66,7 +70,7 @@ def track(last: Ping | None, pings: tuple[Ping, ...]) -> tuple[Ping | None, dict
     nothing about the street now and are skipped."""
     by_district: dict[int, list[tuple[int, int, float]]] = {}
     for ping in pings:
-        if last is not None and ping[0] <= last[0]:
+        if last is not None and ping[0] <= last[0]:  # any (ts, lat, lng, speed) tuple
             continue
         segment = segment_speed(last, ping) if last is not None else None
         last = ping

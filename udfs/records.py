@@ -6,9 +6,9 @@ that keeps the original bytes, the source, the stage and a stable reason code.
 from __future__ import annotations
 
 import dataclasses
-from typing import NamedTuple
 import hashlib
 import time
+from typing import NamedTuple
 
 
 @dataclasses.dataclass(frozen=True)

@@ -60,15 +60,6 @@ def match_row(m: Match) -> tuple:
             m.overlap_start, m.overlap_end, m.same_recipient, m.detected_at, m.version, int(m.retracted))
 
 
-def match_record(m: Match) -> dict:
-    """The ``CoLocation`` Avro record (current version) of a match."""
-    return {"match_id": m.match_id, "partner_a": m.partner_a, "shipment_a": m.shipment_a,
-            "partner_b": m.partner_b, "shipment_b": m.shipment_b, "h3_cell": m.h3_cell,
-            "distance_m": m.distance_m, "overlap_start": m.overlap_start, "overlap_end": m.overlap_end,
-            "same_recipient": m.same_recipient, "detected_at": m.detected_at, "version": m.version,
-            "retracted": m.retracted}
-
-
 def proposal_row(p: Proposal) -> tuple:
     return (p.proposal_id, list(p.partners), list(p.shipments), p.assigned_partner, p.km_separate,
             p.km_consolidated, p.km_saved, p.kernel_version, p.inputs_digest, p.created_at, p.offer_key,

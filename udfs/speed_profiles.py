@@ -291,6 +291,7 @@ class CausalSpeeds:
         return bisect.bisect_right(self._keys, (version, math.inf))
 
     def _apply_pending(self, after: int, upto: int) -> None:
+        assert self._view is not None  # built before anything is applied to it
         for key in self._keys[self._position(after):self._position(upto)]:
             for name, mps in self.pending[key].items():
                 self._view.put(name, mps)

@@ -26,7 +26,7 @@ from lastmile.bench.pipeline import Workload
 from lastmile.simulator.city import CITIES, build_city
 from lastmile.simulator.plan import SimConfig, build_plan
 from lastmile.simulator.truth import colocated_pairs, latest_tasks
-from udfs.consolidation import Member, Neighbourhood, due_at, neighbourhood_of, offer_from_record
+from udfs.consolidation import Link, Member, Neighbourhood, due_at, neighbourhood_of, offer_from_record
 
 RADIUS_M = 150.0
 
@@ -50,7 +50,7 @@ def schedule(events: int) -> tuple[list[tuple], dict]:
         where = neighbourhood_of(h3i.latlng_to_cell((a["dest_lat"] + b["dest_lat"]) / 2,
                                                     (a["dest_lng"] + b["dest_lng"]) / 2, 10))
         ma, mb = _member(a), _member(b)
-        steps.append((max(a["event_time"], b["event_time"]), 0, where, ("link", where, ma, mb)))
+        steps.append((max(a["event_time"], b["event_time"]), 0, where, Link(where, ma, mb)))
         timers[where].update((due_at(ma, mb), ma.window_end, mb.window_end))
     steps += [(at, 1, where, None) for where, times in timers.items() for at in times]
     steps.sort(key=lambda s: (s[0], s[1]))

@@ -30,8 +30,17 @@ import dataclasses
 
 import numpy as np
 
-from udfs.eta import (DETOUR, FINAL_STATUSES, OPEN_STATUSES, Delivery, Route, apply_interval, in_event_order,
-                      status_event, task_event)
+from udfs.eta import (
+    DETOUR,
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    Delivery,
+    Route,
+    apply_interval,
+    in_event_order,
+    status_event,
+    task_event,
+)
 from udfs.pings import PingBatch, interval_end, track
 from udfs.speed_profiles import DEFAULT_SPEED_MPS, CausalSpeeds, learn_interval
 
@@ -158,7 +167,7 @@ def run(city: str = "berlin", partners: int = 5, tasks_per_day: int = 5_000, see
             ts = route.last_ping[0]
             ordered, _ = route.plan()
             learned = route.predict(table.speed).tolist()
-            naive = route.predict(lambda cell, hour: city_mps, detour=DETOUR, use_pace=False).tolist()
+            naive = route.predict(lambda cell, hour, mps=city_mps: mps, detour=DETOUR, use_pace=False).tolist()
             for stop, a, b in zip(ordered, learned, naive):
                 shipment = f"{route.partner_id}:{stop.shipment_id}"
                 actual = arrived.get(shipment)

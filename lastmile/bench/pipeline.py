@@ -38,8 +38,8 @@ import tempfile
 import time
 import uuid
 
-from lastmile.bench.procstat import Sampler, TaskSampler, wait_cpu_idle
 from lastmile import versions
+from lastmile.bench.procstat import Sampler, TaskSampler, wait_cpu_idle
 from lastmile.config import Config, environ_without_settings
 from lastmile.errors import LastmileError
 
@@ -269,12 +269,11 @@ class _TimedSink:
 
 
 def latency(config: Config, env: dict, workload: Workload, rate: float, seconds: float, say) -> dict:
+    from lastmile import topics
     from lastmile.clickhouse import http_client
     from lastmile.partner import PartnerClient
     from lastmile.simulator.plan import SimConfig
     from lastmile.simulator.sinks import KafkaSink
-
-    from lastmile import topics
     from lastmile.stack import flink
 
     _fresh_stack(config)

@@ -76,7 +76,7 @@ class Sampler(_Background):
     def add_root(self, label: str, pid: int) -> None:
         self.roots[label] = pid
 
-    def __enter__(self) -> "Sampler":
+    def __enter__(self) -> Sampler:
         self._sample()
         return super().__enter__()
 

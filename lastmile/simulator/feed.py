@@ -9,7 +9,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Iterator, NamedTuple
+from collections.abc import Iterator
+from typing import NamedTuple
 
 import numpy as np
 

@@ -5,8 +5,8 @@ import json
 import pathlib
 
 from lastmile.config import Config
-from lastmile.simulator.feed import Event
 from lastmile.partner import event_time_of
+from lastmile.simulator.feed import Event
 from udfs.contracts import STREAM_RECORDS, wire
 
 

@@ -21,7 +21,7 @@ import hashlib
 import os
 import pathlib
 import shutil
-from typing import Iterable
+from collections.abc import Iterable
 
 from lastmile.config import Config
 

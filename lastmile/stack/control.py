@@ -10,8 +10,8 @@ import dataclasses
 import ipaddress
 import socket
 import time
+from collections.abc import Callable
 from types import ModuleType
-from typing import Callable
 
 from lastmile import migrations, topics
 from lastmile.config import Config
@@ -82,7 +82,8 @@ def up(config: Config, say: Callable[[str], None] = print) -> None:
                  if not port_is_free(_address(config, current.name)[0], port)]
         if taken:
             raise StackError(
-                f"{'port' if len(taken) == 1 else 'ports'} {', '.join(taken)} already in use by another process; stop it, or point "
+                f"{'port' if len(taken) == 1 else 'ports'} {', '.join(taken)} already in use by another process; "
+                "stop it, or point "
                 f"LASTMILE_{'KAFKA_BOOTSTRAP' if current.name == 'kafka' else 'CLICKHOUSE_URL'} at a free port"
             )
         to_start.append(current.name)

@@ -8,7 +8,7 @@ import signal
 import socket
 import subprocess
 import time
-from typing import Callable, Sequence
+from collections.abc import Callable, Sequence
 
 from lastmile.errors import StackError
 

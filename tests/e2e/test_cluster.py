@@ -10,7 +10,6 @@ import subprocess
 import sys
 
 import pytest
-
 from conftest import TEST_ENV
 
 PREFIX = "cl-"

@@ -9,11 +9,11 @@ import sys
 import time
 
 import pytest
-
 from kafkatools import read_topic
+from samples import HOUR, valid
+
 from lastmile import topics
 from lastmile.partner import PartnerClient
-from samples import HOUR, valid
 from udfs.contracts import wire
 
 PREFIX = "co-"

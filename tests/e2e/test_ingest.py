@@ -7,9 +7,10 @@ import uuid
 from collections import Counter
 
 from kafkatools import read_topic
+from samples import HOUR, valid
+
 from lastmile import topics
 from lastmile.partner import PartnerClient
-from samples import HOUR, valid
 from udfs.contracts import wire
 
 MIN = 60_000

@@ -13,8 +13,8 @@ import cloudpickle
 from confluent_kafka import Consumer
 
 from jobs.runtime import outputs_sink
-from lastmile.run import clickhouse_columns, stream_env
 from lastmile import topics
+from lastmile.run import clickhouse_columns, stream_env
 from udfs.records import Outputs
 from udfs.rows import COLUMNS
 from udfs.sinks.rowbinary import RowEncoder
@@ -63,8 +63,9 @@ def test_rowbinary_rows_read_back_like_clickhouse_connect_inserts(stack, ch):
         encoder = RowEncoder(table, columns)
         ch.raw_insert(f"{table}_rb", names, insert_block=bytes(encoder.encode(rows)), fmt="RowBinary")
         ch.insert(f"{table}_ref", rows, column_names=names)
-        select = f"SELECT {', '.join(f'`{c}`' for c in names)} FROM {{t}} ORDER BY tuple({', '.join(f'toString(`{c}`)' for c in names)})"
-        read = lambda t: ch.query(select.format(t=t), query_formats={"String": "bytes"}).result_rows  # noqa: E731
+        order = ", ".join(f"toString(`{c}`)" for c in names)
+        select = f"SELECT {', '.join(f'`{c}`' for c in names)} FROM {{t}} ORDER BY tuple({order})"
+        read = lambda t, select=select: ch.query(select.format(t=t), query_formats={"String": "bytes"}).result_rows  # noqa: E731
         assert read(f"{table}_rb") == read(f"{table}_ref"), table
         for copy in ("rb", "ref"):
             ch.command(f"DROP TABLE {table}_{copy}")

@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 from kafkatools import read_topic
+
 from lastmile import topics
 from lastmile.simulator.plan import SimConfig
 from udfs.contracts import wire

@@ -3,10 +3,9 @@ import time
 import uuid
 
 import h3
-
-from lastmile import smoke
-from lastmile import topics
 from samples import valid
+
+from lastmile import smoke, topics
 from udfs.contracts import wire
 
 

@@ -9,22 +9,21 @@ import sys
 
 import cloudpickle
 import numpy as np
+from clickhouse_types import column_types
 from pyflink.common import Duration, Row, Types
+from pyflink.common.watermark_strategy import TimestampAssigner, WatermarkStrategy
 from pyflink.datastream import DataStream
 from pyflink.java_gateway import get_gateway
-from pyflink.common.watermark_strategy import TimestampAssigner, WatermarkStrategy
-from pyflink.table.expressions import col
+from samples import HOUR, valid
 
 from jobs import coordination
-from lastmile.run import stream_env
 from lastmile.config import Config
+from lastmile.run import stream_env
 from lastmile.simulator import truth as truth_mod
-from samples import HOUR, valid
 from udfs.contracts import wire
 from udfs.records import Outputs
 from udfs.sinks import frames
 from udfs.sinks.rowbinary import decode_rows
-from clickhouse_types import column_types
 
 BASE = 1_751_328_000_000  # 2025-07-01
 SCHEMAS = {"delivery_tasks": "DeliveryTask", "vehicle_positions": "VehiclePosition",

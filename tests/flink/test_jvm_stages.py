@@ -3,13 +3,13 @@ Python reference stages (udfs/flink): the same simulated city through both graph
 MiniCluster gives the same ClickHouse rows and Kafka messages (no services)."""
 import collections
 import pathlib
-import sys
 import tempfile
+
+from test_coordination_graph import run_graph
 
 from lastmile.simulator.feed import MessConfig
 from lastmile.simulator.plan import SimConfig
 from lastmile.simulator.run import simulate
-from test_coordination_graph import run_graph
 from udfs.contracts import wire
 
 # Columns the graphs fill with the wall clock when they take a record in: they differ run to run.

@@ -9,8 +9,8 @@ import threading
 
 from pyflink.java_gateway import get_gateway
 
-from lastmile.run import stream_env
 from lastmile.config import Config
+from lastmile.run import stream_env
 
 JOB_CLASSES = ("io.lastmile.udfs.DecodeRecords", "io.lastmile.udfs.sinks.ClickHouseSink",
                "org.apache.flink.connector.kafka.source.KafkaSource")

@@ -3,11 +3,11 @@ import time
 
 import h3
 from pyflink.common import Row, Types
+from samples import valid
 
 from jobs import smoke
-from lastmile.run import stream_env
 from lastmile.config import Config
-from samples import valid
+from lastmile.run import stream_env
 from udfs.contracts import wire
 
 

@@ -9,8 +9,21 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from lastmile.simulator import truth as truth_mod  # independent reference (grid + brute force)
-from udfs.colocation import (ACCEPTED, DUPLICATE, SUPERSEDED, CellIndex, Task, cells_within, colocated,
-                             haversine_m, is_late, make_match, register, resolution_for_radius, task_from_record)
+from udfs.colocation import (
+    ACCEPTED,
+    DUPLICATE,
+    SUPERSEDED,
+    CellIndex,
+    Task,
+    cells_within,
+    colocated,
+    haversine_m,
+    is_late,
+    make_match,
+    register,
+    resolution_for_radius,
+    task_from_record,
+)
 
 HOUR = 3_600_000
 

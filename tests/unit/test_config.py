@@ -1,3 +1,4 @@
+import dataclasses
 import pathlib
 
 import pytest
@@ -38,7 +39,7 @@ def test_flags_override_environment_and_none_means_unset():
 
 
 def test_config_is_frozen():
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         Config().parallelism = 9  # type: ignore[misc]
 
 

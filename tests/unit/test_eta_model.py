@@ -6,8 +6,19 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from udfs.colocation import haversine_m
-from udfs.eta import (DWELL_S, EMIT_CHANGE_MS, EMIT_INTERVAL_MS, MIN_PACE_SEGMENTS, PACE_LIMITS, Assign, Delivery,
-                      Route, Stop, Unassign, apply_changes)
+from udfs.eta import (
+    DWELL_S,
+    EMIT_CHANGE_MS,
+    EMIT_INTERVAL_MS,
+    MIN_PACE_SEGMENTS,
+    PACE_LIMITS,
+    Assign,
+    Delivery,
+    Route,
+    Stop,
+    Unassign,
+    apply_changes,
+)
 from udfs.kernels.eta import eta_batch_reference
 
 T0 = 1_762_153_200_000  # 2025-11-03T07:00:00Z, a Monday
@@ -53,8 +64,8 @@ def test_whatever_the_arrival_order_a_finished_shipment_leaves_no_stop(order, fi
 def test_a_shipment_out_for_delivery_is_on_its_van_in_any_order_of_task_and_status():
     for first_task in (True, False):
         routes, d = {}, Delivery("p1", "S1")
-        steps = [lambda: d.on_task(T0 - 3_600_000, 52.5, 13.4, T0), lambda: d.on_status(T0, "OUT_FOR_DELIVERY",
-                                                                                          "VAN-1", 0)]
+        steps = [lambda d=d: d.on_task(T0 - 3_600_000, 52.5, 13.4, T0),
+                 lambda d=d: d.on_status(T0, "OUT_FOR_DELIVERY", "VAN-1", 0)]
         for step in (steps if first_task else steps[::-1]):
             apply_changes(routes, step())
         assert list(routes["p1:VAN-1"].stops) == ["S1"]
@@ -123,7 +134,7 @@ def test_a_van_faster_than_the_profile_gets_earlier_etas_within_limits():
         route.learn_pace(segment, lambda c, h: 5.0)
     assert abs(route.pace_factor() - 2.0) < 0.01
     assert route.predict(lambda c, h: 5.0)[0] - route.last_ping[0] < before[0] - T0
-    for i in range(200):  # a van crawling at a tenth of the profile: believed only down to the limit
+    for _ in range(200):  # a van crawling at a tenth of the profile: believed only down to the limit
         route.learn_pace((0, 0, 0.5), lambda c, h: 5.0)
     assert route.pace_factor() == PACE_LIMITS[0]
     assert route.predict(lambda c, h: 5.0, use_pace=False)[0] == route_with(

@@ -3,7 +3,8 @@ import struct
 import uuid
 
 import pytest
-from hypothesis import given, strategies as st
+from hypothesis import given
+from hypothesis import strategies as st
 
 from udfs.sinks import frames, rowbinary
 

@@ -4,9 +4,9 @@ import json
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from samples import HOUR, NOW, valid
 
 from lastmile.ingest import Accepted, route_line
-from samples import HOUR, NOW, valid
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_json_line, from_wire
 from udfs.records import DeadLetter

@@ -18,14 +18,14 @@ import time
 import h3.api.basic_int as h3i
 import numpy as np
 import pytest
+from test_kernels_consolidation import DAY, HOUR, LAT, LNG, batch  # noqa: I100 (tests/unit is on sys.path)
 
 from udfs import consolidation as c
-from udfs.consolidation import Member, Neighbourhood, Offer, proposal_record
+from udfs.consolidation import Link, Member, Neighbourhood, Offer, Unlink
 from udfs.kernels import native
 from udfs.kernels.consolidation import KERNEL_VERSION, _open_tour, _open_tour_reference, components_reference
+from udfs.outputs import proposal_record
 from udfs.rows import proposal_row
-
-from test_kernels_consolidation import DAY, HOUR, LAT, LNG, batch  # noqa: I100 (tests/unit is on sys.path)
 
 AREA = "Consolidation"
 TO_RAD = math.pi / 180.0
@@ -57,7 +57,7 @@ def awkward_doubles(rng: np.random.Generator, n: int) -> list[float]:
     out += (-floats(rng.integers(0, 2**52, n // 8, dtype=np.int64))).tolist()  # subnormals, negative
     out += [round(float(x), int(d)) for x, d in zip(rng.uniform(-1e4, 1e4, n), rng.integers(0, 8, n))]
     out += [float(x) for x in rng.uniform(0, 1, n // 4) * 10.0 ** rng.integers(-30, 30, n // 4)]
-    out += [float(10**k) for k in range(0, 23)] + [10.0**k for k in range(-330, 309)]
+    out += [float(10**k) for k in range(23)] + [10.0**k for k in range(-330, 309)]
     out += [float(2**k) for k in range(-1074, 1024, 7)] + [2.0**k for k in range(40, 64)]
     out += [float(k) + 0.5 for k in range(-20, 20)]
     out += [1e16 - 2, 1e16, 1e16 + 2, 9007199254740993.0, 123456789012345678.0]
@@ -416,13 +416,13 @@ class Scenario:
                     continue
                 if rng.random() < 0.1:
                     a = self.revised(a)
-                out.append(("link", 0, a, b))
+                out.append(Link(0, a, b))
             elif r < 0.9 and edges:
                 key_a, key_b = rng.choice(sorted(edges))
-                out.append(("unlink", 0, *((key_a, key_b) if rng.random() < 0.5 else (key_b, key_a))))
+                out.append(Unlink(0, *((key_a, key_b) if rng.random() < 0.5 else (key_b, key_a))))
             else:
                 a, b = rng.sample(live, 2)
-                out.append(("unlink", 0, a.key, b.key))  # mostly not a match: ignored
+                out.append(Unlink(0, a.key, b.key))  # mostly not a match: ignored
         return out
 
     def offer_updates(self) -> None:
@@ -457,9 +457,9 @@ def java_state(state: dict) -> dict:
 
 
 def wire_change(change) -> list:
-    if change[0] == "link":
-        return ["link", change[1], list(change[2]), list(change[3])]
-    return list(change)
+    if isinstance(change, Link):
+        return ["link", change.neighbourhood, list(change.a), list(change.b)]
+    return ["unlink", *change]
 
 
 def run_scenario(jvm, seed: int, steps: int, district: bool = False) -> dict:

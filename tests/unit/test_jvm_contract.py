@@ -25,19 +25,18 @@ import subprocess
 from collections import Counter
 
 import fastavro
-
 import pytest
+from samples import HOUR, NOW, valid
+from test_rules import BROKEN
 
 from lastmile.config import Config
 from lastmile.stack import jars
-from samples import HOUR, NOW, valid
-from test_rules import BROKEN
 from udfs.contracts import STREAM_RECORDS, rules, wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire
 from udfs.contracts.schemas import default_registry
-from udfs.h3cells import cell
 from udfs.contracts.topics import partner_of_topic
+from udfs.h3cells import cell
 
 PARTNER = "acme"
 
@@ -498,7 +497,7 @@ def test_decide_on_random_records_like_the_reference(jvm_decide):
     }
     registry = default_registry()
     cases = []
-    for i in range(3000):
+    for _ in range(3000):
         stream = rng.choice(list(STREAM_RECORDS))
         name = STREAM_RECORDS[stream]
         version = rng.choice(registry.versions(name))

@@ -11,8 +11,18 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from udfs.eta import FINAL_STATUSES, OPEN_STATUSES, Assign, Delivery, DeliveryEvent, Stop, Unassign, \
-    in_event_order, status_event, task_event
+from udfs.eta import (
+    FINAL_STATUSES,
+    OPEN_STATUSES,
+    Assign,
+    Delivery,
+    DeliveryEvent,
+    Stop,
+    Unassign,
+    in_event_order,
+    status_event,
+    task_event,
+)
 from udfs.flink.coordination import DELIVERY_RETENTION_MS, HOUR_MS
 
 AREA = "Deliveries"
@@ -132,7 +142,7 @@ def test_events_and_their_order_agree(jvm):
 def test_delivery_sequences_agree_batch_by_batch(jvm):
     rng = np.random.default_rng(22)
     requests, expected = [], []
-    for i in range(1500):
+    for _ in range(1500):
         key = str(rng.choice(["p:s", "p:s:with:colons", "\U0001f600:é"]))
         events = random_events(rng, int(rng.integers(1, 16)))
         batches = random_batches(rng, events)

@@ -31,9 +31,21 @@ from udfs.eta import MODEL_VERSION, Assign, Delivery, Route, Stop, Unassign, app
 from udfs.kernels import native
 from udfs.kernels.eta import KERNEL_VERSION, eta_batch_reference
 from udfs.pings import PingBatch, batch_from_row, interval_end, parse_pings, ping_text, track
-from udfs.speed_profiles import (ANY_HOUR, HOUR_FACTOR, PARENT_RESOLUTION, PROFILE_RESOLUTION, CausalSpeeds,
-                                 RobustSpeed, SpeedTable, hour_of_week, learn, learn_interval, learning_order,
-                                 profile_keys, segment_speed)
+from udfs.speed_profiles import (
+    ANY_HOUR,
+    HOUR_FACTOR,
+    PARENT_RESOLUTION,
+    PROFILE_RESOLUTION,
+    CausalSpeeds,
+    RobustSpeed,
+    SpeedTable,
+    hour_of_week,
+    learn,
+    learn_interval,
+    learning_order,
+    profile_keys,
+    segment_speed,
+)
 
 MONDAY = 1_762_128_000_000  # 2025-11-03T00:00:00Z
 MUNICH = (48.137, 11.575)
@@ -283,7 +295,7 @@ def test_learning_intervals_agrees_on_every_estimate_and_every_published_speed(j
     rng = np.random.default_rng(16)
     estimates = collections.defaultdict(dict)
     published_total = 0
-    for interval in range(12):
+    for _interval in range(12):
         for district, segments in district_segments(rng, vans=15, per_van=120).items():
             arrived = list(segments)
             rng.shuffle(arrived)  # the batches' arrival order must not matter: Java gets another one
@@ -328,7 +340,7 @@ def test_speed_table_lookups_agree_at_every_fallback_level(jvm):
         python = [table.speed(c, h) for c, h in queries]
         assert jvm.call("Eta", "table_speed", [f"t{n}", [list(q) for q in queries]]) == python
 
-        def level(cell, hour):
+        def level(cell, hour, table=table):
             parent = h3i.cell_to_parent(cell, PARENT_RESOLUTION)
             speeds = table.speeds
             return ("hour" if (cell, hour) in speeds else "usual x factor" if (cell, ANY_HOUR) in speeds
@@ -459,7 +471,7 @@ def test_routes_of_a_hundred_stops_agree_interval_by_interval(jvm):
     rng = np.random.default_rng(20)
     by_district = district_segments(rng, vans=30, per_van=200)
     table = SpeedTable(7.0)
-    for district, segments in by_district.items():
+    for segments in by_district.values():
         table.speeds.update(learn_interval({}, segments)[1])
     jvm.call("Eta", "table_new", ["routes", 7.0, j_speeds(table.speeds)])
     reference, numba, close = Agreement(), Agreement(), Close()

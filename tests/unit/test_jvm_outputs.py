@@ -6,6 +6,7 @@ import random
 import uuid
 
 from clickhouse_types import column_types
+
 from udfs.contracts import topics as topic_names
 from udfs.contracts import wire
 from udfs.contracts.schemas import default_registry

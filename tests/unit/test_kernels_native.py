@@ -3,9 +3,9 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from test_kernels_consolidation import batch as consolidation_batch
 from test_kernels_eta import batch as eta_batch_args
+
 from udfs.kernels import consolidation, eta, native
 
 

@@ -22,7 +22,8 @@ def test_core_migration_declares_every_domain_table():
 
 
 def test_statements_split_on_line_ending_semicolons_and_drop_comments():
-    m = migrations.Migration(1, "0001_x.sql", "-- a comment; with a semicolon\nCREATE TABLE a (x String DEFAULT ';');\n\nCREATE TABLE b (y UInt8);")
+    m = migrations.Migration(1, "0001_x.sql", "-- a comment; with a semicolon\nCREATE TABLE a (x String DEFAULT ';');"
+                                              "\n\nCREATE TABLE b (y UInt8);")
     assert m.statements() == ["CREATE TABLE a (x String DEFAULT ';')", "CREATE TABLE b (y UInt8)"]
 
 

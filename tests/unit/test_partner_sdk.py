@@ -3,10 +3,10 @@ import hashlib
 import hmac
 
 import pytest
+from samples import valid
 
 from lastmile.errors import ConfigError
 from lastmile.partner import PartnerClient, normalize_address, recipient_key
-from samples import valid
 from udfs.contracts import wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.schemas import default_registry

@@ -1,7 +1,7 @@
 """Each validation rule: the valid sample keeps it, a minimal change breaks it with its code."""
 import pytest
-
 from samples import HOUR, NOW, valid
+
 from udfs.contracts import rules
 from udfs.contracts.errors import ContractViolation
 

@@ -10,8 +10,8 @@ import fastavro
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
 from samples import for_schema
+
 from udfs.contracts.schemas import default_registry
 
 REGISTRY = default_registry()

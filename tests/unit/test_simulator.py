@@ -17,8 +17,8 @@ from lastmile.simulator.sinks import FileSink
 SMALL = SimConfig(tasks_per_day=600, partners=4, seed=3)
 
 
-def run_to(folder: pathlib.Path, cfg=SMALL, mess=MessConfig(), **kwargs):
-    result = simulate(cfg, mess, FileSink(folder), progress=False, **kwargs)
+def run_to(folder: pathlib.Path, cfg=SMALL, mess: MessConfig | None = None, **kwargs):
+    result = simulate(cfg, mess or MessConfig(), FileSink(folder), progress=False, **kwargs)
     return result
 
 

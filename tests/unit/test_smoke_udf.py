@@ -1,7 +1,7 @@
 import h3
 import pytest
-
 from samples import valid
+
 from udfs.contracts import wire
 from udfs.records import DeadLetter, Source
 from udfs.smoke import POSITION_COLUMNS, position_row

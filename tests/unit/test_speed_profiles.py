@@ -1,10 +1,22 @@
 """Speed profiles: segment filtering, robust estimates, fallbacks."""
-import numpy as np
 import h3.api.basic_int as h3i
+import numpy as np
 
-from udfs.speed_profiles import (MIN_OBSERVATIONS, PARENT_RESOLUTION, PROFILE_RESOLUTION, PUBLISH_CHANGE,
-                                 RobustSpeed, SpeedProfile, hour_of_week, learn, segment_speed)
-from udfs.speed_profiles import HOUR_FACTOR, CausalSpeeds, learn_interval, profile_keys
+from udfs.speed_profiles import (
+    HOUR_FACTOR,
+    MIN_OBSERVATIONS,
+    PARENT_RESOLUTION,
+    PROFILE_RESOLUTION,
+    PUBLISH_CHANGE,
+    CausalSpeeds,
+    RobustSpeed,
+    SpeedProfile,
+    hour_of_week,
+    learn,
+    learn_interval,
+    profile_keys,
+    segment_speed,
+)
 
 MONDAY = 1_762_128_000_000  # 2025-11-03T00:00:00Z, a Monday
 

@@ -3,9 +3,8 @@ import socket
 
 import pytest
 
-from lastmile.run import _check_jobmanager
 from lastmile.errors import StackError
-
+from lastmile.run import _check_jobmanager
 
 
 @pytest.mark.parametrize("address", ["nonsense", "127.0.0.1:", ":8081", "host:port"])

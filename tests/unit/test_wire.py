@@ -1,8 +1,8 @@
 """Single-object encoding round trips and the ways decoding refuses bytes."""
 import pytest
 from hypothesis import given, settings
-
 from samples import for_schema, valid
+
 from udfs.contracts import STREAM_RECORDS, wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.schemas import default_registry

@@ -14,7 +14,7 @@ import json
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.schemas import SchemaVersion
 
-_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _INT32 = (-(2**31), 2**31 - 1)
 _INT64 = (-(2**63), 2**63 - 1)
 

@@ -11,7 +11,8 @@ from __future__ import annotations
 import dataclasses
 import re
 import time
-from typing import Callable, NamedTuple
+from collections.abc import Callable
+from typing import NamedTuple
 
 from udfs.contracts.errors import ContractViolation
 

@@ -105,7 +105,7 @@ class SchemaRegistry:
         return self._by_fingerprint.get(bytes(fingerprint))
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def default_registry() -> SchemaRegistry:
     return SchemaRegistry()
 

@@ -16,12 +16,10 @@ from pyflink.common import Types
 from pyflink.datastream import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
-from udfs.contracts import topics
-from udfs.consolidation import Neighbourhood, Offer, due_at, proposal_record
-from udfs.contracts import wire
-from udfs.flink.outputs import KAFKA, ROWS, gather
+from udfs import outputs
+from udfs.consolidation import Link, Neighbourhood, Offer, due_at
+from udfs.flink.outputs import gather
 from udfs.flink.timers import Timers
-from udfs.rows import proposal_row
 
 #: Broadcast state: offer key -> Offer. An offer replaces the earlier one with the same key.
 OFFERS = MapStateDescriptor("offers", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
@@ -62,10 +60,9 @@ class Consolidator(KeyedBroadcastProcessFunction):
         """``value``: the links and unlinks of one Matcher call in this neighbourhood, in order."""
         self._pending.add_all(list(value))
         for change in value:
-            if change[0] == "link":
-                _, neighbourhood, a, b = change
-                for at in (due_at(a, b), a.window_end, b.window_end):
-                    self._timers.register(ctx, neighbourhood, at)
+            if isinstance(change, Link):
+                for at in (due_at(change.a, change.b), change.a.window_end, change.b.window_end):
+                    self._timers.register(ctx, change.neighbourhood, at)
         return iter(())
 
     def on_timer(self, timestamp, ctx):
@@ -82,9 +79,7 @@ class Consolidator(KeyedBroadcastProcessFunction):
             self._pending.clear()
         proposals, changed = n.on_timer(timestamp, pending, self._offers_now(ctx))
         for p in proposals:
-            yield ROWS, ("consolidation_proposals", proposal_row(p))
-            targets = (topics.PROPOSALS, *(topics.inbox(partner) for partner in p.partners))
-            yield KAFKA, (targets, p.proposal_id, wire.encode(proposal_record(p), "ConsolidationProposal"))
+            yield from outputs.proposal(p)
         if changed:  # unchanged: the state already holds it
             self._save(key, n)
         elif not (n.members or n.decided or n.promised):

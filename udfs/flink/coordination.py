@@ -19,24 +19,21 @@ from pyflink.common import Row, Types
 from pyflink.datastream import KeyedProcessFunction, OutputTag, ProcessFunction
 from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
-from udfs.contracts import topics
+from udfs import keys, outputs
 from udfs.colocation import ACCEPTED, DUPLICATE, CellIndex, Task, is_late, register, task_from_record
-from udfs.consolidation import Member, neighbourhood_of, offer_from_record
+from udfs.consolidation import Link, Member, Unlink, neighbourhood_of, offer_from_record
 from udfs.contracts import wire
 from udfs.eta import Delivery, DeliveryEvent, in_event_order, status_event, task_event
-from udfs.flink.outputs import KAFKA, ROWS, gather
-from udfs.flink.intake import dead_letter_outputs
+from udfs.flink.outputs import gather
 from udfs.flink.timers import Timers
 from udfs.pings import interval_end
 from udfs.records import DeadLetter, Source
-from udfs.rows import event_row, match_record, match_row
 
 BY_TEXT = Types.ROW([Types.STRING(), Types.PICKLED_BYTE_ARRAY()])  # Row(key, value) for a keyed function
 BY_NUMBER = Types.ROW([Types.LONG(), Types.PICKLED_BYTE_ARRAY()])
 OFFERS = OutputTag("offers")  # udfs.consolidation.Offer
 STOPS = OutputTag("stops", BY_TEXT)  # (vehicle key, udfs.eta.Assign / Unassign), for the vehicle's ETA state
-# (neighbourhood, the changes of one Matcher call there, in order:
-#  (("link", neighbourhood, Member, Member) / ("unlink", neighbourhood, key, key), ...))
+# (neighbourhood, the changes of one Matcher call there, in order: udfs.consolidation.Link / Unlink)
 GROUPS = OutputTag("groups", BY_NUMBER)
 DELIVERY_RETENTION_MS = 2 * 24 * 3_600_000  # a shipment's status is kept this long after its last change
 HOUR_MS = 3_600_000
@@ -113,7 +110,7 @@ class Registry(KeyedProcessFunction):
         """Apply tasks and statuses to the shipment's delivery, in event-time order; tell its vans."""
         delivery = self._delivery.value()
         if delivery is None:
-            partner, shipment = key.split(":", 1)
+            partner, shipment = keys.split(key)
             delivery = Delivery(partner, shipment)
         changes = [change for event in in_event_order(events) for change in delivery.apply(event)]
         self._delivery.update(delivery)
@@ -136,7 +133,7 @@ class Registry(KeyedProcessFunction):
         task = task_from_record(record, self._res)
         watermark = ctx.timer_service().current_watermark()
         if is_late(task, watermark, self._lateness):
-            yield from dead_letter_outputs(DeadLetter(
+            yield from outputs.dead_letter(DeadLetter(
                 str(source), "event-time", "late",
                 f"delivery window ended {(watermark - task.window_end) / 1000:.0f} s before the watermark "
                 f"(allowed lateness {self._lateness / 1000:.0f} s)",
@@ -147,14 +144,15 @@ class Registry(KeyedProcessFunction):
         if verdict == DUPLICATE:
             return  # same event_id again: already accepted once
         if verdict != ACCEPTED:
-            yield from dead_letter_outputs(DeadLetter(
+            yield from outputs.dead_letter(DeadLetter(
                 str(source), "versioning", verdict,
                 f"a newer announcement of {task.key} was accepted before this one",
                 wire.encode(record, "DeliveryTask"), task.partner_id, ingested_at))
             return
+        assert new_stored is not None  # what an accepted version leaves stored
         self._state.update(new_stored)
         self._timers.register(ctx, key, new_stored[0].window_end + self._lateness)
-        yield ROWS, ("delivery_tasks", event_row("delivery_tasks", record, source, ingested_at))
+        yield from outputs.event("delivery_tasks", record, source, ingested_at)
         for message in messages:
             yield Row(message.cell, message)
         yield from self._deliver(ctx, key, task_event(task.event_time, task.event_id, task.lat, task.lng,
@@ -167,7 +165,8 @@ class Registry(KeyedProcessFunction):
         key = ctx.get_current_key()
         self._timers.fired(key, timestamp)
         delivery = None
-        due, later = [], []
+        due: list[DeliveryEvent] = []
+        later: list[DeliveryEvent] = []
         for event in self._waiting.get() or ():
             (due if interval_end(event.at, self._interval) <= timestamp else later).append(event)
         if later:
@@ -237,17 +236,16 @@ class Matcher(KeyedProcessFunction):
         else:
             matches = index.remove(message.remove_key, message.by_revision)
             self._write(message.cell, tasks, message.remove_key)
-        groups: dict[int, list[tuple]] = {}
+        groups: dict[int, list[Link | Unlink]] = {}
         for m in matches:
-            yield ROWS, ("colocations", match_row(m))
-            targets = (topics.COLOCATIONS, topics.inbox(m.partner_a), topics.inbox(m.partner_b))
-            yield KAFKA, (targets, m.match_id, wire.encode(match_record(m), "CoLocation"))
-            key_a, key_b = f"{m.partner_a}:{m.shipment_a}", f"{m.partner_b}:{m.shipment_b}"
+            yield from outputs.match(m)
+            key_a, key_b = keys.key(m.partner_a, m.shipment_a), keys.key(m.partner_b, m.shipment_b)
             neighbourhood = neighbourhood_of(m.h3_cell)
+            change: Link | Unlink
             if m.retracted:
-                change = ("unlink", neighbourhood, key_a, key_b)
+                change = Unlink(neighbourhood, key_a, key_b)
             else:
-                change = ("link", neighbourhood, member(index.tasks[key_a]), member(index.tasks[key_b]))
+                change = Link(neighbourhood, Member.of(index.tasks[key_a]), Member.of(index.tasks[key_b]))
             groups.setdefault(neighbourhood, []).append(change)
         for neighbourhood, changes in groups.items():  # one element per neighbourhood and call
             yield GROUPS, Row(neighbourhood, tuple(changes))
@@ -276,8 +274,3 @@ class Matcher(KeyedProcessFunction):
                 self._state.remove(key)
         self._expire_at(ctx, cell, min(t.window_end for t in tasks.values()) + self._lateness)
         return iter(())
-
-
-def member(task: Task) -> Member:
-    return Member(task.partner_id, task.shipment_id, task.lat, task.lng, task.window_start, task.window_end,
-                  task.volume_l)

@@ -24,10 +24,9 @@ from pyflink.common import Row, Types
 from pyflink.datastream import KeyedBroadcastProcessFunction, KeyedProcessFunction
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
-from udfs.contracts import topics
-from udfs.contracts import wire
+from udfs import keys, outputs
 from udfs.eta import Assign, Route, Unassign, apply_interval
-from udfs.flink.outputs import KAFKA, ROWS, gather
+from udfs.flink.outputs import gather
 from udfs.flink.timers import Timers
 from udfs.pings import PingBatch, batch_from_row, interval_end, track
 from udfs.speed_profiles import NEVER, CausalSpeeds, learn_interval
@@ -281,12 +280,10 @@ class Eta(KeyedBroadcastProcessFunction):
     def _apply(self, key: str, values, ctx, speeds_upto: int):
         route = self._route_of(key)
         if route is None:
-            partner, vehicle = key.split(":", 1)
+            partner, vehicle = keys.split(key)
             route = self._routes[key] = Route(partner, vehicle)
         for u in apply_interval(route, values, self._speeds(ctx).table(speeds_upto).speed):
-            yield ROWS, ("eta_predictions", tuple(u))
-            yield KAFKA, ((topics.ETA, topics.inbox(u.partner_id)), f"{u.partner_id}:{u.shipment_id}",
-                          wire.encode(u._asdict(), "EtaUpdate"))
+            yield from outputs.eta(u)
         for value in values:  # clean-up timers: a day after a stop's window opened or the van's last ping
             if isinstance(value, Assign):
                 self._timers.register(ctx, key, _hour_after(value.stop.window_start))

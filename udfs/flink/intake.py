@@ -16,15 +16,14 @@ import time
 from pyflink.common import Row, Types
 from pyflink.datastream import OutputTag, ProcessFunction
 
+from udfs import outputs
 from udfs.contracts import topics
-from udfs.contracts import wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire
 from udfs.contracts.jvm_export import decoded_field_types, decoded_fields
-from udfs.flink.outputs import KAFKA, ROWS, gather
+from udfs.flink.outputs import gather
 from udfs.pings import ping_text
 from udfs.records import DeadLetter, Source
-from udfs.rows import event_row
 from udfs.statuses import TRACKED_STATUSES
 
 _FLINK_TYPES = {"STRING": Types.STRING(), "BIGINT": Types.LONG(), "DOUBLE": Types.DOUBLE(), "INT": Types.INT(),
@@ -38,12 +37,6 @@ ACCEPTED_ROW = Types.ROW_NAMED(list(ACCEPTED_FIELDS), [Types.STRING(), Types.STR
 #: ``(partner_id, vehicle_id, "ts,lat,lng,speed;...")``; the Intake's positions, one each.
 PING_ROWS = Types.ROW_NAMED(["partner_id", "vehicle_id", "pings"], [Types.STRING()] * 3)
 POSITIONS = OutputTag("positions", PING_ROWS)
-
-
-def dead_letter_outputs(dead: DeadLetter):
-    """A dead letter goes to ClickHouse and to coordination.dead_letters."""
-    yield ROWS, ("dead_letters", dead.clickhouse_row())
-    yield KAFKA, ((topics.DEAD_LETTERS,), dead.dead_letter_id, wire.encode(dead.as_record(), "DeadLetter"))
 
 
 def _now_ms() -> int:
@@ -78,7 +71,7 @@ class Intake(ProcessFunction):
         try:
             record, _writer = from_wire(raw, stream, partner, now)
         except ContractViolation as violation:
-            yield from dead_letter_outputs(DeadLetter(str(source), violation.stage, violation.reason,
+            yield from outputs.dead_letter(DeadLetter(str(source), violation.stage, violation.reason,
                                                       violation.message, raw, partner, now))
             return
         if stream == "delivery_tasks":
@@ -89,11 +82,11 @@ class Intake(ProcessFunction):
         if len(value) > 5 and value[5] is not None:  # the watermark the JVM judged a position by
             watermark = max(watermark, value[5])
         if event_time < watermark:
-            yield from dead_letter_outputs(DeadLetter(
+            yield from outputs.dead_letter(DeadLetter(
                 str(source), "event-time", "late",
                 f"event_time is {(watermark - event_time) / 1000:.0f} s behind the watermark", raw, partner, now))
             return
-        yield ROWS, (stream, event_row(stream, record, source, now))
+        yield from outputs.event(stream, record, source, now)
         if stream == "vehicle_positions":
             yield POSITIONS, Row(record["partner_id"], record["vehicle_id"], ping_text(
                 record["event_time"], record["lat"], record["lng"], record["speed_mps"]))

@@ -1,10 +1,11 @@
 """Every output of the job's Python functions: gathered per call, framed for the JVM sinks.
 
 A function yields ``(ROWS, (table, row))`` and ``(KAFKA, (topics, key, value))`` as it
-goes; :func:`gather` turns all of one call's into a single :class:`udfs.records.Outputs`
-element, on the ``OUTPUTS`` side output or on the main output. Each element emitted from
-Python is a call into the JVM, and a side output's element is handed on from there, so
-one per call instead of one per row and per message.
+goes (what each result produces: udfs/outputs.py); :func:`gather` turns all of one call's
+into a single :class:`udfs.records.Outputs` element, on the ``OUTPUTS`` side output or on
+the main output. Each element emitted from Python is a call into the JVM, and a side
+output's element is handed on from there, so one per call instead of one per row and per
+message.
 
 :class:`EncodeOutputs` is the last Python step: ClickHouse frames (RowBinary rows of one
 table, udfs.sinks.rowbinary) on its main output and one Kafka frame on ``KAFKA_FRAMES``;
@@ -13,28 +14,16 @@ the JVM sinks (udfs/jvm ``sinks``) write them and flush on every checkpoint
 """
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 from pyflink.common import Types
 from pyflink.datastream import OutputTag, ProcessFunction
 
+from udfs.outputs import KAFKA, ROWS
 from udfs.records import Outputs
 from udfs.sinks.frames import clickhouse_frame, kafka_frame
 from udfs.sinks.rowbinary import RowEncoder
 
-
-class _Kind:
-    """What a function yields before :func:`gather` collects it (not a Flink output tag)."""
-
-    def __init__(self, name: str):
-        self.name = name
-
-    def __repr__(self) -> str:
-        return f"<{self.name}>"
-
-
-ROWS = _Kind("rows")  # (ROWS, (table, row))
-KAFKA = _Kind("kafka")  # (KAFKA, (topics, key, value))
 OUTPUTS = OutputTag("outputs")  # udfs.records.Outputs
 KAFKA_FRAMES = OutputTag("kafka-frames", Types.PRIMITIVE_ARRAY(Types.BYTE()))
 

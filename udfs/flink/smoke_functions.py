@@ -3,9 +3,10 @@ from __future__ import annotations
 
 from pyflink.datastream import ProcessFunction
 
+from udfs.contracts.topics import partner_of_topic
 from udfs.records import DeadLetter, Outputs, Source
 from udfs.smoke import position_row
-from udfs.contracts.topics import partner_of_topic
+
 
 class DecodePositions(ProcessFunction):
     """Raw Kafka rows ``(payload, topic, partition, offset)`` into a ``vehicle_positions`` row,

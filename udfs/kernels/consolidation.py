@@ -407,7 +407,7 @@ def plan_groups_reference(group_offsets, lat, lng, window_start, window_end, vol
             km_separate[g] = math.nan
             continue
         # every partner alone, in the order of its first delivery in the group
-        by_partner = {}
+        by_partner: dict[int, list[int]] = {}
         for k, r in enumerate(rows):
             by_partner.setdefault(int(partner[r]), []).append(k)
         separate = 0.0

@@ -16,6 +16,7 @@ import numpy as np
 from numba import njit
 
 from udfs.geo import EARTH_RADIUS_M
+
 KERNEL_VERSION = "eta-2"
 
 

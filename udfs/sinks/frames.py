@@ -19,7 +19,7 @@ are the reference the tests hold them to.
 from __future__ import annotations
 
 import struct
-from typing import Iterable, Iterator
+from collections.abc import Iterable, Iterator
 
 _U32 = struct.Struct(">I")
 _I32 = struct.Struct(">i")

@@ -18,9 +18,10 @@ from __future__ import annotations
 import re
 import struct
 import uuid
-from typing import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
 
-Encoder = Callable[[bytearray, object], None]
+Encoder = Callable[[bytearray, Any], None]  # (buffer, value): appends the value's RowBinary
 
 _FIXED = {"Int8": "<b", "Int16": "<h", "Int32": "<i", "Int64": "<q", "UInt8": "<B", "UInt16": "<H",
           "UInt32": "<I", "UInt64": "<Q", "Float32": "<f", "Float64": "<d"}

@@ -1,0 +1,96 @@
+"""Where every result of the coordination job goes: one function per domain result, giving
+its ClickHouse rows and its Kafka messages (topics, the inboxes it fans out to, key, encoded
+value). "Where does X go?" is answered here; the JVM stages write the same (udfs/jvm
+``flink.Outputs``, held byte-equal by tests/unit/test_jvm_outputs.py).
+
+Each function yields ``(ROWS, (table, row))`` and ``(KAFKA, (topics, key, value))`` pairs,
+which a Flink function gathers into one element per call (udfs.flink.outputs.gather).
+
+    result                   ClickHouse table           Kafka topics                                   key
+    accepted partner event   its stream's table         -                                              -
+    co-location (a match,    colocations                coordination.colocations, both partners'       match_id
+      or its retraction)                                inboxes
+    ETA update               eta_predictions            coordination.eta, the partner's inbox          partner:shipment
+    consolidation proposal   consolidation_proposals    coordination.proposals, every partner's inbox  proposal_id
+    dead letter              dead_letters               coordination.dead_letters                      dead_letter_id
+
+Privacy: rows and records carry H3 cells, never a partner's raw coordinates or recipient keys
+(udfs.rows). No kernels are imported here: the Intake writes through this module and stays
+quick to import on a TaskManager.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+from udfs import keys
+from udfs.contracts import topics, wire
+from udfs.records import DeadLetter, Source
+from udfs.rows import event_row, match_row, proposal_row
+
+if TYPE_CHECKING:
+    from udfs.colocation import Match
+    from udfs.consolidation import Proposal
+    from udfs.eta import EtaUpdate
+
+
+class _Kind:
+    """What a function yields before it is gathered (not a Flink output tag)."""
+
+    def __init__(self, name: str):
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"<{self.name}>"
+
+
+ROWS = _Kind("rows")  # (ROWS, (table, row))
+KAFKA = _Kind("kafka")  # (KAFKA, (topics, key, value))
+
+Output = tuple[_Kind, tuple]
+
+
+def event(stream: str, record: dict, source: Source, ingested_at: int) -> Iterator[Output]:
+    """An accepted partner record: its row in the table named like its stream, nothing on Kafka."""
+    yield ROWS, (stream, event_row(stream, record, source, ingested_at))
+
+
+def match(m: Match) -> Iterator[Output]:
+    """A co-located pair, or its retraction (``m.retracted``): the same table, topic and inboxes."""
+    yield ROWS, ("colocations", match_row(m))
+    yield KAFKA, ((topics.COLOCATIONS, topics.inbox(m.partner_a), topics.inbox(m.partner_b)), m.match_id,
+                  wire.encode(match_record(m), "CoLocation"))
+
+
+def eta(u: EtaUpdate) -> Iterator[Output]:
+    yield ROWS, ("eta_predictions", tuple(u))
+    yield KAFKA, ((topics.ETA, topics.inbox(u.partner_id)), keys.key(u.partner_id, u.shipment_id),
+                  wire.encode(u._asdict(), "EtaUpdate"))
+
+
+def proposal(p: Proposal) -> Iterator[Output]:
+    yield ROWS, ("consolidation_proposals", proposal_row(p))
+    yield KAFKA, ((topics.PROPOSALS, *(topics.inbox(partner) for partner in p.partners)), p.proposal_id,
+                  wire.encode(proposal_record(p), "ConsolidationProposal"))
+
+
+def dead_letter(dead: DeadLetter) -> Iterator[Output]:
+    yield ROWS, ("dead_letters", dead.clickhouse_row())
+    yield KAFKA, ((topics.DEAD_LETTERS,), dead.dead_letter_id, wire.encode(dead.as_record(), "DeadLetter"))
+
+
+def match_record(m: Match) -> dict:
+    """The ``CoLocation`` Avro record (current version) of a match."""
+    return {"match_id": m.match_id, "partner_a": m.partner_a, "shipment_a": m.shipment_a,
+            "partner_b": m.partner_b, "shipment_b": m.shipment_b, "h3_cell": m.h3_cell,
+            "distance_m": m.distance_m, "overlap_start": m.overlap_start, "overlap_end": m.overlap_end,
+            "same_recipient": m.same_recipient, "detected_at": m.detected_at, "version": m.version,
+            "retracted": m.retracted}
+
+
+def proposal_record(p: Proposal) -> dict:
+    """The ``ConsolidationProposal`` Avro record."""
+    return {"proposal_id": p.proposal_id, "partners": list(p.partners), "shipments": list(p.shipments),
+            "assigned_partner": p.assigned_partner, "km_separate": p.km_separate,
+            "km_consolidated": p.km_consolidated, "km_saved": p.km_saved, "kernel_version": p.kernel_version,
+            "inputs_digest": p.inputs_digest, "created_at": p.created_at}
