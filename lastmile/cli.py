@@ -16,9 +16,13 @@ from lastmile.simulator.city import CITIES
 from lastmile.simulator.plan import SimConfig
 from lastmile.topics import STREAMS
 
+#: Flags that set a Config field of the same name (a flag given wins over the environment).
+CONFIG_FLAGS = ("parallelism", "colocation_radius_m")
+
 
 def _config(args: argparse.Namespace) -> Config:
-    return Config.from_env(parallelism=getattr(args, "parallelism", None))
+    """The configuration of this command: the environment, then the flags it was given (one way for all)."""
+    return Config.from_env(**{name: getattr(args, name, None) for name in CONFIG_FLAGS})
 
 
 def cmd_up(args):
@@ -128,9 +132,8 @@ def cmd_simulate(args):
     mess = MessConfig(late_share=args.late_share, max_delay_s=args.max_delay, duplicate_share=args.duplicate_share,
                       malformed_share=args.malformed_share)
     sink = FileSink(pathlib.Path(args.out)) if args.out else KafkaSink(config, sim.ecosystem_key)
-    radius = args.colocation_radius_m or config.colocation_radius_m
     result = simulate(sim, mess, sink, events=args.events, rate=args.rate, duration_s=args.duration,
-                      radius_m=radius, progress=not args.json)
+                      radius_m=config.colocation_radius_m, progress=not args.json)
     if args.truth:
         write_truth(result, pathlib.Path(args.truth))
     summary = {**result.truth["summary"], "seconds": round(result.seconds, 2), "events_per_s": round(result.rate),
@@ -148,7 +151,7 @@ def cmd_simulate(args):
 def cmd_run(args):
     from lastmile import report, run
 
-    config = _config(args).with_overrides(colocation_radius_m=args.colocation_radius_m)
+    config = _config(args)
     seconds = run.run(config, bounded=args.bounded, jobmanager=args.jobmanager, progress=not args.json)
     finished_at_ms = int(time.time() * 1000)  # every row is in ClickHouse: the sinks flushed at the end of input
     if args.json:

@@ -36,7 +36,7 @@ import numpy as np
 
 from udfs import keys
 from udfs.eta import DETOUR, DWELL_S
-from udfs.kernels.consolidation import KERNEL_VERSION
+from udfs.kernels.consolidation import KERNEL_VERSION, GroupBatch
 from udfs.kernels.native import components, plan_groups
 
 NEIGHBOURHOOD_RESOLUTION = 7
@@ -65,6 +65,15 @@ class Member(NamedTuple):
         """The member a co-located task (udfs.colocation.Task) becomes."""
         return cls(task.partner_id, task.shipment_id, task.lat, task.lng, task.window_start, task.window_end,
                    task.volume_l)
+
+
+OFFER_RETENTION_MS = 24 * 3_600_000  # offers that ended a day before the newest one began are dropped
+
+
+def offers_ended_before(offers, newest: Offer) -> list[str]:
+    """The keys of ``offers`` (``(key, Offer)`` pairs) that ended more than a day before
+    ``newest`` begins: what the Consolidator forgets when ``newest`` arrives."""
+    return [key for key, old in offers if old.available_to + OFFER_RETENTION_MS < newest.available_from]
 
 
 class Link(NamedTuple):
@@ -343,15 +352,17 @@ def _batches(groups: list[list[Member]], ranked: dict[str, list[Offer]], promise
     partner_index = {p: i for i, p in enumerate(sorted({m.partner_id for m, _ in rows}))}
     f64 = lambda values: np.array(values, dtype=np.float64)  # noqa: E731
     i64 = lambda values: np.array(values, dtype=np.int64)  # noqa: E731
-    chosen, km_separate, km_consolidated, order = plan_groups(
-        i64(group_offsets), f64([m.lat for m, _ in rows]), f64([m.lng for m, _ in rows]),
-        i64([m.window_start for m, _ in rows]), i64([m.window_end for m, _ in rows]),
-        f64([m.volume_l for m, _ in rows]), i64([partner_index[m.partner_id] for m, _ in rows]),
-        f64([o[0] for _, o in rows]), f64([o[1] for _, o in rows]), i64([now] * len(groups)),
-        i64(cand_offsets), i64([partner_index.get(o.partner_id, -1) for o in cands]),
-        f64([o.lat for o in cands]), f64([o.lng for o in cands]), i64([o.available_from for o in cands]),
-        i64([o.available_to for o in cands]), f64([o.spare_volume_l for o in cands]),
-        i64([o.spare_stops for o in cands]), DETOUR, PLANNING_SPEED_MPS, DWELL_S)
+    chosen, km_separate, km_consolidated, order = plan_groups(GroupBatch(
+        group_offsets=i64(group_offsets), lat=f64([m.lat for m, _ in rows]), lng=f64([m.lng for m, _ in rows]),
+        window_start=i64([m.window_start for m, _ in rows]), window_end=i64([m.window_end for m, _ in rows]),
+        volume_l=f64([m.volume_l for m, _ in rows]), partner=i64([partner_index[m.partner_id] for m, _ in rows]),
+        own_lat=f64([o[0] for _, o in rows]), own_lng=f64([o[1] for _, o in rows]),
+        decision_ms=i64([now] * len(groups)), cand_offsets=i64(cand_offsets),
+        cand_partner=i64([partner_index.get(o.partner_id, -1) for o in cands]),
+        cand_lat=f64([o.lat for o in cands]), cand_lng=f64([o.lng for o in cands]),
+        cand_from=i64([o.available_from for o in cands]), cand_to=i64([o.available_to for o in cands]),
+        cand_spare_volume=f64([o.spare_volume_l for o in cands]), cand_spare_stops=i64([o.spare_stops for o in cands])),
+        DETOUR, PLANNING_SPEED_MPS, DWELL_S)
     for gi, batch in enumerate(batches):
         c = int(chosen[gi])
         tour = [int(r) - group_offsets[gi] for r in order[group_offsets[gi]:group_offsets[gi + 1]]] if c >= 0 else []

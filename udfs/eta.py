@@ -342,3 +342,39 @@ class Route:
                 self.emitted[stop.shipment_id] = (at, eta)
                 out.append(EtaUpdate(self.partner_id, stop.shipment_id, self.vehicle_id, at, eta, MODEL_VERSION))
         return out
+
+
+# --- what the ETA operator (udfs.flink.eta.Eta) does besides applying intervals ----------------------
+
+HOUR_MS = 3_600_000
+IDLE_ROUTE_MS = 24 * HOUR_MS  # a stop whose window opened a day ago is over, final status or not;
+                              # a van without stops that sent nothing for a day is forgotten
+
+
+def clean_up_at(ts: int) -> int:
+    """When a route is cleaned up after something at ``ts``: on whole hours (at most one timer
+    per van and hour, whatever the event rate), a day after ``ts``."""
+    return (ts // HOUR_MS + 1) * HOUR_MS + IDLE_ROUTE_MS
+
+
+def clean_up(route: Route, now: int) -> bool:
+    """Complete the stops whose window opened a day before ``now``; True when the route is
+    over (no stop left and no ping for a day): its state can be cleared."""
+    for stop in [s for s in route.stops.values() if s.window_start + IDLE_ROUTE_MS <= now]:
+        route.complete(stop.shipment_id)
+    return not route.stops and (route.last_ping is None or route.last_ping[0] + IDLE_ROUTE_MS <= now)
+
+
+def waiting_entry(value, position: int) -> tuple:
+    """How a stop change or a ping batch waits for the end of its interval: ``(event time,
+    0 for a stop and 1 for a batch, arrival position, value)`` (stops first at equal times)."""
+    return value.at, 0 if isinstance(value, (Assign, Unassign)) else 1, position, value
+
+
+def in_waiting_order(entries) -> list:
+    """The values of :func:`waiting_entry` entries in the order they are applied: event time,
+    stops first, arrival. Entries of checkpoints taken before the event time was part of them,
+    ``(kind, position, value)``, sort the same way."""
+    def order(entry: tuple) -> tuple:
+        return entry[:3] if len(entry) == 4 else (entry[2].at, entry[0], entry[1])
+    return [entry[-1] for entry in sorted(entries, key=order)]

@@ -23,7 +23,7 @@ from test_kernels_consolidation import DAY, HOUR, LAT, LNG, batch  # noqa: I100 
 from udfs import consolidation as c
 from udfs.consolidation import Link, Member, Neighbourhood, Offer, Unlink
 from udfs.kernels import native
-from udfs.kernels.consolidation import KERNEL_VERSION, _open_tour, _open_tour_reference, components_reference
+from udfs.kernels.consolidation import KERNEL_VERSION, GroupBatch, _open_tour, _open_tour_reference, components_reference
 from udfs.outputs import proposal_record
 from udfs.rows import proposal_row
 
@@ -194,7 +194,7 @@ def java_plan(jvm, args, detour, speed_mps, dwell_s):
 
 
 def python_plan(args, detour, speed_mps, dwell_s):
-    return native.plan_groups(**args, detour=detour, speed_mps=speed_mps, dwell_s=dwell_s)
+    return native.plan_groups(GroupBatch(**args), detour=detour, speed_mps=speed_mps, dwell_s=dwell_s)
 
 
 def compare_plans(java, python) -> tuple[int, int]:

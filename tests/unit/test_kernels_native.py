@@ -20,7 +20,7 @@ def test_eta_entry_point_equals_the_kernel(seed, vehicles, max_stops):
 @given(seed=st.integers(0, 2**32 - 1), groups=st.integers(1, 6), max_size=st.integers(1, 10))
 def test_consolidation_entry_points_equal_the_kernels(seed, groups, max_size):
     args = consolidation_batch(np.random.default_rng(seed), groups, max_size)
-    got = native.plan_groups(**args, detour=1.3, speed_mps=7.0, dwell_s=180.0)
+    got = native.plan_groups(consolidation.GroupBatch(**args), detour=1.3, speed_mps=7.0, dwell_s=180.0)
     expected = consolidation.plan_groups(**args, detour=1.3, speed_mps=7.0, dwell_s=180.0)
     for a, b in zip(got, expected):
         assert np.array_equal(a, b, equal_nan=True)

@@ -11,6 +11,11 @@ from udfs.contracts import STREAM_RECORDS, rules, wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.jsonl import conform, parse_line
 from udfs.contracts.schemas import SchemaRegistry, SchemaVersion, default_registry
+from udfs.statuses import TRACKED_STATUSES
+
+#: Where an accepted record goes after its row (:func:`downstream`).
+TO_STAGES = "stages"  # the Registry (tasks, statuses that open or close a stop) or the Consolidator (offers)
+TO_PINGS = "pings"  # the ETA path's ping batches
 
 
 def record_name(stream: str) -> str:
@@ -54,3 +59,31 @@ def validated(name: str, record: dict, topic_partner: str | None, now_ms: int | 
 def _staged(exc: ContractViolation, stage: str) -> ContractViolation:
     exc.stage = stage
     return exc
+
+
+def event_time(stream: str, record: dict) -> int:
+    """The event time of an accepted record (internal form): an offer's is its start."""
+    return record["available_from"] if stream == "capacity_offers" else record["event_time"]
+
+
+def lateness(stream: str, record: dict, watermark: int) -> str | None:
+    """Why an accepted record is late (its dead letter's message), or None. A delivery task
+    is never late here: its lateness depends on its window, the Registry decides."""
+    if stream == "delivery_tasks":
+        return None
+    at = event_time(stream, record)
+    if at < watermark:
+        return f"event_time is {(watermark - at) / 1000:.0f} s behind the watermark"
+    return None
+
+
+def downstream(stream: str, record: dict) -> str | None:
+    """Where an accepted, timely record goes after its ClickHouse row: :data:`TO_STAGES`,
+    :data:`TO_PINGS`, or nowhere (None: statuses that change nothing for ETAs)."""
+    if stream == "vehicle_positions":
+        return TO_PINGS
+    if stream in ("delivery_tasks", "capacity_offers"):
+        return TO_STAGES
+    if stream == "shipment_status" and record["status"] in TRACKED_STATUSES:
+        return TO_STAGES
+    return None

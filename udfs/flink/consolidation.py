@@ -17,13 +17,12 @@ from pyflink.datastream import KeyedBroadcastProcessFunction
 from pyflink.datastream.state import ListStateDescriptor, MapStateDescriptor, ValueStateDescriptor
 
 from udfs import outputs
-from udfs.consolidation import Link, Neighbourhood, Offer, due_at
+from udfs.consolidation import Link, Neighbourhood, Offer, due_at, offers_ended_before
 from udfs.flink.outputs import gather
 from udfs.flink.timers import Timers
 
 #: Broadcast state: offer key -> Offer. An offer replaces the earlier one with the same key.
 OFFERS = MapStateDescriptor("offers", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
-OFFER_RETENTION_MS = 24 * 3_600_000  # offers that ended a day before the newest one began are dropped
 
 
 class Consolidator(KeyedBroadcastProcessFunction):
@@ -51,9 +50,8 @@ class Consolidator(KeyedBroadcastProcessFunction):
     def process_broadcast_element(self, offer: Offer, ctx):
         state = ctx.get_broadcast_state(OFFERS)
         state.put(offer.offer_key, offer)
-        for key, old in list(state.items()):
-            if old.available_to + OFFER_RETENTION_MS < offer.available_from:
-                state.remove(key)
+        for key in offers_ended_before(list(state.items()), offer):
+            state.remove(key)
         self._offers = None  # rebuilt on the next lookup
 
     def process_element(self, value, ctx):

@@ -25,7 +25,7 @@ from pyflink.datastream import KeyedBroadcastProcessFunction, KeyedProcessFuncti
 from pyflink.datastream.state import MapStateDescriptor, ValueStateDescriptor
 
 from udfs import keys, outputs
-from udfs.eta import Assign, Route, Unassign, apply_interval
+from udfs.eta import HOUR_MS, Assign, Route, Unassign, apply_interval, clean_up, clean_up_at, in_waiting_order, waiting_entry
 from udfs.flink.outputs import gather
 from udfs.flink.timers import Timers
 from udfs.pings import PingBatch, batch_from_row, interval_end, track
@@ -39,22 +39,6 @@ SPEEDS = MapStateDescriptor("speeds", Types.STRING(), Types.DOUBLE())
 SPEEDS_UPTO = MapStateDescriptor("speeds-upto", Types.STRING(), Types.LONG())
 PENDING_SPEEDS = MapStateDescriptor("speeds-pending", Types.STRING(), Types.PICKLED_BYTE_ARRAY())
 BROADCAST_STATES = (SPEEDS, SPEEDS_UPTO, PENDING_SPEEDS)
-HOUR_MS = 3_600_000
-IDLE_ROUTE_MS = 24 * HOUR_MS  # a stop whose window opened a day ago is over, final status or not;
-                              # a van without stops that sent nothing for a day is forgotten
-
-
-def _hour_after(ts: int) -> int:
-    """Timers on whole hours: at most one per key and hour, whatever the event rate."""
-    return (ts // HOUR_MS + 1) * HOUR_MS + IDLE_ROUTE_MS
-
-
-def _pending_order(entry: tuple) -> tuple:
-    """Event time, stops first, arrival: of ``(at, kind, seq, value)``, or of the
-    ``(kind, seq, value)`` that checkpoints before the intervals hold (keyed by ``at``)."""
-    return entry[:3] if len(entry) == 4 else (entry[2].at, entry[0], entry[1])
-
-
 def pair_name(pair: tuple[int, int]) -> str:
     """A state key for a pair of numbers: ``(cell, hour)`` of an estimate, ``(version, district)``
     of pending speeds (string keys, see :data:`SPEEDS`)."""
@@ -241,7 +225,6 @@ class Eta(KeyedBroadcastProcessFunction):
         return gather(self._on_timer(timestamp, ctx), tag=None)
 
     def _process(self, value, ctx):
-        is_stop = isinstance(value, (Assign, Unassign))
         at = value.at
         key = value[0]  # PingBatch.key, Assign/Unassign.vehicle_key: the current key
         due = interval_end(at, self._interval)
@@ -250,7 +233,7 @@ class Eta(KeyedBroadcastProcessFunction):
             yield from self._apply(key, [value], ctx, watermark - self._interval)
             return
         waiting = self._pending_of(key).setdefault(due, [])
-        waiting.append((at, 0 if is_stop else 1, len(waiting), value))  # stops first at equal times
+        waiting.append(waiting_entry(value, len(waiting)))
         self._pending.put(due, waiting)
         self._timers.register(ctx, key, due)
 
@@ -262,16 +245,13 @@ class Eta(KeyedBroadcastProcessFunction):
         if due:
             self._pending.remove(timestamp)
             # speeds learned before this interval began, none of its own or later ones
-            yield from self._apply(key, [p[-1] for p in sorted(due, key=_pending_order)], ctx,
-                                   timestamp - self._interval)
+            yield from self._apply(key, in_waiting_order(due), ctx, timestamp - self._interval)
         if timestamp % HOUR_MS:
-            return  # an interval's timer; cleanups run on whole hours (see _hour_after)
+            return  # an interval's timer; cleanups run on whole hours (see udfs.eta.clean_up_at)
         route = self._route_of(key)
         if route is None:
             return
-        for stop in [s for s in route.stops.values() if s.window_start + IDLE_ROUTE_MS <= timestamp]:
-            route.complete(stop.shipment_id)
-        if not route.stops and (route.last_ping is None or route.last_ping[0] + IDLE_ROUTE_MS <= timestamp):
+        if clean_up(route, timestamp):
             self._route.clear()
             del self._routes[key]
         else:
@@ -286,7 +266,7 @@ class Eta(KeyedBroadcastProcessFunction):
             yield from outputs.eta(u)
         for value in values:  # clean-up timers: a day after a stop's window opened or the van's last ping
             if isinstance(value, Assign):
-                self._timers.register(ctx, key, _hour_after(value.stop.window_start))
+                self._timers.register(ctx, key, clean_up_at(value.stop.window_start))
             elif not isinstance(value, Unassign):
-                self._timers.register(ctx, key, _hour_after(value.at))
+                self._timers.register(ctx, key, clean_up_at(value.at))
         self._route.update(route)

@@ -19,12 +19,11 @@ from pyflink.datastream import OutputTag, ProcessFunction
 from udfs import outputs
 from udfs.contracts import topics
 from udfs.contracts.errors import ContractViolation
-from udfs.contracts.intake import from_wire
+from udfs.contracts.intake import TO_PINGS, TO_STAGES, downstream, from_wire, lateness
 from udfs.contracts.jvm_export import decoded_field_types, decoded_fields
 from udfs.flink.outputs import gather
 from udfs.pings import ping_text
 from udfs.records import DeadLetter, Source
-from udfs.statuses import TRACKED_STATUSES
 
 _FLINK_TYPES = {"STRING": Types.STRING(), "BIGINT": Types.LONG(), "DOUBLE": Types.DOUBLE(), "INT": Types.INT(),
                 "BOOLEAN": Types.BOOLEAN()}
@@ -74,23 +73,22 @@ class Intake(ProcessFunction):
             yield from outputs.dead_letter(DeadLetter(str(source), violation.stage, violation.reason,
                                                       violation.message, raw, partner, now))
             return
-        if stream == "delivery_tasks":
+        if stream == "delivery_tasks":  # its rows and lateness are the Registry's (they depend on its window)
             yield accepted_row(stream, record, source, now)
             return
-        event_time = record["event_time"] if "event_time" in record else record["available_from"]
         watermark = ctx.timer_service().current_watermark()
         if len(value) > 5 and value[5] is not None:  # the watermark the JVM judged a position by
             watermark = max(watermark, value[5])
-        if event_time < watermark:
-            yield from outputs.dead_letter(DeadLetter(
-                str(source), "event-time", "late",
-                f"event_time is {(watermark - event_time) / 1000:.0f} s behind the watermark", raw, partner, now))
+        late = lateness(stream, record, watermark)
+        if late is not None:
+            yield from outputs.dead_letter(DeadLetter(str(source), "event-time", "late", late, raw, partner, now))
             return
         yield from outputs.event(stream, record, source, now)
-        if stream == "vehicle_positions":
+        where = downstream(stream, record)
+        if where == TO_PINGS:
             yield POSITIONS, Row(record["partner_id"], record["vehicle_id"], ping_text(
                 record["event_time"], record["lat"], record["lng"], record["speed_mps"]))
-        elif (stream == "shipment_status" and record["status"] in TRACKED_STATUSES) or stream == "capacity_offers":
+        elif where == TO_STAGES:
             yield accepted_row(stream, record, source, now)
 
 

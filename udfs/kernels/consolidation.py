@@ -48,6 +48,7 @@ references, so the two agree to the last bit and make the same choices on ties.
 from __future__ import annotations
 
 import math
+from typing import NamedTuple
 
 import numpy as np
 from numba import njit
@@ -243,6 +244,31 @@ def _km_separate(d, own, members, path, first_row, n, phi, lam, cos_phi, partner
         _open_tour(own, m, path)
         total += _path_metres(own, path, m) * detour / 1000.0
     return total
+
+
+class GroupBatch(NamedTuple):
+    """The groups of one kernel call and the candidates that could serve them, as
+    :func:`plan_groups` reads them (layout in the module docstring): what callers build,
+    by name; :mod:`udfs.kernels.native` alone flattens it into the kernel's arrays."""
+
+    group_offsets: np.ndarray  # int64[G + 1]: group g's deliveries are rows [g_o[g], g_o[g + 1])
+    lat: np.ndarray  # float64[rows]: the deliveries
+    lng: np.ndarray
+    window_start: np.ndarray  # int64[rows], epoch ms
+    window_end: np.ndarray
+    volume_l: np.ndarray  # float64[rows]
+    partner: np.ndarray  # int64[rows]: partner number
+    own_lat: np.ndarray  # float64[rows]: the delivery's partner's own start (NaN: from its first stop)
+    own_lng: np.ndarray
+    decision_ms: np.ndarray  # int64[G]: when each group is decided
+    cand_offsets: np.ndarray  # int64[G + 1]: group g's candidates are [c_o[g], c_o[g + 1])
+    cand_partner: np.ndarray  # int64[C]
+    cand_lat: np.ndarray  # float64[C]: the candidate's start
+    cand_lng: np.ndarray
+    cand_from: np.ndarray  # int64[C]: availability, epoch ms
+    cand_to: np.ndarray
+    cand_spare_volume: np.ndarray  # float64[C]
+    cand_spare_stops: np.ndarray  # int64[C]
 
 
 @njit(cache=True)

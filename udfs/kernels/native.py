@@ -92,14 +92,15 @@ def _plan_groups(groups, group_offsets, rows, lat, lng, window_start, window_end
     carray(order, rows)[:] = result[3]
 
 
-def plan_groups(group_offsets, lat, lng, window_start, window_end, volume_l, partner, own_lat, own_lng, decision_ms,
-                cand_offsets, cand_partner, cand_lat, cand_lng, cand_from, cand_to, cand_spare_volume,
-                cand_spare_stops, detour, speed_mps, dwell_s):
-    rows_in = (_f(lat), _f(lng), _i(window_start), _i(window_end), _f(volume_l), _i(partner), _f(own_lat),
-               _f(own_lng))
-    cands_in = (_i(cand_partner), _f(cand_lat), _f(cand_lng), _i(cand_from), _i(cand_to), _f(cand_spare_volume),
-                _i(cand_spare_stops))
-    group_offsets, cand_offsets, decision_ms = _i(group_offsets), _i(cand_offsets), _i(decision_ms)
+def plan_groups(batch: consolidation.GroupBatch, detour: float, speed_mps: float, dwell_s: float):
+    """:func:`udfs.kernels.consolidation.plan_groups` of ``batch``: ``(chosen, km_separate,
+    km_consolidated, order)``."""
+    b = batch
+    rows_in = (_f(b.lat), _f(b.lng), _i(b.window_start), _i(b.window_end), _f(b.volume_l), _i(b.partner),
+               _f(b.own_lat), _f(b.own_lng))
+    cands_in = (_i(b.cand_partner), _f(b.cand_lat), _f(b.cand_lng), _i(b.cand_from), _i(b.cand_to),
+                _f(b.cand_spare_volume), _i(b.cand_spare_stops))
+    group_offsets, cand_offsets, decision_ms = _i(b.group_offsets), _i(b.cand_offsets), _i(b.decision_ms)
     groups, rows = len(group_offsets) - 1, len(rows_in[0])
     chosen, km_separate = np.empty(groups, np.int64), np.empty(groups)
     km_consolidated, order = np.empty(groups), np.empty(rows, np.int64)
@@ -121,7 +122,9 @@ def warm_up() -> None:
     lat, lng = np.array([52.520, 52.521]), np.array([13.400, 13.400])
     no_own = np.full(2, np.nan)
     window_start, window_end = np.zeros(2, np.int64), np.full(2, 3_600_000, np.int64)
-    plan_groups(pair * 2, lat, lng, window_start, window_end, np.ones(2), pair, no_own, no_own,
-                np.zeros(1, np.int64), pair, pair[:1], np.array([52.565]), np.array([13.400]),
-                np.zeros(1, np.int64), np.full(1, 3_600_000, np.int64), np.full(1, 10.0), np.ones(1, np.int64),
-                1.3, 7.0, 180.0)
+    plan_groups(consolidation.GroupBatch(
+        group_offsets=pair * 2, lat=lat, lng=lng, window_start=window_start, window_end=window_end,
+        volume_l=np.ones(2), partner=pair, own_lat=no_own, own_lng=no_own, decision_ms=np.zeros(1, np.int64),
+        cand_offsets=pair, cand_partner=pair[:1], cand_lat=np.array([52.565]), cand_lng=np.array([13.400]),
+        cand_from=np.zeros(1, np.int64), cand_to=np.full(1, 3_600_000, np.int64), cand_spare_volume=np.full(1, 10.0),
+        cand_spare_stops=np.ones(1, np.int64)), 1.3, 7.0, 180.0)
