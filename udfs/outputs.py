@@ -3,7 +3,7 @@ its ClickHouse rows and its Kafka messages (topics, the inboxes it fans out to, 
 value). "Where does X go?" is answered here; the JVM stages write the same (udfs/jvm
 ``flink.Outputs``, held byte-equal by tests/unit/test_jvm_outputs.py).
 
-Each function yields ``(ROWS, (table, row))`` and ``(KAFKA, (topics, key, value))`` pairs,
+Each function yields ``(ROWS, Row)`` and ``(KAFKA, Message)`` pairs,
 which a Flink function gathers into one element per call (udfs.flink.outputs.gather).
 
     result                   ClickHouse table           Kafka topics                                   key
@@ -21,7 +21,7 @@ quick to import on a TaskManager.
 from __future__ import annotations
 
 from collections.abc import Iterator
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from udfs import keys
 from udfs.contracts import topics, wire
@@ -44,39 +44,54 @@ class _Kind:
         return f"<{self.name}>"
 
 
-ROWS = _Kind("rows")  # (ROWS, (table, row))
-KAFKA = _Kind("kafka")  # (KAFKA, (topics, key, value))
+class Row(NamedTuple):
+    """A ClickHouse row, its values in the order of ``udfs.rows.COLUMNS[table]``."""
 
-Output = tuple[_Kind, tuple]
+    table: str
+    values: tuple
+
+
+class Message(NamedTuple):
+    """One Kafka value for one or more topics (a result and the inboxes it fans out to)."""
+
+    topics: tuple[str, ...]
+    key: str
+    value: bytes
+
+
+ROWS = _Kind("rows")  # (ROWS, Row)
+KAFKA = _Kind("kafka")  # (KAFKA, Message)
+
+Output = tuple[_Kind, Row | Message]
 
 
 def event(stream: str, record: dict, source: Source, ingested_at: int) -> Iterator[Output]:
     """An accepted partner record: its row in the table named like its stream, nothing on Kafka."""
-    yield ROWS, (stream, event_row(stream, record, source, ingested_at))
+    yield ROWS, Row(stream, event_row(stream, record, source, ingested_at))
 
 
 def match(m: Match) -> Iterator[Output]:
     """A co-located pair, or its retraction (``m.retracted``): the same table, topic and inboxes."""
-    yield ROWS, ("colocations", match_row(m))
-    yield KAFKA, ((topics.COLOCATIONS, topics.inbox(m.partner_a), topics.inbox(m.partner_b)), m.match_id,
-                  wire.encode(match_record(m), "CoLocation"))
+    yield ROWS, Row("colocations", match_row(m))
+    yield KAFKA, Message((topics.COLOCATIONS, topics.inbox(m.partner_a), topics.inbox(m.partner_b)), m.match_id,
+                         wire.encode(match_record(m), "CoLocation"))
 
 
 def eta(u: EtaUpdate) -> Iterator[Output]:
-    yield ROWS, ("eta_predictions", tuple(u))
-    yield KAFKA, ((topics.ETA, topics.inbox(u.partner_id)), keys.key(u.partner_id, u.shipment_id),
-                  wire.encode(u._asdict(), "EtaUpdate"))
+    yield ROWS, Row("eta_predictions", tuple(u))
+    yield KAFKA, Message((topics.ETA, topics.inbox(u.partner_id)), keys.key(u.partner_id, u.shipment_id),
+                         wire.encode(u._asdict(), "EtaUpdate"))
 
 
 def proposal(p: Proposal) -> Iterator[Output]:
-    yield ROWS, ("consolidation_proposals", proposal_row(p))
-    yield KAFKA, ((topics.PROPOSALS, *(topics.inbox(partner) for partner in p.partners)), p.proposal_id,
-                  wire.encode(proposal_record(p), "ConsolidationProposal"))
+    yield ROWS, Row("consolidation_proposals", proposal_row(p))
+    yield KAFKA, Message((topics.PROPOSALS, *(topics.inbox(partner) for partner in p.partners)), p.proposal_id,
+                         wire.encode(proposal_record(p), "ConsolidationProposal"))
 
 
 def dead_letter(dead: DeadLetter) -> Iterator[Output]:
-    yield ROWS, ("dead_letters", dead.clickhouse_row())
-    yield KAFKA, ((topics.DEAD_LETTERS,), dead.dead_letter_id, wire.encode(dead.as_record(), "DeadLetter"))
+    yield ROWS, Row("dead_letters", dead.clickhouse_row())
+    yield KAFKA, Message((topics.DEAD_LETTERS,), dead.dead_letter_id, wire.encode(dead.as_record(), "DeadLetter"))
 
 
 def match_record(m: Match) -> dict:

@@ -55,8 +55,8 @@ DEAD_LETTER_COLUMNS = ("dead_letter_id", "received_at", "source", "partner_id", 
 
 class Outputs(NamedTuple):
     """What one call of a job's function writes, in one element: ClickHouse rows
-    ``(table, row)`` and Kafka messages ``(topics, key, value)`` (one value for one or more
-    topics). One crossing to the writers instead of one per row and per message."""
+    (``udfs.outputs.Row``: table, values) and Kafka messages (``udfs.outputs.Message``:
+    topics, key, value). One crossing to the writers instead of one per row and per message."""
 
     rows: tuple = ()
     messages: tuple = ()

@@ -9,8 +9,8 @@ that jar (links, the wheel is not changed). In thread mode each TaskManager runs
 Python functions in its own interpreter: this is how the job uses both cores.
 
 Jobs reach it with ``lastmile run --jobmanager HOST:PORT`` (planned in that process and
-submitted to the REST endpoint, see ``jobs.coordination._submit``), or with the
-distribution's own ``flink run -py jobs/coordination.py``.
+submitted to the REST endpoint, see ``lastmile.run._submit``), or with the
+distribution's own ``flink run -pym lastmile.run``.
 """
 from __future__ import annotations
 
@@ -98,7 +98,7 @@ def _prepare(config: Config) -> None:
         old.unlink()
     wheel = wheel_home()
     # The job's own jars (connectors, udfs/jvm) too: a job on this cluster then ships none
-    # (see has_job_jars), and `flink run -py jobs/coordination.py` plans with them on its classpath.
+    # (see has_job_jars), and `flink run -pym lastmile.run` plans with them on its classpath.
     for jar in [*sorted((wheel / "lib").glob("*.jar")), *wheel_python_jars(), *jars.flink_connector_jars(config)]:
         (lib / jar.name).symlink_to(jar)
 

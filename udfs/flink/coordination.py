@@ -2,7 +2,7 @@
 reference the JVM's (udfs/jvm ``io.lastmile.udfs.flink``) are held to; the job runs them with
 ``LASTMILE_OPERATORS=python`` (jobs.coordination.python_stages).
 
-Their ClickHouse rows and Kafka messages (``ROWS``, ``KAFKA``: a match goes to the
+Their ClickHouse rows and Kafka messages (udfs/outputs.py: a match goes to the
 colocations topic and two inboxes) leave each call as one ``OUTPUTS`` element
 (udfs.flink.outputs.gather), framed for the JVM sinks.
 Side outputs that feed the ETA and consolidation operators (udfs.flink.eta,

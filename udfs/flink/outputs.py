@@ -1,6 +1,6 @@
 """Every output of the job's Python functions: gathered per call, framed for the JVM sinks.
 
-A function yields ``(ROWS, (table, row))`` and ``(KAFKA, (topics, key, value))`` as it
+A function yields ``(ROWS, udfs.outputs.Row)`` and ``(KAFKA, udfs.outputs.Message)`` as it
 goes (what each result produces: udfs/outputs.py); :func:`gather` turns all of one call's
 into a single :class:`udfs.records.Outputs` element, on the ``OUTPUTS`` side output or on
 the main output. Each element emitted from Python is a call into the JVM, and a side
