@@ -67,13 +67,16 @@ class Member(NamedTuple):
                    task.volume_l)
 
 
-OFFER_RETENTION_MS = 24 * 3_600_000  # offers that ended a day before the newest one began are dropped
+OFFER_RETENTION_MS = 24 * 3_600_000  # a partner's offers that ended a day before its newest one began are dropped
 
 
 def offers_ended_before(offers, newest: Offer) -> list[str]:
-    """The keys of ``offers`` (``(key, Offer)`` pairs) that ended more than a day before
-    ``newest`` begins: what the Consolidator forgets when ``newest`` arrives."""
-    return [key for key, old in offers if old.available_to + OFFER_RETENTION_MS < newest.available_from]
+    """The keys of ``offers`` (``(key, Offer)`` pairs) of ``newest``'s partner that ended more
+    than a day before ``newest`` begins: what the Consolidator forgets when ``newest`` arrives.
+    Only the same partner's: an offer dated far ahead says nothing of another partner's vans
+    (it once removed every other partner's offers)."""
+    return [key for key, old in offers
+            if old.partner_id == newest.partner_id and old.available_to + OFFER_RETENTION_MS < newest.available_from]
 
 
 class Link(NamedTuple):

@@ -10,6 +10,8 @@ import hashlib
 import time
 from typing import NamedTuple
 
+from udfs.contracts.limits import MAX_DEAD_LETTER_PAYLOAD
+
 
 @dataclasses.dataclass(frozen=True)
 class Source:
@@ -38,15 +40,27 @@ class DeadLetter:
         """Deterministic: the same source, stage and reason give the same id (replays collapse)."""
         return hashlib.sha256(f"{self.source}|{self.stage}|{self.reason}".encode()).hexdigest()[:32]
 
+    def kept(self) -> tuple[str, bytes]:
+        """``(message, payload)`` as written: a payload over ``MAX_DEAD_LETTER_PAYLOAD`` bytes is
+        cut to that size, and the message says so with the SHA-256 of the whole (a dead letter
+        must stay writable whatever a partner sent)."""
+        if len(self.payload) <= MAX_DEAD_LETTER_PAYLOAD:
+            return self.message, self.payload
+        digest = hashlib.sha256(self.payload).hexdigest()
+        return (f"{self.message} [payload cut to its first {MAX_DEAD_LETTER_PAYLOAD} of {len(self.payload)} bytes; "
+                f"sha256 of the whole {digest}]", self.payload[:MAX_DEAD_LETTER_PAYLOAD])
+
     def as_record(self) -> dict:
         """The fields of the ``DeadLetter`` Avro schema."""
+        message, payload = self.kept()
         return {"dead_letter_id": self.dead_letter_id, "received_at": self.received_at_ms, "source": self.source,
                 "partner_id": self.partner_id, "stage": self.stage, "reason": self.reason,
-                "message": self.message, "payload": self.payload}
+                "message": message, "payload": payload}
 
     def clickhouse_row(self) -> tuple:
+        message, payload = self.kept()
         return (self.dead_letter_id, self.received_at_ms, self.source, self.partner_id, self.stage,
-                self.reason, self.message, self.payload)
+                self.reason, message, payload)
 
 
 DEAD_LETTER_COLUMNS = ("dead_letter_id", "received_at", "source", "partner_id", "stage", "reason", "message",

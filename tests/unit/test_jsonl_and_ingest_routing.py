@@ -65,6 +65,10 @@ def test_integers_are_accepted_for_doubles_and_come_back_as_floats():
     (line(valid("delivery_tasks", window_end=NOW)), "window_not_ordered"),
     (line(valid("delivery_tasks", dest_lat=float("nan"))), "not_finite"),
     (line(valid("delivery_tasks", dest_lng=float("inf"))), "not_finite"),
+    # an integer of more than 4,300 digits: Python's int parser refuses it (it once crashed ingest)
+    (line(valid("delivery_tasks"))[:-1] + b', "parcel_count": ' + b"9" * 5000 + b"}", "malformed_json"),
+    (line(valid("delivery_tasks", shipment_id="s" * 300)), "string_too_long"),
+    (line(valid("delivery_tasks", retailer_id="r" * 70_000)), "record_too_large"),
 ])
 def test_bad_lines_become_dead_letters_with_their_reason(data, reason):
     assert reason_of(data) == reason

@@ -352,6 +352,27 @@ def test_ranked_offers_keep_the_three_roomiest_per_partner(jvm):
         assert jvm.call(AREA, "ranked_offers", [list(o) for o in offers]) == python
 
 
+def test_offer_retention_is_per_partner_and_agrees(jvm):
+    """A partner's newest offer removes only that partner's offers that ended a day before it
+    began: an offer dated far ahead never removes another partner's (it once did)."""
+    rng = random.Random(13)
+    far = Offer("pz", "pz:far", 52.5, 13.4, 50 * 365 * DAY, 50 * 365 * DAY + HOUR, 10.0, 3)
+    others = [(f"{p}:{i}", Offer(p, f"{p}:{i}", 52.5, 13.4, DAY, DAY + HOUR, 10.0, 3)) for i, p in enumerate("ab")]
+    assert c.offers_ended_before(others, far) == []
+    assert jvm.call(AREA, "offers_ended_before", [[[k, list(o)] for k, o in others], list(far)]) == []
+    for _ in range(300):
+        offers = []
+        for i in range(rng.randint(0, 8)):
+            start = rng.choice([0, DAY, 3 * DAY, rng.randint(0, 5 * DAY)])
+            o = Offer(rng.choice(["pa", "pb", "pz"]), f"k{i}", 52.5, 13.4, start, start + rng.choice([1, HOUR]), 1.0, 1)
+            offers.append((o.offer_key, o))
+        start = rng.choice([DAY, 2 * DAY + HOUR, 6 * DAY])
+        newest = Offer(rng.choice(["pa", "pz"]), "new", 52.5, 13.4, start, start + HOUR, 1.0, 1)
+        python = c.offers_ended_before(offers, newest)
+        assert all(dict(offers)[k].partner_id == newest.partner_id for k in python)
+        assert jvm.call(AREA, "offers_ended_before", [[[k, list(o)] for k, o in offers], list(newest)]) == python
+
+
 # ---------------------------------------------------------------- the Neighbourhood, timer by timer
 
 

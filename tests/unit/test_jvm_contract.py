@@ -34,6 +34,7 @@ from lastmile.stack import jars
 from udfs.contracts import STREAM_RECORDS, rules, wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.intake import from_wire
+from udfs.contracts.limits import MAX_RECORD_BYTES, MAX_STRING_CHARS
 from udfs.contracts.schemas import default_registry
 from udfs.contracts.topics import partner_of_topic
 from udfs.h3cells import cell
@@ -428,6 +429,15 @@ def _rule_cases(rng: random.Random):
                           (rules.MIN_TS_MS, rules.MAX_TS_MS - rules.MIN_TS_MS - 1), (NOW, 36 * HOUR + 3 * 60_000)]:
         yield "delivery_tasks", {"window_start": start, "window_end": start + length}
         yield "capacity_offers", {"available_from": start, "available_to": start + length}
+    limit = MAX_STRING_CHARS
+    for text in ["x" * limit, "x" * (limit + 1), "\u00e9" * limit, "\u00e9" * (limit + 1), "\U0001f69a" * limit,
+                 "\U0001f69a" * (limit + 1), "\U0001f69a" * (limit // 2 + 1), "a\U0001f69a" * (limit // 2) + "b",
+                 " " * (limit + 5), "y" * (4 * limit)]:  # code points, not bytes nor UTF-16 units
+        yield "delivery_tasks", {"shipment_id": text}
+        yield "delivery_tasks", {"retailer_id": text, "dest_lat": float("nan")}  # the first rule broken counts
+        yield "shipment_status", {"reason": text, "status": "LOST"}
+        yield "vehicle_positions", {"vehicle_id": text}
+        yield "capacity_offers", {"vehicle_id": text}
     for ahead in [0, 5 * 60_000, 5 * 60_000 + 1, 315_000, 321_000, 327_000, HOUR, 7 * 60_000 + 3_000,
                   rules.MAX_TS_MS - 1 - NOW, 10 * 60_000 + 15_000]:
         for stream in ("delivery_tasks", "shipment_status", "vehicle_positions"):
@@ -452,8 +462,9 @@ def test_decide_refuses_every_broken_rule_like_the_reference(jvm_decide):
     assert len(cases) > 600
     decisions = _assert_decides_like_the_reference(jvm_decide, cases)
     reasons = _reasons(decisions)
-    assert set(reasons) == {rule.code for rule in rules.RULES} | {"accepted"}, reasons
-    assert min(reasons.values()) >= 3, reasons  # several values per reason
+    # test_rules' 10 MB shipment_id is over the record's size limit on the wire
+    assert set(reasons) == {rule.code for rule in rules.RULES} | {"accepted", "record_too_large"}, reasons
+    assert min(n for reason, n in reasons.items() if reason != "record_too_large") >= 3, reasons
 
 
 def test_decide_with_clocks_far_from_the_records(jvm_decide):
@@ -600,6 +611,19 @@ def test_decide_on_hostile_bytes_like_the_reference(jvm_decide):
     java = jvm_decide(cases)
     # decide() accepts what accept() refuses for being non-canonical, as the reference does
     assert sum(j[0] == "accepted" and j[-1] == "fast:refused" for j in java) >= 50
+
+
+def test_a_record_over_the_size_limit_is_refused_before_it_is_read(jvm_decide):
+    """The contract's limit on a record's bytes (udfs/contracts/limits.py): refused as
+    record_too_large, whatever the bytes, by both; at the limit a record is read as usual."""
+    good = _encodable("vehicle_positions", {})
+    cases = []
+    for size in (MAX_RECORD_BYTES - 1, MAX_RECORD_BYTES, MAX_RECORD_BYTES + 1, 1_000_000):
+        cases.append((good + bytes(size - len(good)), _topic("vehicle_positions"), "vehicle_positions"))
+        cases.append((bytes(size), _topic("delivery_tasks"), "delivery_tasks"))
+    decisions = _assert_decides_like_the_reference(jvm_decide, cases)
+    assert [d[2] for d in decisions] == ["undecodable", "not_single_object"] * 2 + ["record_too_large"] * 4
+    assert decisions[-1][3] == f"1000000 bytes, at most {MAX_RECORD_BYTES}"
 
 
 def test_decide_reads_strings_as_strict_utf8_like_the_reference(jvm_decide):

@@ -1,6 +1,7 @@
 """What the JVM stages write (udfs/jvm ``RowBinaryValues``, ``AvroRecords``, ``Topics``) against
 what the Python stages write (udfs.sinks.rowbinary, udfs.contracts.wire, udfs.contracts.topics):
 the same bytes for the same values, on every table and output record of the job."""
+import hashlib
 import math
 import random
 import uuid
@@ -9,7 +10,9 @@ from clickhouse_types import column_types
 
 from udfs.contracts import topics as topic_names
 from udfs.contracts import wire
+from udfs.contracts.limits import MAX_DEAD_LETTER_PAYLOAD
 from udfs.contracts.schemas import default_registry
+from udfs.records import DeadLetter
 from udfs.sinks.rowbinary import RowEncoder
 
 
@@ -87,6 +90,22 @@ def test_output_records_encode_to_the_same_single_object_bytes(jvm):
             record = make()
             java = jvm.call("Outputs", "avro", {"name": name, "values": [_json(record[f]) for f in fields]})
             assert bytes.fromhex(java) == wire.encode(record, name), name
+
+
+def test_a_dead_letter_keeps_a_payload_up_to_the_limit_and_the_digest_of_a_larger_one(jvm):
+    """A refused record of any size leaves a dead letter that can be written (a payload over
+    the producer's 1 MB once failed the job at every restart): both sides cut it alike."""
+    for size in (0, 10, MAX_DEAD_LETTER_PAYLOAD, MAX_DEAD_LETTER_PAYLOAD + 1, 1_048_000):
+        payload = bytes(random.Random(size).randrange(256) for _ in range(size))
+        dead = DeadLetter("partners.acme.delivery_tasks/0/7", "decode", "record_too_large", "too large", payload)
+        message, kept = dead.kept()
+        assert kept == payload[:MAX_DEAD_LETTER_PAYLOAD]
+        if size > MAX_DEAD_LETTER_PAYLOAD:
+            assert hashlib.sha256(payload).hexdigest() in message and f"of {size} bytes" in message
+            assert len(wire.encode(dead.as_record(), "DeadLetter")) < MAX_DEAD_LETTER_PAYLOAD + 1024
+        else:
+            assert message == "too large"
+        assert jvm.call("Outputs", "dead_letter_kept", ["too large", payload.hex()]) == [message, kept.hex()]
 
 
 def test_topic_names_are_the_contract_s(jvm):

@@ -85,6 +85,11 @@ def test_offers_that_ended_a_day_before_the_newest_began_are_forgotten():
               offer("edge", T0 - OFFER_RETENTION_MS - 1, T0 - OFFER_RETENTION_MS),
               offer("future", T0 + 10 * OFFER_RETENTION_MS, T0 + 11 * OFFER_RETENTION_MS)]
     assert offers_ended_before(offers, newest) == ["gone"]
+    # another partner's offer that ended long ago is that partner's to replace, not this one's
+    other = ("other", Offer("q", "other", 52.5, 13.4, T0 - 9 * OFFER_RETENTION_MS, T0 - 8 * OFFER_RETENTION_MS, 1.0, 1))
+    assert offers_ended_before([other], newest) == []
+    far = Offer("q", "far", 52.5, 13.4, T0 + 50 * 365 * 24 * HOUR_MS, T0 + 50 * 365 * 24 * HOUR_MS + 1, 1.0, 1)
+    assert offers_ended_before(offers, far) == []
 
 
 @pytest.mark.parametrize("partner,local", [("acme", "S-1"), ("p0", "a:b:c"), ("cargo-city", "")])

@@ -9,6 +9,9 @@ MIN = 60_000
 
 # (stream, change that breaks exactly one rule, reason)
 BROKEN = [
+    ("delivery_tasks", {"shipment_id": "s" * 10_000_000}, "string_too_long"),  # a 10 MB shipment_id
+    ("shipment_status", {"reason": "r" * 257}, "string_too_long"),
+    ("vehicle_positions", {"vehicle_id": "\U0001f69a" * 257}, "string_too_long"),
     ("delivery_tasks", {"event_id": "123"}, "invalid_uuid"),
     ("vehicle_positions", {"event_id": "0b6c1f1e-8d5e-4a57-9a39-3c5b2b0c9f0"}, "invalid_uuid"),
     ("delivery_tasks", {"partner_id": "ACME"}, "invalid_partner_id"),

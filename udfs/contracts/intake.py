@@ -10,6 +10,7 @@ from __future__ import annotations
 from udfs.contracts import STREAM_RECORDS, rules, wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.jsonl import conform, parse_line
+from udfs.contracts.limits import MAX_RECORD_BYTES
 from udfs.contracts.schemas import SchemaRegistry, SchemaVersion, default_registry
 from udfs.statuses import TRACKED_STATUSES
 
@@ -31,6 +32,9 @@ def from_json_line(line: bytes | str, stream: str, topic_partner: str | None, no
     schema = (registry or default_registry()).latest(name)
     if not line.strip():
         raise _staged(ContractViolation("empty_line", "blank line"), "parse")
+    size = len(line.encode() if isinstance(line, str) else line)
+    if size > MAX_RECORD_BYTES:
+        raise _staged(ContractViolation("record_too_large", f"{size} bytes, at most {MAX_RECORD_BYTES}"), "parse")
     try:
         record = conform(parse_line(line), schema)
     except ContractViolation as exc:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import copy
 import json
 
-from udfs.contracts import STREAM_RECORDS, rules
+from udfs.contracts import STREAM_RECORDS, limits, rules
 from udfs.contracts.schemas import SchemaRegistry, _strip_logical_types, default_registry
 
 
@@ -39,6 +39,8 @@ def contract_spec(registry: SchemaRegistry | None = None) -> dict:
             "min_ts_ms": rules.MIN_TS_MS, "max_ts_ms": rules.MAX_TS_MS,
             "max_future_ms": rules.MAX_FUTURE_MS, "max_window_ms": rules.MAX_WINDOW_MS,
         },
+        "limits": {"max_record_bytes": limits.MAX_RECORD_BYTES, "max_string_chars": limits.MAX_STRING_CHARS,
+                   "max_dead_letter_payload": limits.MAX_DEAD_LETTER_PAYLOAD},
     }
 
 

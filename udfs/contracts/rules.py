@@ -15,6 +15,7 @@ from collections.abc import Callable
 from typing import NamedTuple
 
 from udfs.contracts.errors import ContractViolation
+from udfs.contracts.limits import MAX_RECORD_BYTES, MAX_STRING_CHARS
 
 PARTNER_ID = re.compile(r"^[a-z0-9][a-z0-9-]{1,31}$")
 UUID_TEXT = re.compile(r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
@@ -53,6 +54,12 @@ class Rule:
     records: tuple[str, ...]
     description: str
     check: Callable[[dict, Context], str | None]  # a message when broken, else None
+
+
+def _string_too_long(r, c):
+    for name, value in r.items():
+        if isinstance(value, str) and len(value) > MAX_STRING_CHARS:
+            return f"{name} is {len(value)} characters long (at most {MAX_STRING_CHARS})"
 
 
 def _invalid_uuid(r, c):
@@ -146,6 +153,7 @@ def _event_time_in_future(r, c):
 
 
 RULES: tuple[Rule, ...] = (
+    Rule("string_too_long", ALL, f"Every string is at most {MAX_STRING_CHARS} characters.", _string_too_long),
     Rule("invalid_uuid", ALL, "`event_id` is a UUID in its 8-4-4-4-12 hex form.", _invalid_uuid),
     Rule("invalid_partner_id", ALL, "`partner_id` matches `[a-z0-9][a-z0-9-]{1,31}`.", _invalid_partner_id),
     Rule("partner_mismatch", ALL, "`partner_id` equals the partner of the topic it was published on (no spoofing).",
@@ -176,6 +184,7 @@ RULES: tuple[Rule, ...] = (
 
 #: Reason codes of the layers before the rules (wire format and JSON input).
 DECODE_REASONS = {
+    "record_too_large": f"The record is over {MAX_RECORD_BYTES:,} bytes (its Avro bytes, or its JSON line).",
     "not_single_object": "The bytes do not start with the Avro single-object header 0xC3 0x01 + fingerprint.",
     "unknown_schema": "The fingerprint matches no schema version in `avro_schemas/`.",
     "wrong_record_type": "A known schema, but of another record type than the topic's stream.",

@@ -16,6 +16,7 @@ import fastavro
 from fastavro import _write as _fastavro_write
 
 from udfs.contracts.errors import ContractViolation
+from udfs.contracts.limits import MAX_RECORD_BYTES
 from udfs.contracts.schemas import SchemaRegistry, SchemaVersion, default_registry
 
 MAGIC = b"\xc3\x01"
@@ -46,6 +47,8 @@ def decode(data: bytes, expected: str | None = None,
     """
     registry = registry or default_registry()
     data = bytes(data)
+    if len(data) > MAX_RECORD_BYTES:
+        raise ContractViolation("record_too_large", f"{len(data)} bytes, at most {MAX_RECORD_BYTES}")
     if len(data) < HEADER_LEN or data[:2] != MAGIC:
         raise ContractViolation("not_single_object", "missing the Avro single-object header 0xC3 0x01 + fingerprint")
     writer = registry.by_fingerprint(data[2:HEADER_LEN])

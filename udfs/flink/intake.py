@@ -66,7 +66,7 @@ class Intake(ProcessFunction):
         partner = topics.partner_of_topic(topic)
         stream = topic.rsplit(".", 1)[-1]
         now = _now_ms()
-        raw = bytes(payload)
+        raw = bytes(payload) if payload is not None else b""  # a Kafka record without a value: a tombstone
         try:
             record, _writer = from_wire(raw, stream, partner, now)
         except ContractViolation as violation:

@@ -74,14 +74,16 @@ public final class Contract {
     final Set<String> statuses = new HashSet<>();
     final String statusList; // ", ".join(STATUSES), in their order
     final long minTs, maxTs, maxFutureMs, maxWindowMs;
+    /** udfs/contracts/limits.py: a record's bytes, a string's characters, a dead letter's payload. */
+    public final int maxRecordBytes, maxStringChars, maxDeadLetterPayload;
 
     static final Set<String> KNOWN_RULES = new HashSet<>(Arrays.asList(
-            "invalid_uuid", "invalid_partner_id", "partner_mismatch", "empty_id", "not_finite",
+            "string_too_long", "invalid_uuid", "invalid_partner_id", "partner_mismatch", "empty_id", "not_finite",
             "incomplete_position", "coordinates_out_of_range", "null_island", "negative_quantity",
             "parcel_count_below_one", "invalid_recipient_key", "unknown_status", "timestamp_out_of_range",
             "window_not_ordered", "window_too_long", "availability_not_ordered", "event_time_in_future"));
 
-    static final Contract INSTANCE = load(); // after KNOWN_RULES: static fields initialise in order
+    public static final Contract INSTANCE = load(); // after KNOWN_RULES: static fields initialise in order
 
     static final class Writer {
         final String name;
@@ -158,6 +160,10 @@ public final class Contract {
         maxTs = r.get("max_ts_ms").asLong();
         maxFutureMs = r.get("max_future_ms").asLong();
         maxWindowMs = r.get("max_window_ms").asLong();
+        JsonNode limits = spec.get("limits");
+        maxRecordBytes = limits.get("max_record_bytes").asInt();
+        maxStringChars = limits.get("max_string_chars").asInt();
+        maxDeadLetterPayload = limits.get("max_dead_letter_payload").asInt();
     }
 
     private static String[] strings(JsonNode array) {
@@ -233,7 +239,7 @@ public final class Contract {
          * rule, else null: then {@link #decide} has the reference's answer.
          */
         public GenericRecord accept(byte[] data, String topic, String recordName, long nowMs) {
-            if (data == null || data.length < 10 || (data[0] & 0xff) != 0xC3 || data[1] != 0x01) {
+            if (data == null || data.length > maxRecordBytes || data.length < 10 || (data[0] & 0xff) != 0xC3 || data[1] != 0x01) {
                 return null;
             }
             long fingerprint = ByteBuffer.wrap(data, 2, 8).order(ByteOrder.LITTLE_ENDIAN).getLong();
@@ -283,6 +289,9 @@ public final class Contract {
             }
             byte[] data = payload == null ? new byte[0] : payload;
             // udfs.contracts.wire.decode
+            if (data.length > maxRecordBytes) {
+                return Decision.refused("decode", "record_too_large", data.length + " bytes, at most " + maxRecordBytes);
+            }
             if (data.length < 10 || (data[0] & 0xff) != 0xC3 || data[1] != 0x01) {
                 return Decision.refused("decode", "not_single_object",
                         "missing the Avro single-object header 0xC3 0x01 + fingerprint");
@@ -402,6 +411,23 @@ public final class Contract {
     String broken(String code, GenericRecord r, String name, String topicPartner, long nowMs,
                   Iterable<String> dictOrder) {
         switch (code) {
+            case "string_too_long":
+                if (dictOrder == null) {
+                    for (Schema.Field f : r.getSchema().getFields()) {
+                        String message = tooLong(f.name(), r.get(f.pos()));
+                        if (message != null) {
+                            return message;
+                        }
+                    }
+                    return null;
+                }
+                for (String f : dictOrder) {
+                    String message = tooLong(f, r.get(f));
+                    if (message != null) {
+                        return message;
+                    }
+                }
+                return null;
             case "invalid_uuid": {
                 String id = text(r, "event_id");
                 return pythonMatch(uuid, id) ? null : "event_id " + PythonStr.repr(PythonStr.head(id, 60))
@@ -514,6 +540,19 @@ public final class Contract {
             default:
                 throw new IllegalStateException("rule " + code + " has no JVM check"); // the load refuses these
         }
+    }
+
+    /** {@code _string_too_long}'s test of one field: Python's len() of a str counts code points. */
+    private String tooLong(String name, Object v) {
+        if (!(v instanceof CharSequence s)) {
+            return null;
+        }
+        if (v instanceof Utf8 u ? u.getByteLength() <= maxStringChars : s.length() <= maxStringChars) {
+            return null; // no more characters than bytes (UTF-8), nor than UTF-16 units
+        }
+        String text = s.toString();
+        int n = text.codePointCount(0, text.length());
+        return n > maxStringChars ? name + " is " + n + " characters long (at most " + maxStringChars + ")" : null;
     }
 
     private static String notFinite(String name, Object v) {

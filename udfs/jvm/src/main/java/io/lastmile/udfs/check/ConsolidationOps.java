@@ -94,6 +94,13 @@ public final class ConsolidationOps implements Harness.Ops {
                         args.get(4).asDouble(), args.get(5).asLong(), args.get(6).asLong(), args.get(7).asDouble(),
                         args.get(8).asLong()));
             }
+            case "offers_ended_before": {  // [[key, offer fields], ...], newest offer fields
+                List<Map.Entry<String, Offer>> offers = new ArrayList<>();
+                for (JsonNode o : args.get(0)) {
+                    offers.add(Map.entry(o.get(0).asText(), offer(o.get(1))));
+                }
+                return Consolidation.offersEndedBefore(offers, offer(args.get(1)));
+            }
             case "ranked_offers": {
                 List<Offer> offers = new ArrayList<>();
                 for (JsonNode o : args) {

@@ -8,6 +8,7 @@ import java.util.List;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import io.lastmile.udfs.AvroRecords;
+import io.lastmile.udfs.flink.DeadLetters;
 import io.lastmile.udfs.flink.Topics;
 import io.lastmile.udfs.sinks.RowBinaryValues;
 
@@ -48,6 +49,11 @@ public final class OutputsOps implements Harness.Ops {
                     fields[i] = value(values.get(i));
                 }
                 return HexFormat.of().formatHex(avro.encode(args.get("name").asText(), fields));
+            }
+            case "dead_letter_kept": {  // [message, payload hex] -> [message, payload hex]
+                DeadLetters.Kept kept = DeadLetters.kept(args.get(0).asText(),
+                        HexFormat.of().parseHex(args.get(1).asText()));
+                return List.of(kept.message(), HexFormat.of().formatHex(kept.payload()));
             }
             case "topics":
                 return List.of(Topics.COLOCATIONS, Topics.PROPOSALS, Topics.ETA, Topics.DEAD_LETTERS,

@@ -108,6 +108,23 @@ public final class Consolidation {
         return H3.cellToParent(h3Cell, NEIGHBOURHOOD_RESOLUTION);
     }
 
+    /** A partner's offers that ended a day before its newest one began are dropped. */
+    public static final long OFFER_RETENTION_MS = 24 * 3_600_000L;
+
+    /** {@code offers_ended_before}: the keys of {@code offers} of {@code newest}'s partner that
+     * ended more than a day before {@code newest} begins (never another partner's). */
+    public static List<String> offersEndedBefore(Iterable<Map.Entry<String, Offer>> offers, Offer newest) {
+        List<String> out = new ArrayList<>();
+        for (Map.Entry<String, Offer> e : offers) {
+            Offer old = e.getValue();
+            if (old.partnerId().equals(newest.partnerId())
+                    && old.availableTo() + OFFER_RETENTION_MS < newest.availableFrom()) {
+                out.add(e.getKey());
+            }
+        }
+        return out;
+    }
+
     /** {@code offer_from_record} on a CapacityOffer's fields; {@code vehicleId} may be null. */
     public static Offer offerFromFields(String partnerId, String vehicleId, String eventId, double depotLat,
                                         double depotLng, long availableFrom, long availableTo, double spareVolumeL,

@@ -42,8 +42,6 @@ public final class Consolidator extends KeyedBroadcastProcessFunction<Long, Matc
     /** Broadcast state: offer key -> offer; an offer replaces the earlier one with the same key. */
     public static final MapStateDescriptor<String, Offer> OFFERS =
             new MapStateDescriptor<>("offers", Types.STRING, TypeInformation.of(Offer.class));
-    /** Offers that ended a day before the newest one began are dropped. */
-    public static final long OFFER_RETENTION_MS = 24 * 3_600_000L;
 
     private final Outputs outputs;
     private transient ValueState<Neighbourhood> state;
@@ -78,13 +76,7 @@ public final class Consolidator extends KeyedBroadcastProcessFunction<Long, Matc
     public void processBroadcastElement(Offer offer, Context ctx, Collector<Void> ignored) throws Exception {
         BroadcastState<String, Offer> state = ctx.getBroadcastState(OFFERS);
         state.put(offer.offerKey(), offer);
-        List<String> stale = new ArrayList<>();
-        for (Map.Entry<String, Offer> e : state.entries()) {
-            if (e.getValue().availableTo() + OFFER_RETENTION_MS < offer.availableFrom()) {
-                stale.add(e.getKey());
-            }
-        }
-        for (String key : stale) {
+        for (String key : Consolidation.offersEndedBefore(state.entries(), offer)) {
             state.remove(key);
         }
         offers = null; // rebuilt on the next lookup
