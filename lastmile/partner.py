@@ -20,6 +20,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import re
+import time
 import unicodedata
 
 from lastmile import topics
@@ -41,14 +42,20 @@ KEY_FIELDS = {"delivery_tasks": "shipment_id", "shipment_status": "shipment_id",
 _ABBREVIATIONS = ((re.compile(r"str\.|\bstr\b"), "strasse"), (re.compile(r"(?<=\w)pl\.|\bpl\b\.?"), "platz"))
 
 
-def event_time_of(record: dict) -> int | None:
-    """The record's event time (CapacityOffer: ``available_from``), used as its Kafka timestamp.
+def event_time_of(record: dict, now_ms: int | None = None) -> int | None:
+    """The record's Kafka timestamp: its event time (CapacityOffer: ``available_from``), but
+    never ahead of the sender's clock.
 
     The coordination job derives event-time watermarks per Kafka partition from the
-    record timestamps, so producers set them to the event time, not the send time.
+    record timestamps, so producers set them to the event time, not the send time. An
+    offer announced for next week is stamped now: the broker refuses a timestamp more than
+    an hour ahead (``log.message.timestamp.after.max.ms``), which once lost the offer and
+    a current one sent in the same batch.
     """
     value = record.get("event_time", record.get("available_from"))
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
+    if not isinstance(value, int) or isinstance(value, bool):
+        return None
+    return min(value, int(time.time() * 1000) if now_ms is None else now_ms)
 
 
 def normalize_address(address: str) -> str:

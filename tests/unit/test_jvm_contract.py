@@ -804,3 +804,15 @@ def test_fastavro_reader_reads_as_fastavro_does(jar):
             wrong.append((json.dumps(w), json.dumps(r), b.hex(), python, j))
     assert not wrong, f"{len(wrong)} of {len(cases)}:\n" + "\n".join(map(repr, wrong[:5]))
     assert outcomes["ok"] > 3000 and outcomes["error"] > 1000, outcomes
+
+
+def test_a_producer_s_timestamp_cannot_run_ahead_of_the_receiver_s_clock(jvm):
+    """The sources' event timestamp (Contract.sourceTimestamp, flink.KafkaRows): what the producer stamped, at most the
+    contract's MAX_FUTURE_MS ahead of the clock. A far-future timestamp once advanced the
+    watermark past every other partner's records (late dead letters once the others were idle)."""
+    now = NOW
+    cases = [[now - 86_400_000, now], [now, now], [now + rules.MAX_FUTURE_MS, now],
+             [now + rules.MAX_FUTURE_MS + 1, now], [4_102_444_800_000 - 1, now], [2**63 - 1, now], [-(2**63), now]]
+    expected = [min(ts, now + rules.MAX_FUTURE_MS) for ts, now in cases]
+    assert jvm.call("Sources", "timestamps", cases) == expected
+    assert expected[3] == expected[4] == now + rules.MAX_FUTURE_MS

@@ -1,12 +1,13 @@
 """Partner SDK logic that needs no broker: address pseudonymization and record preparation."""
 import hashlib
 import hmac
+import time
 
 import pytest
 from samples import valid
 
 from lastmile.errors import ConfigError
-from lastmile.partner import PartnerClient, normalize_address, recipient_key
+from lastmile.partner import PartnerClient, event_time_of, normalize_address, recipient_key
 from udfs.contracts import wire
 from udfs.contracts.errors import ContractViolation
 from udfs.contracts.schemas import default_registry
@@ -71,3 +72,15 @@ def test_prepare_can_write_an_older_version_that_readers_upgrade():
     assert payload[2:10] == default_registry().get("DeliveryTask", 1).fingerprint
     decoded, writer = wire.decode(payload)
     assert writer.version == 1 and decoded == {**record, "retailer_id": None, "service_level": None}
+
+
+def test_kafka_timestamps_are_event_times_never_ahead_of_the_sender_s_clock():
+    """A broker refuses a timestamp over an hour ahead: an offer announced for next week is
+    stamped with the sender's clock (it once lost the offer, and a current one in its batch)."""
+    now = 1_767_225_600_000
+    week = 7 * 86_400_000
+    assert event_time_of({"event_time": now - 5}, now) == now - 5
+    assert event_time_of({"available_from": now + week, "available_to": now + week + 1}, now) == now
+    assert event_time_of({"available_from": now - week}, now) == now - week
+    assert event_time_of({"event_time": True}, now) is None
+    assert event_time_of({"event_time": now + week}) <= int(time.time() * 1000)  # the machine's clock by default

@@ -73,7 +73,7 @@ public final class Contract {
     final Pattern uuid, partnerId, recipientKey;
     final Set<String> statuses = new HashSet<>();
     final String statusList; // ", ".join(STATUSES), in their order
-    final long minTs, maxTs, maxFutureMs, maxWindowMs;
+    public final long minTs, maxTs, maxFutureMs, maxWindowMs;
     /** udfs/contracts/limits.py: a record's bytes, a string's characters, a dead letter's payload. */
     public final int maxRecordBytes, maxStringChars, maxDeadLetterPayload;
 
@@ -558,6 +558,18 @@ public final class Contract {
     private static String notFinite(String name, Object v) {
         return (v instanceof Double || v instanceof Float) && !Double.isFinite(((Number) v).doubleValue())
                 ? name + " is " + PythonStr.str(v) : null;
+    }
+
+    /**
+     * The event timestamp of a record its producer stamped {@code kafkaTs} (flink.KafkaRows): that,
+     * but at most {@code max_future_ms} (5 min) ahead of this clock. A partner's valid records are
+     * never further ahead (rule {@code event_time_in_future}); a timestamp that is would push its
+     * partition's watermark, and once the others are idle everyone's, into the future, and turn
+     * the other partners' records into late dead letters. Replays of the past are unaffected.
+     */
+    public long sourceTimestamp(long kafkaTs, long nowMs) {
+        long limit = nowMs + maxFutureMs;
+        return kafkaTs > limit ? limit : kafkaTs;
     }
 
     /** {@code a - b > limit} with Python's ints, which do not overflow (no allocation: the fast

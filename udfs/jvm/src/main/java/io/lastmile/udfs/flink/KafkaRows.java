@@ -17,6 +17,8 @@ import org.apache.flink.streaming.api.environment.StreamExecutionEnvironment;
 import org.apache.flink.types.Row;
 import org.apache.flink.util.Collector;
 
+import io.lastmile.udfs.Contract;
+
 /**
  * Partner topics as a stream of {@link #TYPE} rows {@code (payload, topic, partition, offset,
  * ts)}: the bytes untouched (what cannot be decoded becomes a dead letter with its offset), the
@@ -33,7 +35,8 @@ public final class KafkaRows implements KafkaRecordDeserializationSchema<Row> {
 
     @Override
     public void deserialize(ConsumerRecord<byte[], byte[]> record, Collector<Row> out) {
-        out.collect(Row.of(record.value(), record.topic(), record.partition(), record.offset(), record.timestamp()));
+        out.collect(Row.of(record.value(), record.topic(), record.partition(), record.offset(),
+                Contract.INSTANCE.sourceTimestamp(record.timestamp(), System.currentTimeMillis())));
     }
 
     @Override
@@ -57,8 +60,8 @@ public final class KafkaRows implements KafkaRecordDeserializationSchema<Row> {
                 .setStartingOffsets(OffsetsInitializer.earliest())
                 .setDeserializer(new KafkaRows())
                 .setProperty("partition.discovery.interval.ms", String.valueOf(bounded ? -1 : discoveryMs));
-        WatermarkStrategy<Row> watermarks = WatermarkStrategy.forBoundedOutOfOrderness(
-                Duration.ofMillis(outOfOrdernessMs));
+        WatermarkStrategy<Row> watermarks = WatermarkStrategy.<Row>forBoundedOutOfOrderness(
+                Duration.ofMillis(outOfOrdernessMs)).withTimestampAssigner((row, kafkaTs) -> (Long) row.getField(4));
         if (bounded) {
             builder.setBounded(OffsetsInitializer.latest());
         } else {
