@@ -232,7 +232,8 @@ def production_sinks(settings: JobSettings, columns: dict) -> dict:
     def rows(stream, outputs, name: str):
         """The decoded partner rows, written from the JVM (udfs/jvm ClickHouseSink), chained to the decoding."""
         j_sink = get_gateway().jvm.io.lastmile.udfs.sinks.ClickHouseSink(
-            clickhouse.http_url, clickhouse.user, clickhouse.password, 8 << 20, 1000, 5, outputs.rows())
+            clickhouse.http_url, clickhouse.user, clickhouse.password, 8 << 20, 1000, int(clickhouse.retry_for_s * 1000),
+            outputs.rows())
         return stream.sinkTo(j_sink).name(f"clickhouse: {name}").uid(f"clickhouse-{name}")
 
     return {"outputs": outputs_sink(settings, columns), "rows": rows, "columns": columns}

@@ -158,7 +158,7 @@ def outputs_sink(settings: JobSettings, columns: dict, guarantee: str = "AT_LEAS
             kafka_frames.insert(0, side_output(frames, KAFKA_FRAMES))
         target = settings.clickhouse
         j_clickhouse = jvm.io.lastmile.udfs.sinks.ClickHouseSink.frames(
-            target.http_url, target.user, target.password, 8 << 20, 1000, 5)
+            target.http_url, target.user, target.password, 8 << 20, 1000, int(target.retry_for_s * 1000))
         clickhouse = _union(*clickhouse_frames).sink_to(Sink(j_clickhouse)).name("clickhouse").uid("clickhouse")
         producer = jvm.java.util.Properties()
         for key, value in {"linger.ms": "100", "batch.size": "1048576",

@@ -34,6 +34,9 @@ class Config:
     clickhouse_user: str = "default"
     clickhouse_password: str = ""
     clickhouse_database: str = "lastmile"
+    # How long the job's ClickHouse writers retry a failed insert (backing the job off meanwhile)
+    # before it fails and restarts from its last checkpoint.
+    clickhouse_retry_s: float = 600.0
     home: pathlib.Path = pathlib.Path(".lastmile")
     cache: pathlib.Path = pathlib.Path.home() / ".cache" / "lastmile"
     # Local KRaft controller listener; only used by `lastmile up`.
@@ -86,7 +89,8 @@ class Config:
             raise ConfigError(f"LASTMILE_OPERATORS must be one of {', '.join(OPERATORS)}, got {self.operators!r}")
         if not (math.isfinite(self.eta_interval_s) and self.eta_interval_s >= 1):
             raise ConfigError(f"eta_interval_s must be at least 1 second, got {self.eta_interval_s}")
-        for name in ("out_of_orderness_s", "idle_timeout_s", "allowed_lateness_s", "checkpoint_interval_s"):
+        for name in ("out_of_orderness_s", "idle_timeout_s", "allowed_lateness_s", "checkpoint_interval_s",
+                     "clickhouse_retry_s"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"{name} must be a non-negative number of seconds, got {getattr(self, name)}")
         _split_host_port(self.flink_rest, "LASTMILE_FLINK_REST")
@@ -130,7 +134,8 @@ class Config:
         return JobSettings(
             kafka=KafkaTarget(self.kafka_bootstrap, self.topic_partitions, self.kafka_output_compression),
             clickhouse=ClickHouseTarget(f"{scheme}://{self.clickhouse_host}:{self.clickhouse_http_port}/",
-                                        self.clickhouse_database, self.clickhouse_user, self.clickhouse_password),
+                                        self.clickhouse_database, self.clickhouse_user, self.clickhouse_password,
+                                        self.clickhouse_retry_s),
             operators=self.operators, parallelism=self.parallelism, colocation_radius_m=self.colocation_radius_m,
             out_of_orderness_s=self.out_of_orderness_s, idle_timeout_s=self.idle_timeout_s,
             allowed_lateness_s=self.allowed_lateness_s, eta_interval_s=self.eta_interval_s)

@@ -17,6 +17,7 @@ class ClickHouseTarget:
     database: str
     user: str = "default"
     password: str = dataclasses.field(default="", repr=False)
+    retry_for_s: float = 600.0  # how long a failed insert is retried before the job restarts from its checkpoint
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,6 +13,7 @@ import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.Map;
+import java.util.concurrent.ThreadLocalRandom;
 
 import org.apache.flink.api.common.operators.ProcessingTimeService;
 import org.apache.flink.api.connector.sink2.Sink;
@@ -29,9 +30,12 @@ import org.apache.flink.api.connector.sink2.WriterInitContext;
  * oldest row is {@code flushIntervalMs} old, and on every {@link SinkWriter#flush} (Flink calls
  * it before a checkpoint barrier passes and at the end of input). So a completed checkpoint
  * means every row before it is in ClickHouse: at least once, and the tables are
- * ReplacingMergeTrees keyed by deterministic ids, so a replay after a failure collapses. An
- * insert that still fails after {@code maxRetries} retries fails the task; Flink restarts it
- * from the last checkpoint instead of dropping rows.
+ * ReplacingMergeTrees keyed by deterministic ids, so a replay after a failure collapses. A
+ * failed insert (ClickHouse unreachable, a 5xx or 429 answer) is retried with exponential
+ * backoff (200 ms doubling to 5 s, plus up to half of it as jitter) for up to {@code retryForMs}:
+ * meanwhile the writer blocks, which back-pressures the job, and a ClickHouse that comes back
+ * within that time loses and doubles nothing. After it the task fails and Flink restarts it from
+ * the last checkpoint instead of dropping rows. A 4xx answer (a bad query or bad rows) fails at once.
  */
 public final class ClickHouseSink<T> implements Sink<T> {
     private static final long serialVersionUID = 1L;
@@ -48,24 +52,24 @@ public final class ClickHouseSink<T> implements Sink<T> {
     private final String password;
     private final long maxBytes;
     private final long flushIntervalMs;
-    private final int maxRetries;
+    private final long retryForMs;
     private final Encoder<T> encoder;
 
     public ClickHouseSink(String url, String user, String password, long maxBytes, long flushIntervalMs,
-                          int maxRetries, Encoder<T> encoder) {
+                          long retryForMs, Encoder<T> encoder) {
         this.url = url.endsWith("/") ? url : url + "/";
         this.user = user;
         this.password = password;
         this.maxBytes = maxBytes;
         this.flushIntervalMs = flushIntervalMs;
-        this.maxRetries = maxRetries;
+        this.retryForMs = retryForMs;
         this.encoder = encoder;
     }
 
     /** The sink of ClickHouse frames: a u32 query length, the query, then RowBinary rows. */
     public static ClickHouseSink<byte[]> frames(String url, String user, String password, long maxBytes,
-                                                long flushIntervalMs, int maxRetries) {
-        return new ClickHouseSink<>(url, user, password, maxBytes, flushIntervalMs, maxRetries, new Frames());
+                                                long flushIntervalMs, long retryForMs) {
+        return new ClickHouseSink<>(url, user, password, maxBytes, flushIntervalMs, retryForMs, new Frames());
     }
 
     static final class Frames implements Encoder<byte[]> {
@@ -150,10 +154,11 @@ public final class ClickHouseSink<T> implements Sink<T> {
                     .POST(HttpRequest.BodyPublishers.ofByteArray(body))
                     .build();
             String failure = null;
-            for (int attempt = 0; attempt <= maxRetries; attempt++) {
-                if (attempt > 0) {
-                    Thread.sleep(Math.min(5_000L, 200L << (attempt - 1)));
-                }
+            long deadline = System.currentTimeMillis() + retryForMs;
+            long backoff = 200;
+            int attempts = 0;
+            while (true) {
+                attempts++;
                 try {
                     HttpResponse<String> response = http.send(request, HttpResponse.BodyHandlers.ofString());
                     if (response.statusCode() == 200) {
@@ -166,9 +171,15 @@ public final class ClickHouseSink<T> implements Sink<T> {
                 } catch (IOException e) {
                     failure = e.toString();
                 }
+                long wait = backoff + ThreadLocalRandom.current().nextLong(backoff / 2 + 1);
+                if (System.currentTimeMillis() + wait > deadline) {
+                    break;
+                }
+                Thread.sleep(wait);
+                backoff = Math.min(5_000L, backoff * 2);
             }
             throw new IOException("ClickHouse refused " + query.split(" FORMAT ")[0] + " (" + body.length
-                    + " bytes) after " + (maxRetries + 1) + " attempts: " + failure);
+                    + " bytes) after " + attempts + " attempts: " + failure);
         }
 
         @Override
