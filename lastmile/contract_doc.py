@@ -9,7 +9,7 @@ import json
 
 from lastmile import topics
 from lastmile.paths import REPO_ROOT
-from udfs.contracts import STREAM_RECORDS, rules
+from udfs.contracts import STREAM_RECORDS, limits, rules
 from udfs.contracts.schemas import SchemaRegistry, default_registry
 
 DOC_PATH = REPO_ROOT / "docs" / "data-contract.md"
@@ -26,6 +26,11 @@ def _type(avro_type) -> str:
             return f"array of {_type(avro_type['items'])}"
         return avro_type["type"]
     return avro_type
+
+
+def _schema_link(version) -> str:
+    """A link from docs/ to the schema file: every writer schema a subscriber may meet, by fingerprint."""
+    return f"../{version.path.relative_to(REPO_ROOT).as_posix()}"
 
 
 def _cell(text: str) -> str:
@@ -48,13 +53,27 @@ def render(registry: SchemaRegistry | None = None) -> str:
         "milliseconds or ISO-8601 strings with a UTC offset.",
         "",
         "Compatibility: every change to a schema is FULL_TRANSITIVE (old readers read new data, new",
-        "readers read old data); `tests/unit/test_schema_compatibility.py` enforces it.",
+        "readers read old data); `tests/unit/test_schema_compatibility.py` enforces it. A published",
+        "version is frozen: its fingerprint ignores defaults, logical types and docs, so an edit in place",
+        "would let readers disagree without any fingerprint telling; `avro_schemas/published.lock` holds",
+        "the SHA-256 of every published file, `tests/unit/test_schema_lock.py` fails on any edit, and a",
+        "change of meaning is a new version. A subscriber reads new data only with its writer's schema:",
+        "every one is linked below by its fingerprint.",
+        "",
+        f"Limits (udfs/contracts/limits.py): a record is at most {limits.MAX_RECORD_BYTES:,} bytes (its Avro "
+        "bytes, or its JSON line),",
+        f"every string at most {limits.MAX_STRING_CHARS} characters; a dead letter keeps at most "
+        f"{limits.MAX_DEAD_LETTER_PAYLOAD:,} bytes of the",
+        "refused payload and the SHA-256 of the whole in its message.",
         "",
     ]
     for name in registry.names():
         latest = registry.latest(name)
         topic = f"`partners.<partner_id>.{streams[name]}`" if name in streams else "output"
-        versions = ", ".join(f"v{v.version} (`{v.fingerprint.hex()}`)" for v in registry.versions(name))
+        versions = ", ".join(
+            f"v{v.version} (CRC-64-AVRO `0x{int.from_bytes(v.fingerprint, 'little'):016x}`, header bytes after "
+            f"`c3 01`: `{v.fingerprint.hex(' ')}`, [`{v.path.parent.name}/{v.path.name}`]({_schema_link(v)}))"
+            for v in registry.versions(name))
         out += [f"## {name}", "", _cell(latest.schema.get("doc", "")), "",
                 f"Topic: {topic}. Versions (fingerprint): {versions}.", "",
                 "| field | type | default | since | meaning |", "|---|---|---|---|---|"]

@@ -107,6 +107,28 @@ def _start_gateway_with_jars(config: Config) -> bool:
     return True
 
 
+# How the job restarts after a failure (docs/guarantees.md). Live: from the last checkpoint, for
+# ever, backing off from 1 s to a minute (with jitter) while a dependency stays down, and back to
+# 1 s after an hour without failures; every failed checkpoint fails the job (a Kafka delivery
+# failure is never only a log line). Bounded: no checkpoints, so a restart reads the topics
+# again from the start (the ClickHouse tables collapse the replay, Kafka outputs are sent
+# again); three tries, then the run fails with the cause.
+RESTARTS_LIVE = {
+    "restart-strategy.type": "exponential-delay",
+    "restart-strategy.exponential-delay.initial-backoff": "1 s",
+    "restart-strategy.exponential-delay.max-backoff": "1 min",
+    "restart-strategy.exponential-delay.backoff-multiplier": "2.0",
+    "restart-strategy.exponential-delay.reset-backoff-threshold": "1 h",
+    "restart-strategy.exponential-delay.jitter-factor": "0.1",
+    "execution.checkpointing.tolerable-failed-checkpoints": "0",
+}
+RESTARTS_BOUNDED = {
+    "restart-strategy.type": "fixed-delay",
+    "restart-strategy.fixed-delay.attempts": "3",
+    "restart-strategy.fixed-delay.delay": "5 s",
+}
+
+
 def clickhouse_columns(config: Config, tables: dict) -> dict[str, list[tuple[str, str]]]:
     """``(column, ClickHouse type)`` of each table's columns in the given order, from the
     server's ``system.columns``: what the rows are encoded with (udfs.sinks.rowbinary)."""
@@ -173,13 +195,16 @@ def execute(config: Config, bounded: bool, say=print, target: dict | None = None
     from jobs import coordination
     from udfs.rows import COLUMNS
 
-    extra = dict(target or {})
+    extra = {**RESTARTS_BOUNDED, **dict(target or {})}
     if not bounded:
         checkpoints = config.home / "checkpoints"
         checkpoints.mkdir(parents=True, exist_ok=True)
         extra.update({"execution.checkpointing.interval": f"{int(config.checkpoint_interval_s * 1000)} ms",
                       "execution.checkpointing.dir": checkpoints.as_uri(),
-                      "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION"})
+                      "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",
+                      # a few to fall back on should the newest be unreadable; older ones are deleted
+                      "execution.checkpointing.num-retained": "3",
+                      **RESTARTS_LIVE})
         resume = latest_checkpoint(config.home)
         if resume is not None:
             extra["execution.state-recovery.path"] = resume.as_uri()

@@ -64,6 +64,16 @@ def ping_text(ts: int, lat: float, lng: float, speed: float | None) -> str:
     return f"{ts},{lat!r},{lng!r},{'' if speed is None else repr(speed)}"
 
 
+HOUR_MS = 3_600_000
+IDLE_VEHICLE_MS = 24 * HOUR_MS  # a van's last ping is forgotten a day after it (no segment spans that gap)
+
+
+def forget_at(ts: int) -> int:
+    """When the last ping at ``ts`` is forgotten if no newer one came: a day later, on a whole hour
+    (one event-time timer per van and hour, whatever the ping rate)."""
+    return (ts // HOUR_MS + 1) * HOUR_MS + IDLE_VEHICLE_MS
+
+
 def track(last: Ping | None, pings: tuple[Ping, ...]) -> tuple[Ping | None, dict[int, list[tuple[int, int, float]]]]:
     """Consecutive pings -> usable travel segments ``(cell, hour of week, m/s)`` by district
     (resolution-7 parent), and the newest ping. Pings not newer than the newest one seen say

@@ -21,6 +21,8 @@ from udfs.contracts.limits import MAX_DEAD_LETTER_PAYLOAD, MAX_RECORD_BYTES
 
 PREFIX = "px-"
 EVIL = "px-evil"
+PLANNER = "px-planner"
+PLAN_START = 1_451_606_400_000  # 2016-01-01
 
 
 def _poison() -> list[tuple[str, bytes | None, str]]:
@@ -54,6 +56,15 @@ def poisoned(stack, tmp_path_factory):
     for stream, value, _reason in poison:
         producer.produce(topics.partner_topic(EVIL, stream), value,
                          on_delivery=lambda err, _msg: err is not None and failed.append(err))
+    # valid but unusual: a partner's standing plan of capacity offers, one a month for ten years
+    # (the offers' table is partitioned by month; one insert touched over 100 partitions and failed)
+    plan = topics.partner_topic(PLANNER, "capacity_offers")
+    topics.ensure_topics(stack, [plan])
+    for month in range(120):
+        start = PLAN_START + month * 30 * 86_400_000
+        offer = valid("capacity_offers", PLANNER, available_from=start, available_to=start + 3_600_000,
+                      vehicle_id=f"van-{month}")
+        producer.produce(plan, wire.encode(offer, "CapacityOffer"), timestamp=start)
     assert producer.flush(30) == 0 and not failed, failed
     run = subprocess.run([sys.executable, "-m", "lastmile.cli", "run", "--bounded"], env=env,
                          capture_output=True, text=True, timeout=900)
@@ -90,3 +101,9 @@ def test_other_partners_results_are_unaffected(poisoned, ch):
     assert len(found) == len(set(found))
     assert set(found) == {tuple(p) for p in truth["colocations"]}
     assert len(found) > 10
+
+
+def test_a_standing_plan_of_offers_over_ten_years_is_written(poisoned, ch):
+    rows = ch.query("SELECT count(), uniqExact(toYYYYMM(available_from)) FROM capacity_offers FINAL "
+                    "WHERE partner_id = {p:String}", parameters={"p": PLANNER}).result_rows
+    assert rows == [(120, 120)]

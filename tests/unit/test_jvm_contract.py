@@ -429,6 +429,8 @@ def _rule_cases(rng: random.Random):
                           (rules.MIN_TS_MS, rules.MAX_TS_MS - rules.MIN_TS_MS - 1), (NOW, 36 * HOUR + 3 * 60_000)]:
         yield "delivery_tasks", {"window_start": start, "window_end": start + length}
         yield "capacity_offers", {"available_from": start, "available_to": start + length}
+    for ahead in [30 * day, 30 * day + 1, 30 * day + 50_000, 31 * day, 1000 * day, 2**40, rules.MAX_TS_MS - 1 - NOW]:
+        yield "delivery_tasks", {"event_time": NOW, "window_start": NOW + ahead, "window_end": NOW + ahead + HOUR}
     limit = MAX_STRING_CHARS
     for text in ["x" * limit, "x" * (limit + 1), "\u00e9" * limit, "\u00e9" * (limit + 1), "\U0001f69a" * limit,
                  "\U0001f69a" * (limit + 1), "\U0001f69a" * (limit // 2 + 1), "a\U0001f69a" * (limit // 2) + "b",

@@ -97,3 +97,11 @@ def test_keys_split_at_the_first_colon(partner, local):
     key = keys.key(partner, local)
     assert key == f"{partner}:{local}"
     assert keys.split(key) == (partner, local)
+
+
+def test_a_van_s_last_ping_is_forgotten_a_day_later_on_a_whole_hour():
+    from udfs.pings import IDLE_VEHICLE_MS, forget_at
+
+    assert forget_at(T0) == T0 + HOUR_MS + IDLE_VEHICLE_MS
+    assert forget_at(T0 + HOUR_MS - 1) == forget_at(T0)
+    assert forget_at(-1) == IDLE_VEHICLE_MS  # floor division, as the JVM's Math.floorDiv

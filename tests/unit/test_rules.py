@@ -9,6 +9,8 @@ MIN = 60_000
 
 # (stream, change that breaks exactly one rule, reason)
 BROKEN = [
+    ("delivery_tasks", {"window_start": NOW + 31 * 86_400_000, "window_end": NOW + 31 * 86_400_000 + 3_600_000},
+     "window_too_far_ahead"),
     ("delivery_tasks", {"shipment_id": "s" * 10_000_000}, "string_too_long"),  # a 10 MB shipment_id
     ("shipment_status", {"reason": "r" * 257}, "string_too_long"),
     ("vehicle_positions", {"vehicle_id": "\U0001f69a" * 257}, "string_too_long"),

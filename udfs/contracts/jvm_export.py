@@ -38,6 +38,7 @@ def contract_spec(registry: SchemaRegistry | None = None) -> dict:
             "recipient_key": rules.RECIPIENT_KEY.pattern, "statuses": list(rules.STATUSES),
             "min_ts_ms": rules.MIN_TS_MS, "max_ts_ms": rules.MAX_TS_MS,
             "max_future_ms": rules.MAX_FUTURE_MS, "max_window_ms": rules.MAX_WINDOW_MS,
+            "max_window_ahead_ms": rules.MAX_WINDOW_AHEAD_MS,
         },
         "limits": {"max_record_bytes": limits.MAX_RECORD_BYTES, "max_string_chars": limits.MAX_STRING_CHARS,
                    "max_dead_letter_payload": limits.MAX_DEAD_LETTER_PAYLOAD},

@@ -24,6 +24,8 @@ STATUSES = ("CREATED", "PICKED_UP", "OUT_FOR_DELIVERY", "DELIVERED", "FAILED_ATT
 
 MAX_FUTURE_MS = 5 * 60 * 1000
 MAX_WINDOW_MS = 24 * 3600 * 1000
+# A task is kept in state until its window ends: a window dated decades ahead would pin it there.
+MAX_WINDOW_AHEAD_MS = 30 * 24 * 3600 * 1000
 # Timestamps outside [2000-01-01, 2100-01-01) are almost always seconds sent as
 # milliseconds (or the reverse); refusing them catches the mistake at the door.
 MIN_TS_MS, MAX_TS_MS = 946_684_800_000, 4_102_444_800_000
@@ -142,6 +144,12 @@ def _interval_not_ordered(r, c):
         return f"{start} ({r[start]}) is not before {end} ({r[end]})"
 
 
+def _window_too_far_ahead(r, c):
+    if r["window_start"] - r["event_time"] > MAX_WINDOW_AHEAD_MS:
+        return (f"the delivery window starts {(r['window_start'] - r['event_time']) / 86_400_000:.1f} days after "
+                f"its announcement (at most {MAX_WINDOW_AHEAD_MS // 86_400_000} days)")
+
+
 def _window_too_long(r, c):
     if r["window_end"] - r["window_start"] > MAX_WINDOW_MS:
         return f"the delivery window is {(r['window_end'] - r['window_start']) / 3_600_000:.1f} h (at most 24 h)"
@@ -176,6 +184,9 @@ RULES: tuple[Rule, ...] = (
          _timestamp_out_of_range),
     Rule("window_not_ordered", ("DeliveryTask",), "`window_start` < `window_end`.", _interval_not_ordered),
     Rule("window_too_long", ("DeliveryTask",), "`window_end` - `window_start` is at most 24 h.", _window_too_long),
+    Rule("window_too_far_ahead", ("DeliveryTask",),
+         "`window_start` is at most 30 days after `event_time` (a task is kept until its window ends).",
+         _window_too_far_ahead),
     Rule("availability_not_ordered", ("CapacityOffer",), "`available_from` < `available_to`.",
          _interval_not_ordered),
     Rule("event_time_in_future", ("DeliveryTask", "ShipmentStatus", "VehiclePosition"),

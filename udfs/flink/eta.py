@@ -28,7 +28,7 @@ from udfs import keys, outputs
 from udfs.eta import HOUR_MS, Assign, Route, Unassign, apply_interval, clean_up, clean_up_at, in_waiting_order, waiting_entry
 from udfs.flink.outputs import gather
 from udfs.flink.timers import Timers
-from udfs.pings import PingBatch, batch_from_row, interval_end, track
+from udfs.pings import PingBatch, batch_from_row, forget_at, interval_end, track
 from udfs.speed_profiles import NEVER, CausalSpeeds, learn_interval
 
 #: Broadcast state of the ETA operator (udfs.speed_profiles.CausalSpeeds; string keys:
@@ -64,14 +64,24 @@ class Tracker(KeyedProcessFunction):
 
     def open(self, runtime_context):
         self._last = runtime_context.get_state(ValueStateDescriptor("last-ping", Types.PICKLED_BYTE_ARRAY()))
+        self._timers = Timers()
 
     def process_element(self, batch: PingBatch, ctx):
         last = self._last.value()
         newest, by_district = track(last, batch.pings)
         if newest is not last:
             self._last.update(newest)
+            self._timers.register(ctx, ctx.get_current_key(), forget_at(newest[0]))
         for district, segments in by_district.items():
             yield Row(district, (district, batch.at, tuple(segments)))
+
+    def on_timer(self, timestamp, ctx):
+        """A day without a newer ping: the van's last one is forgotten (state of bounded lifetime)."""
+        self._timers.fired(ctx.get_current_key(), timestamp)
+        last = self._last.value()
+        if last is not None and forget_at(last[0]) <= timestamp:
+            self._last.clear()
+        return iter(())
 
 
 class Profiles(KeyedProcessFunction):

@@ -73,7 +73,7 @@ public final class Contract {
     final Pattern uuid, partnerId, recipientKey;
     final Set<String> statuses = new HashSet<>();
     final String statusList; // ", ".join(STATUSES), in their order
-    public final long minTs, maxTs, maxFutureMs, maxWindowMs;
+    public final long minTs, maxTs, maxFutureMs, maxWindowMs, maxWindowAheadMs;
     /** udfs/contracts/limits.py: a record's bytes, a string's characters, a dead letter's payload. */
     public final int maxRecordBytes, maxStringChars, maxDeadLetterPayload;
 
@@ -81,7 +81,7 @@ public final class Contract {
             "string_too_long", "invalid_uuid", "invalid_partner_id", "partner_mismatch", "empty_id", "not_finite",
             "incomplete_position", "coordinates_out_of_range", "null_island", "negative_quantity",
             "parcel_count_below_one", "invalid_recipient_key", "unknown_status", "timestamp_out_of_range",
-            "window_not_ordered", "window_too_long", "availability_not_ordered", "event_time_in_future"));
+            "window_not_ordered", "window_too_long", "window_too_far_ahead", "availability_not_ordered", "event_time_in_future"));
 
     public static final Contract INSTANCE = load(); // after KNOWN_RULES: static fields initialise in order
 
@@ -160,6 +160,7 @@ public final class Contract {
         maxTs = r.get("max_ts_ms").asLong();
         maxFutureMs = r.get("max_future_ms").asLong();
         maxWindowMs = r.get("max_window_ms").asLong();
+        maxWindowAheadMs = r.get("max_window_ahead_ms").asLong();
         JsonNode limits = spec.get("limits");
         maxRecordBytes = limits.get("max_record_bytes").asInt();
         maxStringChars = limits.get("max_string_chars").asInt();
@@ -530,6 +531,13 @@ public final class Contract {
                 long end = ((Number) field(r, "window_end")).longValue();
                 return !exceeds(end, start, maxWindowMs) ? null : "the delivery window is "
                         + PythonStr.fixed(trueDivide(difference(end, start), 3_600_000), 1) + " h (at most 24 h)";
+            }
+            case "window_too_far_ahead": {
+                long start = ((Number) field(r, "window_start")).longValue();
+                long eventTime = ((Number) field(r, "event_time")).longValue();
+                return !exceeds(start, eventTime, maxWindowAheadMs) ? null : "the delivery window starts "
+                        + PythonStr.fixed(trueDivide(difference(start, eventTime), 86_400_000), 1)
+                        + " days after its announcement (at most " + maxWindowAheadMs / 86_400_000 + " days)";
             }
             case "event_time_in_future": {
                 long eventTime = ((Number) field(r, "event_time")).longValue();

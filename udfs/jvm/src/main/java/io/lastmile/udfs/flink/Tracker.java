@@ -25,6 +25,9 @@ public final class Tracker extends KeyedProcessFunction<String, PingBatch, Track
     public record Segments(long district, long at, List<Segment> segments) implements java.io.Serializable {
     }
 
+    private static final long HOUR_MS = 3_600_000L;
+    private static final long IDLE_VEHICLE_MS = 24 * HOUR_MS;
+
     private transient ValueState<Ping> last;
 
     @Override
@@ -38,9 +41,24 @@ public final class Tracker extends KeyedProcessFunction<String, PingBatch, Track
         Pings.Tracked tracked = Pings.track(previous, batch.pings());
         if (tracked.last() != previous) {
             last.update(tracked.last());
+            ctx.timerService().registerEventTimeTimer(forgetAt(tracked.last().ts()));
         }
         for (Map.Entry<Long, List<Segment>> e : tracked.byDistrict().entrySet()) {
             out.collect(new Segments(e.getKey(), batch.at(), e.getValue()));
         }
+    }
+
+    /** A day without a newer ping: the van's last one is forgotten (udfs.pings.forget_at). */
+    @Override
+    public void onTimer(long timestamp, OnTimerContext ctx, Collector<Segments> out) throws Exception {
+        Ping p = last.value();
+        if (p != null && forgetAt(p.ts()) <= timestamp) {
+            last.clear();
+        }
+    }
+
+    /** udfs.pings.forget_at: a day after {@code ts}, on a whole hour. */
+    static long forgetAt(long ts) {
+        return (Math.floorDiv(ts, HOUR_MS) + 1) * HOUR_MS + IDLE_VEHICLE_MS;
     }
 }
