@@ -6,6 +6,7 @@ Before the contract's size limits (udfs/contracts/limits.py) a record of ~1 MB b
 letter over the Kafka producer's 1 MB limit: the job failed, restarted from its checkpoint,
 met the record again, and stopped every partner's results.
 """
+import datetime
 import hashlib
 import json
 import subprocess
@@ -22,7 +23,6 @@ from udfs.contracts.limits import MAX_DEAD_LETTER_PAYLOAD, MAX_RECORD_BYTES
 PREFIX = "px-"
 EVIL = "px-evil"
 PLANNER = "px-planner"
-PLAN_START = 1_451_606_400_000  # 2016-01-01
 
 
 def _poison() -> list[tuple[str, bytes | None, str]]:
@@ -46,7 +46,7 @@ def poisoned(stack, tmp_path_factory):
     env = env_for(stack)
     truth_path = tmp_path_factory.mktemp("poison") / "truth.json"
     sim = subprocess.run([sys.executable, "-m", "lastmile.cli", "simulate", "--partners", "3", "--partner-prefix",
-                          PREFIX, "--tasks-per-day", "600", "--start", "2025-07-07", "--seed", "9", "--truth",
+                          PREFIX, "--tasks-per-day", "600", "--start", "2025-04-14", "--seed", "9", "--truth",
                           str(truth_path), "--json"], env=env, capture_output=True, text=True, timeout=300)
     assert sim.returncode == 0, sim.stderr
     poison = _poison()
@@ -61,7 +61,7 @@ def poisoned(stack, tmp_path_factory):
     plan = topics.partner_topic(PLANNER, "capacity_offers")
     topics.ensure_topics(stack, [plan])
     for month in range(120):
-        start = PLAN_START + month * 30 * 86_400_000
+        start = int(datetime.datetime(2016 + month // 12, 1 + month % 12, 1, tzinfo=datetime.UTC).timestamp() * 1000)
         offer = valid("capacity_offers", PLANNER, available_from=start, available_to=start + 3_600_000,
                       vehicle_id=f"van-{month}")
         producer.produce(plan, wire.encode(offer, "CapacityOffer"), timestamp=start)

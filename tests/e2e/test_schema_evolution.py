@@ -16,7 +16,9 @@ SWITCHER, OTHER = "evo-switcher", "evo-other"
 
 
 @pytest.fixture(scope="module")
-def evolved(stack, stack_env):
+def evolved(stack):
+    from tests_env import env_for
+
     v1_fields = [f["name"] for f in default_registry().get("DeliveryTask", 1).fields]
     start = NOW + 2 * HOUR
     old = [{k: v for k, v in valid("delivery_tasks", SWITCHER, shipment_id=f"old-{i}", window_start=start,
@@ -34,7 +36,7 @@ def evolved(stack, stack_env):
             producer.produce(topic, wire.encode(record, "DeliveryTask", version), record["shipment_id"],
                              record["event_time"])
     producer.flush()
-    run = subprocess.run([sys.executable, "-m", "lastmile.cli", "run", "--bounded"], env=stack_env,
+    run = subprocess.run([sys.executable, "-m", "lastmile.cli", "run", "--bounded"], env=env_for(stack),
                          capture_output=True, text=True, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
 

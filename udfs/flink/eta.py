@@ -69,7 +69,7 @@ class Tracker(KeyedProcessFunction):
     def process_element(self, batch: PingBatch, ctx):
         last = self._last.value()
         newest, by_district = track(last, batch.pings)
-        if newest is not last:
+        if newest is not last and newest is not None:
             self._last.update(newest)
             self._timers.register(ctx, ctx.get_current_key(), forget_at(newest[0]))
         for district, segments in by_district.items():

@@ -16,7 +16,8 @@ class DecodePositions(ProcessFunction):
 
     def process_element(self, value, ctx):
         payload, topic, partition, offset = value[0], value[1], value[2], value[3]
-        result = position_row(payload.encode("latin-1"), Source(topic, partition, offset), partner_of_topic(topic))
+        raw = payload.encode("latin-1") if payload is not None else b""  # a record without a value: a tombstone
+        result = position_row(raw, Source(topic, partition, offset), partner_of_topic(topic))
         if isinstance(result, DeadLetter):
             yield Outputs(rows=(("dead_letters", result.clickhouse_row()),))
         else:
