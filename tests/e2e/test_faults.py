@@ -163,3 +163,55 @@ def test_a_job_killed_with_sigkill_resumes_from_its_checkpoint_and_loses_nothing
     finally:
         second.stop()
     city.check()
+
+
+
+def test_a_partition_stuck_in_the_past_does_not_hold_the_other_partners_back(fault_stack, tmp_path):
+    """A partner whose producer keeps sending records stamped at the same old time held the
+    watermark, and with it every partner's event-time results, back. Here a live partner's van
+    must get ETAs, which the job issues only once the watermark passes the van's intervals."""
+    from samples import HOUR, valid
+
+    from lastmile.partner import PartnerClient
+
+    config = fault_stack.config.with_overrides(clickhouse_database="faults_stuck")
+    migrations.apply(config)
+    env = {**fault_stack.env, "LASTMILE_CLICKHOUSE_DATABASE": config.clickhouse_database,
+           "LASTMILE_HOME": str(tmp_path / "home"), "LASTMILE_OUT_OF_ORDERNESS_S": "1",
+           "LASTMILE_ETA_INTERVAL_S": "5", "LASTMILE_IDLE_TIMEOUT_S": "10"}
+    live, stuck = "fs-live", "fs-stuck"
+    for partner in (live, stuck):
+        topics.ensure_partner_topics(config, partner)
+    clients = {p: PartnerClient(p, config) for p in (live, stuck)}
+    job = Job.start(env, tmp_path / "stuck.log", "run")
+    client = http_client(config)
+
+    def etas() -> int:
+        return client.query("SELECT count() FROM eta_predictions WHERE partner_id = {p:String}",
+                            parameters={"p": live}).result_rows[0][0]
+
+    try:
+        stuck_at = int(time.time() * 1000) - HOUR
+        start = int(time.time() * 1000)
+        clients[live].publish("delivery_tasks", valid("delivery_tasks", live, now_ms=start, shipment_id="A-1",
+                                                      dest_lat=-34.60, dest_lng=-58.38, window_start=start + HOUR,
+                                                      window_end=start + 2 * HOUR))
+        clients[live].publish("shipment_status", valid("shipment_status", live, now_ms=start + 1, shipment_id="A-1",
+                                                       status="OUT_FOR_DELIVERY", vehicle_id="van-1", stop_sequence=1))
+        began, found, step = time.monotonic(), False, 0
+        while not found and time.monotonic() - began < 150:
+            now, step = int(time.time() * 1000), step + 1
+            clients[stuck].publish("shipment_status", valid("shipment_status", stuck, now_ms=stuck_at,
+                                                            status="CREATED"))
+            clients[live].publish("shipment_status", valid("shipment_status", live, now_ms=now, shipment_id="B-9",
+                                                           status="CREATED"))  # its clock moves on
+            clients[live].publish("vehicle_positions", valid("vehicle_positions", live, now_ms=now, vehicle_id="van-1",
+                                                             lat=-34.70 + step * 0.0002, lng=-58.38, speed_mps=8.0))
+            for c in clients.values():
+                c.flush()
+            found = etas() > 0
+            time.sleep(0.5)
+        assert job.proc.poll() is None, job.output()
+        assert found, "the live partner's van never got an ETA:\n" + job.output()
+    finally:
+        job.stop()

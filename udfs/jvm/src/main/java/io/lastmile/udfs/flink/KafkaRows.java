@@ -60,8 +60,11 @@ public final class KafkaRows implements KafkaRecordDeserializationSchema<Row> {
                 .setStartingOffsets(OffsetsInitializer.earliest())
                 .setDeserializer(new KafkaRows())
                 .setProperty("partition.discovery.interval.ms", String.valueOf(bounded ? -1 : discoveryMs));
-        WatermarkStrategy<Row> watermarks = WatermarkStrategy.<Row>forBoundedOutOfOrderness(
-                Duration.ofMillis(outOfOrdernessMs)).withTimestampAssigner((row, kafkaTs) -> (Long) row.getField(4));
+        // A partition stuck in the past stops counting after idleMs (PartitionWatermarks), live only.
+        long stuckMs = bounded ? Long.MAX_VALUE : idleMs;
+        WatermarkStrategy<Row> watermarks = WatermarkStrategy
+                .<Row>forGenerator(context -> new PartitionWatermarks(outOfOrdernessMs, stuckMs))
+                .withTimestampAssigner((row, kafkaTs) -> (Long) row.getField(4));
         if (bounded) {
             builder.setBounded(OffsetsInitializer.latest());
         } else {
