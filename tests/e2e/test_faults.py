@@ -9,6 +9,7 @@ Each test simulates its own city (a partner prefix and a day of its own) into it
 database, so one test's results cannot pass for another's.
 """
 import json
+import os
 import subprocess
 import sys
 import time
@@ -25,6 +26,9 @@ from udfs.contracts.errors import ContractViolation
 TABLES = {"delivery_tasks": "delivery_tasks", "shipment_status": "shipment_status",
           "vehicle_positions": "vehicle_positions", "capacity_offers": "capacity_offers"}
 DOWN_S = 30  # how long a component stays down
+# The workload of each city; CI runs 40k events, `FAULTS_EVENTS=1000000 FAULTS_RATE=20000` the full scale.
+EVENTS = int(os.environ.get("FAULTS_EVENTS", "40000"))
+RATE = int(os.environ.get("FAULTS_RATE", "4000"))  # events/s of the live city of the SIGKILL test
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +51,7 @@ class City:
         self.truth_path = tmp_path / f"{name}-truth.json"
         self.tmp_path = tmp_path
         args = [sys.executable, "-m", "lastmile.cli", "simulate", "--partners", "3", "--partner-prefix", self.prefix,
-                "--tasks-per-day", "1500", "--events", "40000", "--start", day, "--seed", "3",
+                "--tasks-per-day", str(max(1500, EVENTS // 25)), "--events", str(EVENTS), "--start", day, "--seed", "3",
                 "--truth", str(self.truth_path)]
         self.simulator = subprocess.Popen(args + (["--rate", str(rate)] if rate else []), env=self.env,
                                           stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
@@ -146,7 +150,7 @@ def test_kafka_restart_mid_run_loses_nothing(fault_stack, tmp_path):
 def test_a_job_killed_with_sigkill_resumes_from_its_checkpoint_and_loses_nothing(fault_stack, tmp_path):
     """The simulator publishes live while the job runs; the job's whole process group is killed
     once a checkpoint has completed, and a new `lastmile run` resumes from it."""
-    city = City(fault_stack, tmp_path, "fkill", "2025-08-06", rate=4000)
+    city = City(fault_stack, tmp_path, "fkill", "2025-08-06", rate=RATE)
     fast = {"LASTMILE_CHECKPOINT_INTERVAL_S": "1"}
     first = city.job(name="first", extra_env=fast)
     checkpoints = fault_stack.config.home / "checkpoints"
