@@ -21,18 +21,13 @@ PREFIX = "co-"
 
 @pytest.fixture(scope="module")
 def coordinated(stack, tmp_path_factory):
-    from tests_env import env_for
+    from tests_env import env_for, lastmile, simulate_city
 
     env = env_for(stack)
     truth_path = tmp_path_factory.mktemp("coordination") / "truth.json"
-    sim = subprocess.run([sys.executable, "-m", "lastmile.cli", "simulate", "--partners", "4", "--partner-prefix",
-                          PREFIX, "--tasks-per-day", "1500", "--start", "2025-06-02", "--seed", "5", "--truth",
-                          str(truth_path), "--json"], env=env, capture_output=True, text=True, timeout=300)
-    assert sim.returncode == 0, sim.stderr
+    simulate_city(env, truth_path, PREFIX, partners=4, tasks_per_day=1500, start="2025-06-02", seed=5)
     started = time.monotonic()
-    run = subprocess.run([sys.executable, "-m", "lastmile.cli", "run", "--bounded"], env=env,
-                         capture_output=True, text=True, timeout=900)
-    assert run.returncode == 0, run.stderr[-3000:]
+    lastmile(env, "run", "--bounded")
     return json.loads(truth_path.read_text()), time.monotonic() - started
 
 

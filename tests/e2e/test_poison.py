@@ -41,14 +41,11 @@ def _poison() -> list[tuple[str, bytes | None, str]]:
 
 @pytest.fixture(scope="module")
 def poisoned(stack, tmp_path_factory):
-    from tests_env import env_for
+    from tests_env import env_for, simulate_city
 
     env = env_for(stack)
     truth_path = tmp_path_factory.mktemp("poison") / "truth.json"
-    sim = subprocess.run([sys.executable, "-m", "lastmile.cli", "simulate", "--partners", "3", "--partner-prefix",
-                          PREFIX, "--tasks-per-day", "600", "--start", "2025-04-14", "--seed", "9", "--truth",
-                          str(truth_path), "--json"], env=env, capture_output=True, text=True, timeout=300)
-    assert sim.returncode == 0, sim.stderr
+    simulate_city(env, truth_path, PREFIX, partners=3, tasks_per_day=600, start="2025-04-14", seed=9)
     poison = _poison()
     topics.ensure_topics(stack, sorted({topics.partner_topic(EVIL, s) for s, _, _ in poison}))
     producer = Producer({"bootstrap.servers": stack.kafka_bootstrap, "message.max.bytes": 2_000_000})

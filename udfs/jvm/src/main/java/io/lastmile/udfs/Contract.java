@@ -413,22 +413,7 @@ public final class Contract {
                   Iterable<String> dictOrder) {
         switch (code) {
             case "string_too_long":
-                if (dictOrder == null) {
-                    for (Schema.Field f : r.getSchema().getFields()) {
-                        String message = tooLong(f.name(), r.get(f.pos()));
-                        if (message != null) {
-                            return message;
-                        }
-                    }
-                    return null;
-                }
-                for (String f : dictOrder) {
-                    String message = tooLong(f, r.get(f));
-                    if (message != null) {
-                        return message;
-                    }
-                }
-                return null;
+                return firstOf(r, dictOrder, this::tooLong);
             case "invalid_uuid": {
                 String id = text(r, "event_id");
                 return pythonMatch(uuid, id) ? null : "event_id " + PythonStr.repr(PythonStr.head(id, 60))
@@ -453,22 +438,7 @@ public final class Contract {
                 }
                 return null;
             case "not_finite":
-                if (dictOrder == null) {
-                    for (Schema.Field f : r.getSchema().getFields()) {
-                        String message = notFinite(f.name(), r.get(f.pos()));
-                        if (message != null) {
-                            return message;
-                        }
-                    }
-                    return null;
-                }
-                for (String f : dictOrder) {
-                    String message = notFinite(f, r.get(f));
-                    if (message != null) {
-                        return message;
-                    }
-                }
-                return null;
+                return firstOf(r, dictOrder, Contract::notFinite);
             case "incomplete_position": {
                 String[] p = of("points", name);
                 return (field(r, p[0]) == null) == (field(r, p[1]) == null) ? null
@@ -548,6 +518,28 @@ public final class Contract {
             default:
                 throw new IllegalStateException("rule " + code + " has no JVM check"); // the load refuses these
         }
+    }
+
+    /** The first message {@code check} gives for a field of {@code r}, in the reference's dict
+     * order ({@code dictOrder}) or, when null, the schema's. */
+    private static String firstOf(GenericRecord r, Iterable<String> dictOrder,
+                                  java.util.function.BiFunction<String, Object, String> check) {
+        if (dictOrder == null) {
+            for (Schema.Field f : r.getSchema().getFields()) {
+                String message = check.apply(f.name(), r.get(f.pos()));
+                if (message != null) {
+                    return message;
+                }
+            }
+            return null;
+        }
+        for (String f : dictOrder) {
+            String message = check.apply(f, r.get(f));
+            if (message != null) {
+                return message;
+            }
+        }
+        return null;
     }
 
     /** {@code _string_too_long}'s test of one field: Python's len() of a str counts code points. */
