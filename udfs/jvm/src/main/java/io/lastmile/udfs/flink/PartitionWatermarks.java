@@ -20,7 +20,8 @@ public final class PartitionWatermarks implements WatermarkGenerator<Row> {
     private final long outOfOrdernessMs;
     private final long stuckMs;
     private long newest = Long.MIN_VALUE;
-    private long advancedAtMs = -1; // this machine's time when the newest timestamp last advanced
+    private boolean advanced;       // the newest timestamp advanced since the last periodic emit
+    private long advancedAtMs = -1; // this machine's time (at a periodic emit) when it last advanced
     private boolean arrivedSince;   // a record arrived since then that did not advance it
 
     public PartitionWatermarks(long outOfOrdernessMs, long stuckMs) {
@@ -30,9 +31,9 @@ public final class PartitionWatermarks implements WatermarkGenerator<Row> {
 
     @Override
     public void onEvent(Row event, long timestamp, WatermarkOutput output) {
-        if (timestamp > newest) {
+        if (timestamp > newest) { // no clock read per record: the periodic emit dates the advance
             newest = timestamp;
-            advancedAtMs = System.currentTimeMillis();
+            advanced = true;
             arrivedSince = false;
         } else {
             arrivedSince = true;
@@ -44,7 +45,12 @@ public final class PartitionWatermarks implements WatermarkGenerator<Row> {
         if (newest == Long.MIN_VALUE) {
             return; // nothing read yet
         }
-        if (arrivedSince && System.currentTimeMillis() - advancedAtMs > stuckMs) {
+        long now = System.currentTimeMillis();
+        if (advanced) {
+            advancedAtMs = now;
+            advanced = false;
+        }
+        if (arrivedSince && now - advancedAtMs > stuckMs) {
             output.markIdle();
             return;
         }
