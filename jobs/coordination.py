@@ -216,7 +216,7 @@ def kafka_sources(env, settings: JobSettings, bounded: bool, empty: frozenset[st
             continue
         streams[name] = DataStream(jvm.io.lastmile.udfs.flink.KafkaRows.source(
             j_env, name, consumer, pattern, "lastmile-coordination", bounded, int(settings.out_of_orderness_s * 1000),
-            int(settings.idle_timeout_s * 1000), 10_000)).uid(f"source-{name}")
+            int(settings.idle_timeout_s * 1000), int(settings.max_partition_lag_s * 1000), 10_000)).uid(f"source-{name}")
     return streams
 
 

@@ -22,5 +22,6 @@ class JobSettings:
     colocation_radius_m: float
     out_of_orderness_s: float
     idle_timeout_s: float
+    max_partition_lag_s: float
     allowed_lateness_s: float
     eta_interval_s: float

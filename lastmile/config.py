@@ -48,6 +48,10 @@ class Config:
     # long after its window ends a delivery task is still accepted (and kept in state).
     out_of_orderness_s: float = 120.0
     idle_timeout_s: float = 30.0
+    # A live partition further behind the newest one than this, and not catching up (advancing
+    # at under twice real time), stops holding the watermark back (udfs/jvm PartitionWatermarks).
+    # More than the 5 minutes a producer's timestamp may run ahead.
+    max_partition_lag_s: float = 900.0
     allowed_lateness_s: float = 600.0
     checkpoint_interval_s: float = 10.0
     # Positions reach the ETA path as one batch per vehicle and this much event time (a
@@ -89,8 +93,8 @@ class Config:
             raise ConfigError(f"LASTMILE_OPERATORS must be one of {', '.join(OPERATORS)}, got {self.operators!r}")
         if not (math.isfinite(self.eta_interval_s) and self.eta_interval_s >= 1):
             raise ConfigError(f"eta_interval_s must be at least 1 second, got {self.eta_interval_s}")
-        for name in ("out_of_orderness_s", "idle_timeout_s", "allowed_lateness_s", "checkpoint_interval_s",
-                     "clickhouse_retry_s"):
+        for name in ("out_of_orderness_s", "idle_timeout_s", "max_partition_lag_s", "allowed_lateness_s",
+                     "checkpoint_interval_s", "clickhouse_retry_s"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"{name} must be a non-negative number of seconds, got {getattr(self, name)}")
         _split_host_port(self.flink_rest, "LASTMILE_FLINK_REST")
@@ -138,6 +142,7 @@ class Config:
                                         self.clickhouse_retry_s),
             operators=self.operators, parallelism=self.parallelism, colocation_radius_m=self.colocation_radius_m,
             out_of_orderness_s=self.out_of_orderness_s, idle_timeout_s=self.idle_timeout_s,
+            max_partition_lag_s=self.max_partition_lag_s,
             allowed_lateness_s=self.allowed_lateness_s, eta_interval_s=self.eta_interval_s)
 
     def with_overrides(self, **changes) -> Config:

@@ -9,11 +9,12 @@ the Python reference.
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import threading
 
 from lastmile.config import Config
-from lastmile.stack import jars
+from lastmile.stack import flink, jars
 
 
 class JvmError(AssertionError):
@@ -23,7 +24,9 @@ class JvmError(AssertionError):
 class JvmHarness:
     def __init__(self, config: Config | None = None):
         jar = jars.udf_jar(config or Config.from_env())
-        self._proc = subprocess.Popen(["java", "-XX:TieredStopAtLevel=1", "-cp", str(jar),
+        # Flink's API (watermark generators) as a job has it, from PyFlink's wheel
+        classpath = os.pathsep.join(map(str, [jar, *sorted((flink.wheel_home() / "lib").glob("flink-dist-*.jar"))]))
+        self._proc = subprocess.Popen(["java", "-XX:TieredStopAtLevel=1", "-cp", classpath,
                                        "io.lastmile.udfs.check.Harness"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8")
 

@@ -170,24 +170,27 @@ def test_a_job_killed_with_sigkill_resumes_from_its_checkpoint_and_loses_nothing
 
 
 
-def test_a_partition_stuck_in_the_past_does_not_hold_the_other_partners_back(fault_stack, tmp_path):
-    """A partner whose producer keeps sending records stamped at the same old time held the
-    watermark, and with it every partner's event-time results, back. Here a live partner's van
-    must get ETAs, which the job issues only once the watermark passes the van's intervals."""
+@pytest.mark.parametrize("behind", ["stuck", "slow"])
+def test_a_partition_stuck_in_the_past_or_replaying_it_does_not_hold_the_other_partners_back(fault_stack, tmp_path,
+                                                                                            behind):
+    """A partner whose producer keeps sending records stamped at the same old time (stuck),
+    or an hour back and advancing at real-time speed (slow), held the watermark, and with it
+    every partner's event-time results, back. Here a live partner's van must get ETAs, which
+    the job issues only once the watermark passes the van's intervals."""
     from samples import HOUR, valid
 
     from lastmile.partner import PartnerClient
 
-    config = fault_stack.config.with_overrides(clickhouse_database="faults_stuck")
+    config = fault_stack.config.with_overrides(clickhouse_database=f"faults_{behind}")
     migrations.apply(config)
     env = {**fault_stack.env, "LASTMILE_CLICKHOUSE_DATABASE": config.clickhouse_database,
            "LASTMILE_HOME": str(tmp_path / "home"), "LASTMILE_OUT_OF_ORDERNESS_S": "1",
            "LASTMILE_ETA_INTERVAL_S": "5", "LASTMILE_IDLE_TIMEOUT_S": "10"}
-    live, stuck = "fs-live", "fs-stuck"
+    live, stuck = f"f{behind[:2]}-live", f"f{behind[:2]}-{behind}"
     for partner in (live, stuck):
         topics.ensure_partner_topics(config, partner)
     clients = {p: PartnerClient(p, config) for p in (live, stuck)}
-    job = Job.start(env, tmp_path / "stuck.log", "run")
+    job = Job.start(env, tmp_path / f"{behind}.log", "run")
     client = http_client(config)
 
     def etas() -> int:
@@ -205,8 +208,8 @@ def test_a_partition_stuck_in_the_past_does_not_hold_the_other_partners_back(fau
         began, found, step = time.monotonic(), False, 0
         while not found and time.monotonic() - began < 150:
             now, step = int(time.time() * 1000), step + 1
-            clients[stuck].publish("shipment_status", valid("shipment_status", stuck, now_ms=stuck_at,
-                                                            status="CREATED"))
+            past = stuck_at if behind == "stuck" else now - HOUR
+            clients[stuck].publish("shipment_status", valid("shipment_status", stuck, now_ms=past, status="CREATED"))
             clients[live].publish("shipment_status", valid("shipment_status", live, now_ms=now, shipment_id="B-9",
                                                            status="CREATED"))  # its clock moves on
             clients[live].publish("vehicle_positions", valid("vehicle_positions", live, now_ms=now, vehicle_id="van-1",

@@ -48,11 +48,12 @@ public final class KafkaRows implements KafkaRecordDeserializationSchema<Row> {
      * The topics matching {@code pattern}, from the earliest offsets; {@code bounded}: up to the
      * offsets they end at now, without partition discovery (what is there now, no more);
      * otherwise new partner topics are found every {@code discoveryMs}, and a partition silent
-     * for {@code idleMs} does not hold the watermark back.
+     * for {@code idleMs}, stuck for as long, or more than {@code maxLagMs} behind the others
+     * without catching up ({@link PartitionWatermarks}) does not hold the watermark back.
      */
     public static DataStream<Row> source(StreamExecutionEnvironment env, String name, Properties consumer,
                                          String pattern, String groupId, boolean bounded, long outOfOrdernessMs,
-                                         long idleMs, long discoveryMs) {
+                                         long idleMs, long maxLagMs, long discoveryMs) {
         var builder = KafkaSource.<Row>builder()
                 .setProperties(consumer)
                 .setTopicPattern(Pattern.compile(pattern))
@@ -60,10 +61,13 @@ public final class KafkaRows implements KafkaRecordDeserializationSchema<Row> {
                 .setStartingOffsets(OffsetsInitializer.earliest())
                 .setDeserializer(new KafkaRows())
                 .setProperty("partition.discovery.interval.ms", String.valueOf(bounded ? -1 : discoveryMs));
-        // A partition stuck in the past stops counting after idleMs (PartitionWatermarks), live only.
-        long stuckMs = bounded ? Long.MAX_VALUE : idleMs;
+        // A partition stuck in the past or far behind stops counting (PartitionWatermarks), live only.
+        long windowMs = bounded ? Long.MAX_VALUE : idleMs;
+        long lagMs = bounded ? Long.MAX_VALUE : maxLagMs;
         WatermarkStrategy<Row> watermarks = WatermarkStrategy
-                .<Row>forGenerator(context -> new PartitionWatermarks(outOfOrdernessMs, stuckMs))
+                .<Row>forGenerator(context -> new PartitionWatermarks(outOfOrdernessMs, windowMs, lagMs,
+                        PartitionWatermarks.Newest.ofJob(context.getMetricGroup().getAllVariables()
+                                .getOrDefault("<job_id>", ""))))
                 .withTimestampAssigner((row, kafkaTs) -> (Long) row.getField(4));
         if (bounded) {
             builder.setBounded(OffsetsInitializer.latest());
