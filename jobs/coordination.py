@@ -136,6 +136,7 @@ def python_stages(accepted, batches, settings: JobSettings, _outputs=None):
     radius = settings.colocation_radius_m
     lateness_ms = int(settings.allowed_lateness_s * 1000)
     interval_ms = int(settings.eta_interval_s) * 1000  # the ping windows' interval
+    ttl_ms = int(settings.speed_ttl_days * 86_400_000)  # the learned speeds' time to live
     pickled = Types.PICKLED_BYTE_ARRAY()
     string, long = Types.STRING(), Types.LONG()
 
@@ -155,7 +156,8 @@ def python_stages(accepted, batches, settings: JobSettings, _outputs=None):
     segments = (keyed(batches, string)  # by partner:vehicle
                 .process(eta.Tracker(), output_type=BY_NUMBER).name("tracker: segments per vehicle").uid("tracker"))
     speeds = (keyed(segments, long)  # by district
-              .process(eta.Profiles(interval_ms), output_type=pickled).name("profiles: speeds per district").uid("profiles"))
+              .process(eta.Profiles(interval_ms, ttl_ms), output_type=pickled)
+              .name("profiles: speeds per district").uid("profiles"))
     etas = (keyed(batches.union(side_output(registry, STOPS)), string)  # by partner:vehicle
             .connect(speeds.broadcast(*eta.BROADCAST_STATES))
             .process(eta.Eta(interval_ms), output_type=pickled).name("eta: routes per vehicle").uid("eta"))
@@ -178,6 +180,7 @@ def jvm_stages(accepted, batches, settings: JobSettings, outputs):
     radius = float(settings.colocation_radius_m)
     lateness_ms = int(settings.allowed_lateness_s * 1000)
     interval_ms = int(settings.eta_interval_s) * 1000  # the ping windows' interval
+    ttl_ms = int(settings.speed_ttl_days * 86_400_000)  # the learned speeds' time to live
 
     def named(operator, name: str, uid: str):
         return operator.name(name).uid(uid)
@@ -189,7 +192,7 @@ def jvm_stages(accepted, batches, settings: JobSettings, outputs):
     proposals = named(f.Stages.consolidator(matcher.getSideOutput(f.Matcher.GROUPS), accepted, outputs),
                       "consolidator: proposals per neighbourhood", "jvm-consolidator")
     tracker = named(f.Stages.tracker(batches), "tracker: segments per vehicle", "jvm-tracker")
-    speeds = named(f.Stages.profiles(tracker, interval_ms), "profiles: speeds per district", "jvm-profiles")
+    speeds = named(f.Stages.profiles(tracker, interval_ms, ttl_ms), "profiles: speeds per district", "jvm-profiles")
     etas = named(f.Stages.eta(batches, registry.getSideOutput(f.Registry.STOPS), speeds, interval_ms, outputs),
                  "eta: routes per vehicle", "jvm-eta")
     writers = (registry, matcher, proposals, etas)

@@ -25,3 +25,4 @@ class JobSettings:
     max_partition_lag_s: float
     allowed_lateness_s: float
     eta_interval_s: float
+    speed_ttl_days: float

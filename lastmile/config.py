@@ -58,6 +58,9 @@ class Config:
     # tumbling window on the JVM): ETAs are at most this stale, and Python runs once per
     # vehicle and interval instead of once per ping.
     eta_interval_s: float = 300.0
+    # The learned speeds forget an estimate no segment taught for this many days of event time
+    # (udfs.speed_profiles.forget_stale): the profiles' state is bounded by time, not only the map.
+    speed_ttl_days: float = 28.0
     # Compression of the job's Kafka outputs: none by default, for a broker on the same
     # machine (it decompresses every compressed batch to validate it); lz4 or zstd for a
     # broker across a network.
@@ -93,6 +96,8 @@ class Config:
             raise ConfigError(f"LASTMILE_OPERATORS must be one of {', '.join(OPERATORS)}, got {self.operators!r}")
         if not (math.isfinite(self.eta_interval_s) and self.eta_interval_s >= 1):
             raise ConfigError(f"eta_interval_s must be at least 1 second, got {self.eta_interval_s}")
+        if not (math.isfinite(self.speed_ttl_days) and self.speed_ttl_days > 0):
+            raise ConfigError(f"speed_ttl_days must be a positive number of days, got {self.speed_ttl_days}")
         for name in ("out_of_orderness_s", "idle_timeout_s", "max_partition_lag_s", "allowed_lateness_s",
                      "checkpoint_interval_s", "clickhouse_retry_s"):
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
@@ -143,7 +148,8 @@ class Config:
             operators=self.operators, parallelism=self.parallelism, colocation_radius_m=self.colocation_radius_m,
             out_of_orderness_s=self.out_of_orderness_s, idle_timeout_s=self.idle_timeout_s,
             max_partition_lag_s=self.max_partition_lag_s,
-            allowed_lateness_s=self.allowed_lateness_s, eta_interval_s=self.eta_interval_s)
+            allowed_lateness_s=self.allowed_lateness_s, eta_interval_s=self.eta_interval_s,
+            speed_ttl_days=self.speed_ttl_days)
 
     def with_overrides(self, **changes) -> Config:
         """A copy with the given fields replaced; ``None`` values are ignored."""

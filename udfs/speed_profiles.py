@@ -46,6 +46,11 @@ MAX_SPEED_MPS = 40.0  # 144 km/h: above that, the GPS jumped
 MIN_MOVE_M = 30.0
 MIN_SPEED_MPS = 1.0
 HOUR = 3_600_000
+DAY_MS = 24 * HOUR
+# An estimate no segment taught for this long is forgotten (forget_stale): four weeks of a
+# weekly profile, so state is bounded by time, not only by the map.
+SPEED_TTL_MS = 28 * DAY_MS
+NEVER = -(2 ** 63)
 WEEK_START_OFFSET_H = 72  # 1970-01-01 was a Thursday: shift so hour 0 is Monday 00:00 UTC
 
 
@@ -91,19 +96,23 @@ class RobustSpeed:
     count: int = 0
     warmup: tuple[float, ...] = ()
     published: float = 0.0  # last value published to lookups (0: never)
+    learned_at: int = NEVER  # the end of the last interval that taught it (forget_stale)
 
     WARMUP = 5
     RATE = 0.03
 
     def __getstate__(self) -> tuple:
         """Pickled as plain values (keyed state, written per batch of segments)."""
-        return self.estimate, self.count, self.warmup, self.published
+        return self.estimate, self.count, self.warmup, self.published, self.learned_at
 
     def __setstate__(self, state) -> None:
+        self.learned_at = NEVER  # state written before estimates were dated
         if isinstance(state, dict):  # pickled as the dataclass's fields, before the plain form
             self.__dict__.update(state)
             return
-        self.estimate, self.count, self.warmup, self.published = state
+        self.estimate, self.count, self.warmup, self.published, *dated = state
+        if dated:
+            self.learned_at = dated[0]
 
     def update(self, speed: float) -> None:
         self.count += 1
@@ -156,16 +165,22 @@ class SpeedTable:
         in that hour, or at any hour; else the default."""
         speeds = self.speeds
         known = speeds.get((cell, hour))
-        if known is not None:
+        if known is not None and known == known:  # NaN: forgotten (forget_stale)
             return known
         parent = self._parents.get(cell)
         if parent is None:
             parent = self._parents[cell] = h3i.cell_to_parent(cell, PARENT_RESOLUTION)
         usual = speeds.get((cell, ANY_HOUR))
-        if usual is not None:
+        if usual is not None and usual == usual:
             factor = speeds.get((parent, HOUR_FACTOR + hour), 1.0)
+            factor = factor if factor == factor else 1.0
             return usual * min(max(factor, FACTOR_LIMITS[0]), FACTOR_LIMITS[1])
-        return speeds.get((parent, hour)) or speeds.get((parent, ANY_HOUR)) or self.default_mps
+        return _known(speeds.get((parent, hour))) or _known(speeds.get((parent, ANY_HOUR))) or self.default_mps
+
+
+def _known(mps: float | None) -> float | None:
+    """A speed a lookup may use: ``None`` for an absent or forgotten one."""
+    return mps if mps is not None and mps == mps else None
 
 
 _MASK64 = (1 << 64) - 1
@@ -226,7 +241,17 @@ def learn_interval(estimates: dict, segments) -> tuple[dict, dict]:
     return changed, published
 
 
-NEVER = -(2 ** 63)
+def forget_stale(estimates: dict, learned_upto: int) -> dict:
+    """Remove from ``estimates`` those last taught at or before ``learned_upto`` (the profiles'
+    time to live); returns what to publish: ``{key: nan}`` for each removed one that lookups had,
+    by key order. A lookup then falls back as if it had never been learned."""
+    stale = sorted(key for key, estimate in estimates.items() if estimate.learned_at <= learned_upto)
+    return {key: math.nan for key in stale if estimates.pop(key).published}
+
+
+def day_after(ts: int) -> int:
+    """The first whole day (UTC) at or after ``ts``: when the profiles forget (on whole days)."""
+    return -(-ts // DAY_MS) * DAY_MS
 
 
 class CausalSpeeds:
@@ -308,7 +333,11 @@ class CausalSpeeds:
         changed: dict = {}
         for key in gone:
             changed.update(self.pending.pop(key))
-        self.base.update(changed)
+        for name, mps in changed.items():
+            if mps == mps:
+                self.base[name] = mps
+            else:  # forgotten: gone from the base, so the state shrinks too
+                self.base.pop(name, None)
         self.base_upto = max(self.base_upto, upto)
         return changed, gone
 

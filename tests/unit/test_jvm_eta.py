@@ -33,12 +33,15 @@ from udfs.kernels.eta import KERNEL_VERSION, eta_batch_reference
 from udfs.pings import PingBatch, batch_from_row, interval_end, parse_pings, ping_text, track
 from udfs.speed_profiles import (
     ANY_HOUR,
+    DAY_MS,
     HOUR_FACTOR,
     PARENT_RESOLUTION,
     PROFILE_RESOLUTION,
     CausalSpeeds,
     RobustSpeed,
     SpeedTable,
+    day_after,
+    forget_stale,
     hour_of_week,
     learn,
     learn_interval,
@@ -48,6 +51,7 @@ from udfs.speed_profiles import (
 )
 
 MONDAY = 1_762_128_000_000  # 2025-11-03T00:00:00Z
+NAN = math.nan
 MUNICH = (48.137, 11.575)
 
 
@@ -90,11 +94,12 @@ def j_ping(p):
 
 
 def j_speeds(d: dict):
-    return [[k[0], k[1], v] for k, v in d.items()]
+    """As the harness sends them: a forgotten speed (NaN) as null."""
+    return [[k[0], k[1], v if v == v else None] for k, v in d.items()]
 
 
 def j_estimate(e: RobustSpeed):
-    return [e.estimate, e.count, list(e.warmup), e.published]
+    return [e.estimate, e.count, list(e.warmup), e.published, e.learned_at]
 
 
 def j_stop(s: Stop):
@@ -320,20 +325,21 @@ def test_speed_table_lookups_agree_at_every_fallback_level(jvm):
         for c in cells:
             for h in rng.choice(168, 3):
                 if rng.random() < 0.3:
-                    table.put((c, int(h)), float(rng.choice([0.0, rng.uniform(1, 20)])))
-            if rng.random() < 0.4:
-                table.put((c, ANY_HOUR), float(rng.choice([0.0, rng.uniform(1, 20)], p=[0.1, 0.9])))
+                    table.put((c, int(h)), float(rng.choice([0.0, NAN, rng.uniform(1, 20)])))
+            if rng.random() < 0.4:  # NaN: forgotten (forget_stale), as absent at every level
+                table.put((c, ANY_HOUR), float(rng.choice([0.0, NAN, rng.uniform(1, 20)], p=[0.1, 0.1, 0.8])))
         for d in districts:
             for h in rng.choice(168, 60):
                 level = rng.random()
                 if level < 0.4:  # factors inside and outside the limits, zero
-                    table.put((d, HOUR_FACTOR + int(h)), float(rng.choice([0.0, rng.uniform(0.1, 2.5)],
-                                                                          p=[0.05, 0.95])))
+                    table.put((d, HOUR_FACTOR + int(h)), float(rng.choice([0.0, NAN, rng.uniform(0.1, 2.5)],
+                                                                          p=[0.05, 0.1, 0.85])))
                 elif level < 0.8:
                     # zero and negative: Python's `or` skips the one, not the other
-                    table.put((d, int(h)), float(rng.choice([0.0, -1.5, rng.uniform(1, 20)], p=[0.2, 0.1, 0.7])))
+                    table.put((d, int(h)), float(rng.choice([0.0, -1.5, NAN, rng.uniform(1, 20)],
+                                                            p=[0.2, 0.1, 0.1, 0.6])))
             if rng.random() < 0.6:
-                table.put((d, ANY_HOUR), float(rng.choice([0.0, -2.5, rng.uniform(1, 20)], p=[0.2, 0.1, 0.7])))
+                table.put((d, ANY_HOUR), float(rng.choice([0.0, -2.5, NAN, rng.uniform(1, 20)], p=[0.2, 0.1, 0.1, 0.6])))
         jvm.call("Eta", "table_new", [f"t{n}", default, j_speeds(table.speeds)])
         queries = [(c, int(h)) for c in cells for h in rng.choice(168, 20)]
         queries += [k for k in table.speeds if k[1] < ANY_HOUR and k[0] in cells]  # the cells' own hours
@@ -342,13 +348,16 @@ def test_speed_table_lookups_agree_at_every_fallback_level(jvm):
 
         def level(cell, hour, table=table):
             parent = h3i.cell_to_parent(cell, PARENT_RESOLUTION)
-            speeds = table.speeds
+            speeds = {k: v for k, v in table.speeds.items() if v == v}  # not forgotten
             return ("hour" if (cell, hour) in speeds else "usual x factor" if (cell, ANY_HOUR) in speeds
                     and (parent, HOUR_FACTOR + hour) in speeds else "usual" if (cell, ANY_HOUR) in speeds
                     else "district hour" if speeds.get((parent, hour)) else "district" if
                     speeds.get((parent, ANY_HOUR)) else "default")
         used = collections.Counter(level(c, h) for c, h in queries)
         assert len(used) == 6 and min(used.values()) > 30, used
+        forgotten = sum(1 for c, h in queries for k in ((c, h), (c, ANY_HOUR))
+                        if table.speeds.get(k, 0) != table.speeds.get(k, 0))
+        assert forgotten > 30  # lookups that met a forgotten speed and fell back
 
 
 def test_causal_speeds_agree_over_random_receives_lookups_folds_and_restores(jvm):
@@ -361,7 +370,8 @@ def test_causal_speeds_agree_over_random_receives_lookups_folds_and_restores(jvm
             op = rng.random()
             if op < 0.5:
                 version, part = int(rng.integers(-2, 20)) * 300, int(rng.integers(1, 5))
-                published = {(int(rng.integers(1, 7)), int(rng.integers(0, 4))): float(rng.uniform(1, 20))
+                published = {(int(rng.integers(1, 7)), int(rng.integers(0, 4))):
+                             float(NAN if rng.random() < 0.15 else rng.uniform(1, 20))  # NaN: forgotten
                              for _ in range(int(rng.integers(1, 5)))}
                 assert jvm.call("Eta", "causal_receive", [name, version, part, j_speeds(published)]) == j_speeds(
                     py.receive(version, part, published))
@@ -378,6 +388,37 @@ def test_causal_speeds_agree_over_random_receives_lookups_folds_and_restores(jvm
                 jvm.call("Eta", "causal_restore", [name, 7.0, j_speeds(py.base), py.base_upto, pending])
             assert jvm.call("Eta", "causal_state", name) == [
                 j_speeds(py.base), py.base_upto, [[v, p, j_speeds(s)] for (v, p), s in sorted(py.pending.items())]]
+
+
+def test_forgetting_stale_estimates_agrees_and_what_was_published_is_forgotten_in_the_table(jvm):
+    """flink.Profiles dates each estimate by the interval that last taught it and forgets, on
+    whole days, those older than the time to live: the same estimates and the same NaN speeds
+    on both sides, and lookups fall back as if they had never been learned."""
+    rng = np.random.default_rng(21)
+    estimates = collections.defaultdict(dict)
+    forgotten_total = kept_total = 0
+    for day in range(6):
+        for district, segments in district_segments(rng, vans=6, per_van=60).items():
+            if rng.random() < 0.5:
+                continue  # a district not visited that day
+            version = MONDAY + day * DAY_MS + 17 * 300_000
+            changed, _published = learn_interval(estimates[district], segments)
+            for estimate in changed.values():
+                estimate.learned_at = version
+            jvm.call("Eta", "learn_interval", [f"ttl:{district}", [list(s) for s in segments], version])
+        cleanup = day_after(MONDAY + day * DAY_MS + 1)
+        assert jvm.call("Eta", "day_after", MONDAY + day * DAY_MS + 1) == cleanup
+        for district, known in estimates.items():
+            published_before = {k for k, e in known.items() if e.published}
+            forgotten = forget_stale(known, cleanup - 2 * DAY_MS)
+            assert jvm.call("Eta", "forget_stale", [f"ttl:{district}", cleanup - 2 * DAY_MS]) == j_speeds(forgotten)
+            assert jvm.call("Eta", "estimates", f"ttl:{district}") == [[k[0], k[1], j_estimate(e)]
+                                                                      for k, e in sorted(known.items())]
+            assert set(forgotten) <= published_before and all(v != v for v in forgotten.values())
+            assert all(e.learned_at > cleanup - 2 * DAY_MS for e in known.values())
+            forgotten_total += len(forgotten)
+            kept_total += len(known)
+    assert forgotten_total > 30 and kept_total > 100
 
 
 # -- udfs.kernels.eta ------------------------------------------------------------------------------------------

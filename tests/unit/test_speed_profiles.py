@@ -3,14 +3,18 @@ import h3.api.basic_int as h3i
 import numpy as np
 
 from udfs.speed_profiles import (
+    DAY_MS,
     HOUR_FACTOR,
     MIN_OBSERVATIONS,
+    NEVER,
     PARENT_RESOLUTION,
     PROFILE_RESOLUTION,
     PUBLISH_CHANGE,
     CausalSpeeds,
     RobustSpeed,
     SpeedProfile,
+    day_after,
+    forget_stale,
     hour_of_week,
     learn,
     learn_interval,
@@ -111,6 +115,34 @@ def test_an_estimate_survives_pickling_as_plain_values_and_old_pickles_still_loa
     old = RobustSpeed.__new__(RobustSpeed)  # a checkpoint written before the plain form
     old.__setstate__(dict(estimate.__dict__))
     assert old == estimate
+    undated = RobustSpeed.__new__(RobustSpeed)  # one written before estimates were dated
+    undated.__setstate__(estimate.__getstate__()[:4])
+    assert undated == estimate and undated.learned_at == NEVER
+
+
+def test_estimates_no_segment_taught_for_the_time_to_live_are_forgotten_and_lookups_fall_back():
+    cell = h3i.latlng_to_cell(52.52, 13.405, PROFILE_RESOLUTION)
+    district = h3i.cell_to_parent(cell, PARENT_RESOLUTION)
+    estimates: dict = {}
+    speeds = CausalSpeeds(default_mps=7.0)
+    changed, published = learn_interval(estimates, [(cell, 8, 4.0)] * MIN_OBSERVATIONS)
+    for e in changed.values():
+        e.learned_at = MONDAY
+    speeds.receive(MONDAY, district, published)
+    assert speeds.table(MONDAY).speed(cell, 8) == 4.0
+    assert forget_stale(estimates, MONDAY - 1) == {} and len(estimates) == len(changed)  # not yet stale
+    day = day_after(MONDAY + 7 * DAY_MS + 1)
+    assert day == MONDAY + 8 * DAY_MS and day_after(day) == day
+    forgotten = forget_stale(estimates, day - 7 * DAY_MS)
+    assert estimates == {} and set(forgotten) == set(published) and all(v != v for v in forgotten.values())
+    speeds.receive(day, district, forgotten)
+    assert speeds.table(day - 1).speed(cell, 8) == 4.0  # a lookup before the forgetting still has it
+    assert speeds.table(day).speed(cell, 8) == 7.0  # then: as if never learned
+    speeds.fold(day)
+    assert speeds.base == {}  # and gone from the state
+    never_published = {}
+    changed, published = learn_interval(never_published, [(cell, 9, 4.0)])
+    assert published == {} and forget_stale(never_published, MONDAY) == {} and never_published == {}
 
 
 def test_an_interval_is_learned_the_same_whatever_order_its_segments_arrived_in():

@@ -29,7 +29,7 @@ from udfs.eta import HOUR_MS, Assign, Route, Unassign, apply_interval, clean_up,
 from udfs.flink.outputs import gather
 from udfs.flink.timers import Timers
 from udfs.pings import PingBatch, batch_from_row, forget_at, interval_end, track
-from udfs.speed_profiles import NEVER, CausalSpeeds, learn_interval
+from udfs.speed_profiles import DAY_MS, NEVER, SPEED_TTL_MS, CausalSpeeds, day_after, forget_stale, learn_interval
 
 #: Broadcast state of the ETA operator (udfs.speed_profiles.CausalSpeeds; string keys:
 #: lookups by pickled keys do not find their entries in PyFlink's broadcast state):
@@ -95,13 +95,19 @@ class Profiles(KeyedProcessFunction):
     (udfs.speed_profiles.CausalSpeeds). Segments that arrive after their interval's end
     passed count for the next interval to end.
 
+    Each estimate is dated by the interval that last taught it. On whole days (UTC) a
+    district forgets the estimates no segment taught for ``ttl_ms``
+    (udfs.speed_profiles.forget_stale) and publishes them as NaN: the ETA operator drops
+    them from its table. A district that learns registers the day that forgetting is due.
+
     The estimates are mirrored per district, all of a district's read in one call when it
     is first touched; every change is written at once, in one call per interval, so after
     a restore the mirror is rebuilt from state.
     """
 
-    def __init__(self, interval_ms: int):
+    def __init__(self, interval_ms: int, ttl_ms: int = SPEED_TTL_MS):
         self._interval = interval_ms
+        self._ttl = ttl_ms
 
     def open(self, runtime_context):
         self._estimates = runtime_context.get_map_state(
@@ -142,13 +148,26 @@ class Profiles(KeyedProcessFunction):
         segments = [s for name in names for s in self._segments.get(name)]
         for name in names:
             self._segments.remove(name)
-        if not segments:
+        cleans = timestamp % DAY_MS == 0  # estimates are forgotten on whole days (see forget_stale)
+        if not segments and not cleans:
             return
         known = self._mirror.get(district)
         if known is None:  # first use, or after a restore: the district's estimates in one call
             known = self._mirror[district] = {parse_pair_name(n): e for n, e in self._estimates.items()}
-        changed, published = learn_interval(known, segments)
-        self._estimates.put_all({pair_name(k): e for k, e in changed.items()})
+        published: dict = {}
+        if segments:
+            changed, published = learn_interval(known, segments)
+            for estimate in changed.values():
+                estimate.learned_at = timestamp
+            self._estimates.put_all({pair_name(k): e for k, e in changed.items()})
+            # forgotten on the first whole day at least the time to live after this
+            self._timers.register(ctx, district, day_after(timestamp + self._ttl))
+        if cleans:
+            before = set(known)
+            forgotten = forget_stale(known, timestamp - self._ttl)
+            for key in before.difference(known):
+                self._estimates.remove(pair_name(key))
+            published = {**published, **forgotten}
         if published:
             yield timestamp, district, published  # one broadcast element per district and interval
 
@@ -223,7 +242,10 @@ class Eta(KeyedBroadcastProcessFunction):
         # watermark the keyed side saw last: PyFlink's embedded broadcast context has none.)
         changed, gone = causal.fold(self._watermark - self._interval)
         if gone:
-            ctx.get_broadcast_state(SPEEDS).put_all({pair_name(k): mps for k, mps in changed.items()})
+            base = ctx.get_broadcast_state(SPEEDS)
+            base.put_all({pair_name(k): mps for k, mps in changed.items() if mps == mps})
+            for k in (k for k, mps in changed.items() if mps != mps):  # forgotten (forget_stale)
+                base.remove(pair_name(k))
             for version_part in gone:
                 pending.remove(pair_name(version_part))
             ctx.get_broadcast_state(SPEEDS_UPTO).put("base", causal.base_upto)

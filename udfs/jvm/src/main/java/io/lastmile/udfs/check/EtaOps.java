@@ -105,10 +105,17 @@ public final class EtaOps implements Harness.Ops {
                 HashMap<Key, RobustSpeed> estimates = districts.computeIfAbsent(a.get(0).asText(),
                         n -> new HashMap<>());
                 Learned learned = SpeedProfiles.learnInterval(estimates, segmentList(a.get(1)));
+                if (a.size() > 2) { // the interval's end: dates what it taught, as flink.Profiles does
+                    learned.changed().values().forEach(e -> e.learnedAt = a.get(2).asLong());
+                }
                 List<Object> changed = new ArrayList<>();
                 learned.changed().forEach((k, e) -> changed.add(List.of(k.cell(), k.hour(), estimate(e))));
                 return List.of(changed, speeds(learned.published()));
             }
+            case "forget_stale":
+                return speeds(SpeedProfiles.forgetStale(districts.get(a.get(0).asText()), a.get(1).asLong()));
+            case "day_after":
+                return SpeedProfiles.dayAfter(a.asLong());
             case "estimates": {
                 List<Object> out = new ArrayList<>();
                 TreeMap<Key, RobustSpeed> sorted = new TreeMap<>(
@@ -290,13 +297,13 @@ public final class EtaOps implements Harness.Ops {
         for (double w : e.warmup) {
             warmup.add(w);
         }
-        return List.of(e.estimate, e.count, warmup, e.published);
+        return List.of(e.estimate, e.count, warmup, e.published, e.learnedAt);
     }
 
     private static List<Object> speeds(Speeds s) {
         List<Object> out = new ArrayList<>();
         for (int i = 0; i < s.size(); i++) {
-            out.add(List.of(s.cell(i), s.hour(i), s.value(i)));
+            out.add(Arrays.asList(s.cell(i), s.hour(i), Double.isNaN(s.value(i)) ? null : s.value(i))); // null: forgotten
         }
         return out;
     }
@@ -304,7 +311,7 @@ public final class EtaOps implements Harness.Ops {
     private static Speeds speedsOf(JsonNode a) {
         Speeds s = new Speeds();
         for (JsonNode e : a) {
-            s.put(e.get(0).asLong(), e.get(1).asInt(), e.get(2).asDouble());
+            s.put(e.get(0).asLong(), e.get(1).asInt(), e.get(2).isNull() ? Double.NaN : e.get(2).asDouble());
         }
         return s;
     }

@@ -41,6 +41,9 @@ public final class SpeedProfiles {
     public static final long WEEK_START_OFFSET_H = 72;
     /** udfs.speed_profiles.NEVER: the version before every other. */
     public static final long NEVER = Long.MIN_VALUE;
+    public static final long DAY_MS = 24 * HOUR;
+    /** udfs.speed_profiles.SPEED_TTL_MS: an estimate no segment taught for this long is forgotten. */
+    public static final long SPEED_TTL_MS = 28 * DAY_MS;
 
     private SpeedProfiles() {
     }
@@ -115,6 +118,8 @@ public final class SpeedProfiles {
         public double[] warmup = NONE;
         /** The last value published to lookups (0: never). */
         public double published;
+        /** The end of the last interval that taught it ({@link #forgetStale}). */
+        public long learnedAt = NEVER;
 
         public RobustSpeed() {
         }
@@ -189,6 +194,33 @@ public final class SpeedProfiles {
         long parent = district(cell);
         return new Key[] {new Key(cell, hour), new Key(cell, ANY_HOUR), new Key(parent, hour),
             new Key(parent, ANY_HOUR)};
+    }
+
+    /**
+     * udfs.speed_profiles.forget_stale: removes from {@code estimates} those last taught at or
+     * before {@code learnedUpto}; returns what to publish, NaN for each removed one that lookups
+     * had, by key order. A lookup then falls back as if it had never been learned.
+     */
+    public static Speeds forgetStale(Map<Key, RobustSpeed> estimates, long learnedUpto) {
+        List<Key> stale = new ArrayList<>();
+        for (Map.Entry<Key, RobustSpeed> e : estimates.entrySet()) {
+            if (e.getValue().learnedAt <= learnedUpto) {
+                stale.add(e.getKey());
+            }
+        }
+        stale.sort(Comparator.comparingLong(Key::cell).thenComparingInt(Key::hour));
+        Speeds forgotten = new Speeds(stale.size());
+        for (Key key : stale) {
+            if (estimates.remove(key).published != 0.0) {
+                forgotten.put(key, Double.NaN);
+            }
+        }
+        return forgotten;
+    }
+
+    /** udfs.speed_profiles.day_after: the first whole day (UTC) at or after {@code ts}. */
+    public static long dayAfter(long ts) {
+        return -Math.floorDiv(-ts, DAY_MS) * DAY_MS;
     }
 
     /**
@@ -327,6 +359,23 @@ public final class SpeedProfiles {
             put(key.cell(), key.hour(), mps);
         }
 
+        /** Removes the NaN (forgotten) entries; the others keep their order (Python's {@code dict.pop}). */
+        public void dropForgotten() {
+            int kept = 0;
+            for (int i = 0; i < size; i++) {
+                if (!Double.isNaN(values[i])) {
+                    cells[kept] = cells[i];
+                    hours[kept] = hours[i];
+                    values[kept] = values[i];
+                    kept++;
+                }
+            }
+            if (kept != size) {
+                size = kept;
+                slots = null;
+            }
+        }
+
         /** Python's {@code dict.update}: in {@code other}'s order. */
         public void putAll(Speeds other) {
             for (int i = 0; i < other.size; i++) {
@@ -412,24 +461,26 @@ public final class SpeedProfiles {
          */
         @Override
         public double speed(long cell, int hour) {
+            // NaN: a forgotten speed (forgetStale), as absent
             Speeds s = speeds;
             int known = s.find(cell, hour);
-            if (known >= 0) {
+            if (known >= 0 && !Double.isNaN(s.values[known])) {
                 return s.values[known];
             }
             long parent = district(cell);
             int usual = s.find(cell, ANY_HOUR);
-            if (usual >= 0) {
+            if (usual >= 0 && !Double.isNaN(s.values[usual])) {
                 double factor = s.get(parent, HOUR_FACTOR + hour, 1.0);
+                factor = Double.isNaN(factor) ? 1.0 : factor;
                 return s.values[usual] * pyMin(pyMax(factor, FACTOR_MIN), FACTOR_MAX);
             }
-            // Python's `a or b or default`: an absent or zero speed falls through (NaN does not)
+            // Python's `a or b or default`: an absent, forgotten or zero speed falls through
             double v = s.get(parent, hour, 0.0);
-            if (v != 0.0) {
+            if (v != 0.0 && !Double.isNaN(v)) {
                 return v;
             }
             v = s.get(parent, ANY_HOUR, 0.0);
-            return v != 0.0 ? v : defaultMps;
+            return v != 0.0 && !Double.isNaN(v) ? v : defaultMps;
         }
     }
 
@@ -650,6 +701,7 @@ public final class SpeedProfiles {
             }
             head.clear();
             base.putAll(changed);
+            base.dropForgotten(); // forgotten: gone from the base, so the state shrinks too
             baseUpto = Math.max(baseUpto, upto);
             return new Folded(changed, gone);
         }

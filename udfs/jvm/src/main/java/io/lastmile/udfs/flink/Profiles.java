@@ -30,6 +30,11 @@ import io.lastmile.udfs.core.SpeedProfiles.Segment;
  * interval; then they are learned together, in a fixed order ({@link SpeedProfiles#learnInterval}),
  * and the estimates worth publishing leave as one broadcast element. Segments that arrive after
  * their interval's end passed count for the next interval to end.
+ *
+ * <p>Each estimate is dated by the interval that last taught it. On whole days (UTC) a district
+ * forgets those no segment taught for {@code ttlMs} ({@link SpeedProfiles#forgetStale}) and
+ * publishes them as NaN, which {@link Routes} drops from its table. A district that learns
+ * registers the day that forgetting is due.
  */
 public final class Profiles extends KeyedProcessFunction<Long, Tracker.Segments, Profiles.Published> {
     private static final long serialVersionUID = 1L;
@@ -39,11 +44,13 @@ public final class Profiles extends KeyedProcessFunction<Long, Tracker.Segments,
     }
 
     private final long intervalMs;
+    private final long ttlMs;
     private transient ValueState<HashMap<Key, RobustSpeed>> estimates;
     private transient MapState<Long, ArrayList<Segment>> waiting; // by the end of their interval
 
-    public Profiles(long intervalMs) {
+    public Profiles(long intervalMs, long ttlMs) {
         this.intervalMs = intervalMs;
+        this.ttlMs = ttlMs;
     }
 
     @Override
@@ -71,21 +78,38 @@ public final class Profiles extends KeyedProcessFunction<Long, Tracker.Segments,
     @Override
     public void onTimer(long timestamp, OnTimerContext ctx, Collector<Published> out) throws Exception {
         List<Segment> segments = waiting.get(timestamp);
-        if (segments == null) {
-            return;
+        if (segments != null) {
+            waiting.remove(timestamp);
         }
-        waiting.remove(timestamp);
-        if (segments.isEmpty()) {
+        boolean learns = segments != null && !segments.isEmpty();
+        boolean cleans = Math.floorMod(timestamp, SpeedProfiles.DAY_MS) == 0; // forgetting runs on whole days
+        if (!learns && !cleans) {
             return;
         }
         HashMap<Key, RobustSpeed> known = estimates.value();
         if (known == null) {
             known = new HashMap<>();
         }
-        Learned learned = SpeedProfiles.learnInterval(known, segments);
-        estimates.update(known);
-        if (!learned.published().isEmpty()) {
-            out.collect(new Published(timestamp, ctx.getCurrentKey(), learned.published()));
+        SpeedProfiles.Speeds published = new SpeedProfiles.Speeds();
+        if (learns) {
+            Learned learned = SpeedProfiles.learnInterval(known, segments);
+            for (RobustSpeed estimate : learned.changed().values()) {
+                estimate.learnedAt = timestamp;
+            }
+            published = learned.published();
+            // forgotten on the first whole day at least the time to live after this
+            ctx.timerService().registerEventTimeTimer(SpeedProfiles.dayAfter(timestamp + ttlMs));
+        }
+        if (cleans) {
+            published.putAll(SpeedProfiles.forgetStale(known, timestamp - ttlMs));
+        }
+        if (known.isEmpty()) {
+            estimates.clear();
+        } else {
+            estimates.update(known);
+        }
+        if (!published.isEmpty()) {
+            out.collect(new Published(timestamp, ctx.getCurrentKey(), published));
         }
     }
 }

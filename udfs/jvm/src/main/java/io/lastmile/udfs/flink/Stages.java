@@ -132,9 +132,9 @@ public final class Stages {
 
     /** The Tracker's segments, by district, into {@link Profiles}. */
     public static SingleOutputStreamOperator<Profiles.Published> profiles(DataStream<Tracker.Segments> segments,
-                                                                         long intervalMs) {
+                                                                         long intervalMs, long ttlMs) {
         return segments.keyBy(Tracker.Segments::district, TypeInformation.of(Long.class))
-                .process(new Profiles(intervalMs), TypeInformation.of(Profiles.Published.class));
+                .process(new Profiles(intervalMs, ttlMs), TypeInformation.of(Profiles.Published.class));
     }
 
     /** Ping batches and the Registry's stop changes, by vehicle, with every district's speeds
