@@ -6,6 +6,7 @@ one readable line on stderr and a non-zero exit status, never a traceback.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import sys
 import time
@@ -58,6 +59,44 @@ def cmd_status(args):
                           f"[{colour}]{r.state}[/{colour}]")
         Console().print(table)
     return 0 if all(r.healthy for r in rows) else 1
+
+
+def cmd_state(args):
+    import pathlib
+
+    from lastmile import state
+
+    config = _config(args)
+    if args.checkpoint:
+        checkpoint = pathlib.Path(args.checkpoint).absolute()
+        operators = state.census(config, checkpoint)
+    else:
+        checkpoint, operators = state.newest_census(config)
+    if args.json:
+        print(json.dumps({"checkpoint": str(checkpoint), "operators": [dataclasses.asdict(o) for o in operators]}))
+        return 0
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"state per operator in {checkpoint}")
+    for col in ("operator", "uid", "keyed", "operator state", "total"):
+        table.add_column(col, justify="left" if col in ("operator", "uid") else "right")
+    for o in operators:
+        if o.total_bytes:
+            table.add_row(o.name, o.uid, _size(o.keyed_bytes), _size(o.operator_bytes), _size(o.total_bytes))
+    stateless = sum(1 for o in operators if not o.total_bytes)
+    table.add_row(f"[bold]all[/bold] (and {stateless} operators without state)", "", "", "",
+                  f"[bold]{_size(sum(o.total_bytes for o in operators))}[/bold]")
+    Console().print(table)
+    return 0
+
+
+def _size(n: int) -> str:
+    for unit in ("B", "KiB", "MiB"):
+        if n < 1024:
+            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.2f} GiB"
 
 
 def cmd_cluster(args):
@@ -257,6 +296,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("status", help="each component, its address and health (exit 1 if any is unhealthy)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_status)
+    p = sub.add_parser("state", help="the coordination job's state per operator, from its newest checkpoint")
+    p.add_argument("--checkpoint", metavar="DIR", help="a chk-N folder (default: the newest under LASTMILE_HOME)")
+    p.add_argument("--json", action="store_true")
+    p.set_defaults(func=cmd_state)
     p = sub.add_parser("cluster", help="a standalone Flink cluster here: JobManager + TaskManagers (LASTMILE_FLINK_REST)")
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--json", action="store_true")

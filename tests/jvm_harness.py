@@ -9,12 +9,11 @@ the Python reference.
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import threading
 
 from lastmile.config import Config
-from lastmile.stack import flink, jars
+from lastmile.stack import flink
 
 
 class JvmError(AssertionError):
@@ -23,9 +22,8 @@ class JvmError(AssertionError):
 
 class JvmHarness:
     def __init__(self, config: Config | None = None):
-        jar = jars.udf_jar(config or Config.from_env())
-        # Flink's API (watermark generators) as a job has it, from PyFlink's wheel
-        classpath = os.pathsep.join(map(str, [jar, *sorted((flink.wheel_home() / "lib").glob("flink-dist-*.jar"))]))
+        # with Flink's API (watermark generators) as a job has it
+        classpath = flink.tools_classpath(config or Config.from_env())
         self._proc = subprocess.Popen(["java", "-XX:TieredStopAtLevel=1", "-cp", classpath,
                                        "io.lastmile.udfs.check.Harness"],
                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, encoding="utf-8")

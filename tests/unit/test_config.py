@@ -53,6 +53,8 @@ def test_config_is_frozen():
     ({"LASTMILE_COLOCATION_RADIUS_M": "nan"}, "radius"),
     ({"LASTMILE_CLICKHOUSE_DATABASE": "x; DROP"}, "LASTMILE_CLICKHOUSE_DATABASE"),
     ({"LASTMILE_KAFKA_OUTPUT_COMPRESSION": "brotli"}, "LASTMILE_KAFKA_OUTPUT_COMPRESSION"),
+    ({"LASTMILE_SPEED_TTL_DAYS": "0"}, "speed_ttl_days"),
+    ({"LASTMILE_MAX_PARTITION_LAG_S": "-1"}, "max_partition_lag_s"),
 ])
 def test_bad_values_raise_one_readable_config_error(env, needle):
     with pytest.raises(ConfigError) as info:
