@@ -210,7 +210,8 @@ def kafka_sources(env, settings: JobSettings, bounded: bool, empty: frozenset[st
 
     jvm = get_gateway().jvm
     consumer = jvm.java.util.Properties()
-    consumer.setProperty("bootstrap.servers", settings.kafka.bootstrap)
+    for key, value in settings.kafka.client_properties().items():  # servers, authentication
+        consumer.setProperty(key, value)
     streams = {}
     for name, pattern in SOURCES.items():
         j_env = env._j_stream_execution_environment

@@ -32,7 +32,7 @@ def kafka_table(t_env, settings: JobSettings, name: str, topic_pattern: str, gro
     options = {
         "connector": "kafka",
         "topic-pattern": topic_pattern,
-        "properties.bootstrap.servers": settings.kafka.bootstrap,
+        **{f"properties.{key}": value for key, value in settings.kafka.client_properties().items()},
         "properties.group.id": group_id,
         "scan.startup.mode": "earliest-offset",
         "format": "raw",
@@ -163,10 +163,11 @@ def outputs_sink(settings: JobSettings, columns: dict, guarantee: str = "AT_LEAS
         producer = jvm.java.util.Properties()
         for key, value in {"linger.ms": "100", "batch.size": "1048576",
                            "compression.type": settings.kafka.compression,  # see lastmile.config.Config
-                           "enable.idempotence": "true"}.items():
+                           "enable.idempotence": "true", **settings.kafka.client_properties()}.items():
             producer.setProperty(key, value)
         admin = jvm.java.util.Properties()
-        admin.setProperty("bootstrap.servers", settings.kafka.bootstrap)
+        for key, value in settings.kafka.client_properties().items():  # servers, authentication
+            admin.setProperty(key, value)
         records = (_union(*kafka_frames)._j_data_stream
                    .flatMap(jvm.io.lastmile.udfs.sinks.KafkaFrames(admin, settings.kafka.partitions))
                    .name("kafka records").uid("kafka-records"))

@@ -12,7 +12,7 @@ import sys
 import time
 
 from lastmile.config import Config
-from lastmile.errors import LastmileError
+from lastmile.errors import ConfigError, LastmileError
 from lastmile.simulator.city import CITIES
 from lastmile.simulator.plan import SimConfig
 from lastmile.topics import STREAMS
@@ -29,7 +29,7 @@ def _config(args: argparse.Namespace) -> Config:
 def cmd_up(args):
     from lastmile.stack import control
 
-    control.up(_config(args), say=_say(args))
+    control.up(_config(args), say=_say(args), secure=args.secure)
 
 
 def cmd_down(args):
@@ -97,6 +97,33 @@ def _size(n: int) -> str:
             return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
         n /= 1024
     return f"{n:.2f} GiB"
+
+
+def cmd_partners(args):
+    from lastmile import partner_admin
+
+    config = _config(args)
+    if args.action in ("add", "remove") and not args.partner:
+        raise ConfigError(f"`lastmile partners {args.action}` needs a partner id")
+    if args.action == "add":
+        made = partner_admin.add(config, args.partner)
+        if args.json:
+            print(json.dumps(made))
+        else:
+            print(f"partner {made['partner_id']} added; its passwords are shown this once and kept nowhere:")
+            print(f"  Kafka      {made['kafka']['security_protocol']} {made['kafka']['mechanism']} "
+                  f"user {made['kafka']['username']} password {made['kafka']['password']}")
+            print(f"  ClickHouse user {made['clickhouse']['username']} password {made['clickhouse']['password']}")
+    elif args.action == "remove":
+        partner_admin.remove(config, args.partner)
+        print(f"partner {args.partner} removed: its Kafka and ClickHouse accounts are gone")
+    else:
+        partners = partner_admin.listed(config)
+        if args.json:
+            print(json.dumps(partners))
+        for p in [] if args.json else partners:
+            print(f"{p['partner_id']}\tadded {time.strftime('%Y-%m-%d %H:%M', time.gmtime(p['added_at'] or 0))} UTC")
+    return 0
 
 
 def cmd_cluster(args):
@@ -289,6 +316,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("up", help="start the local Kafka broker and ClickHouse server, migrate, create topics")
     p.add_argument("--quiet", action="store_true")
+    p.add_argument("--secure", action="store_true",
+                   help="authenticate every client and authorize it per partner (docs/security.md)")
     p.set_defaults(func=cmd_up)
     p = sub.add_parser("down", help="stop everything `up` started")
     p.add_argument("--quiet", action="store_true")
@@ -300,6 +329,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", metavar="DIR", help="a chk-N folder (default: the newest under LASTMILE_HOME)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_state)
+    p = sub.add_parser("partners", help="a secure stack's partners: their Kafka and ClickHouse accounts and rights")
+    p.add_argument("action", choices=["add", "remove", "list"])
+    p.add_argument("partner", nargs="?", help="partner id (add, remove)")
+    p.add_argument("--json", action="store_true", help="add: the credentials as JSON on the last line")
+    p.set_defaults(func=cmd_partners)
     p = sub.add_parser("cluster", help="a standalone Flink cluster here: JobManager + TaskManagers (LASTMILE_FLINK_REST)")
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--json", action="store_true")

@@ -23,16 +23,28 @@ if TYPE_CHECKING:
 DEFAULT_KAFKA_BOOTSTRAP = "127.0.0.1:9092"
 DEFAULT_CLICKHOUSE_URL = "http://127.0.0.1:8123"
 KAFKA_COMPRESSIONS = ("none", "gzip", "snappy", "lz4", "zstd")
+# Kafka's client classes inside flink-sql-connector-kafka (lastmile/versions.py), as the job loads them
+JAVA_KAFKA_PACKAGE = "org.apache.flink.kafka.shaded.org.apache.kafka"
+KAFKA_SECURITY_PROTOCOLS = ("PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL", "SSL")
+KAFKA_SASL_MECHANISMS = ("SCRAM-SHA-512", "SCRAM-SHA-256", "PLAIN")
 OPERATORS = ("jvm", "python")
 
 
 @dataclasses.dataclass(frozen=True)
 class Config:
     kafka_bootstrap: str = DEFAULT_KAFKA_BOOTSTRAP
+    # How every Kafka client of the project authenticates (docs/security.md): PLAINTEXT (the
+    # default local stack), SASL_PLAINTEXT / SASL_SSL with a SCRAM or PLAIN account, or SSL.
+    # Unset, a stack made by `lastmile up --secure` gives its own account (LASTMILE_HOME/secrets).
+    kafka_security_protocol: str = ""
+    kafka_sasl_mechanism: str = "SCRAM-SHA-512"
+    kafka_username: str = ""
+    kafka_password: str = dataclasses.field(default="", repr=False)
+    kafka_ssl_ca: str = ""  # a PEM file of the CAs to trust (SASL_SSL, SSL); empty: the system's
     clickhouse_url: str = DEFAULT_CLICKHOUSE_URL
     clickhouse_native_port: int = 9000
     clickhouse_user: str = "default"
-    clickhouse_password: str = ""
+    clickhouse_password: str = dataclasses.field(default="", repr=False)
     clickhouse_database: str = "lastmile"
     # How long the job's ClickHouse writers retry a failed insert (backing the job off meanwhile)
     # before it fails and restarts from its last checkpoint.
@@ -74,7 +86,7 @@ class Config:
     flink_rest: str = "127.0.0.1:8081"
     flink_taskmanagers: int = 2
     # Shared secret of the ecosystem for recipient_key HMACs (partner SDK only).
-    ecosystem_key: str = ""
+    ecosystem_key: str = dataclasses.field(default="", repr=False)
 
     def __post_init__(self) -> None:
         host, port = _split_host_port(self.kafka_bootstrap.split(",")[0], "LASTMILE_KAFKA_BOOTSTRAP")
@@ -89,6 +101,15 @@ class Config:
             )
         if self.kafka_controller_port == 0:
             object.__setattr__(self, "kafka_controller_port", port + 1)
+        if self.kafka_security_protocol not in ("", *KAFKA_SECURITY_PROTOCOLS):
+            raise ConfigError(f"LASTMILE_KAFKA_SECURITY_PROTOCOL must be one of {', '.join(KAFKA_SECURITY_PROTOCOLS)}, "
+                              f"got {self.kafka_security_protocol!r}")
+        if self.kafka_sasl_mechanism not in KAFKA_SASL_MECHANISMS:
+            raise ConfigError(f"LASTMILE_KAFKA_SASL_MECHANISM must be one of {', '.join(KAFKA_SASL_MECHANISMS)}, "
+                              f"got {self.kafka_sasl_mechanism!r}")
+        if self.kafka_security_protocol.startswith("SASL") and not self.kafka_username:
+            raise ConfigError(f"LASTMILE_KAFKA_SECURITY_PROTOCOL={self.kafka_security_protocol} needs "
+                              "LASTMILE_KAFKA_USERNAME and LASTMILE_KAFKA_PASSWORD")
         if self.kafka_output_compression not in KAFKA_COMPRESSIONS:
             raise ConfigError(f"LASTMILE_KAFKA_OUTPUT_COMPRESSION must be one of {', '.join(KAFKA_COMPRESSIONS)}, "
                               f"got {self.kafka_output_compression!r}")
@@ -110,6 +131,40 @@ class Config:
             raise ConfigError(f"colocation radius must be a positive number of metres, got {self.colocation_radius_m}")
         object.__setattr__(self, "home", pathlib.Path(self.home).absolute())
         object.__setattr__(self, "cache", pathlib.Path(self.cache).absolute())
+
+    # --- Kafka clients -------------------------------------------------------
+    @property
+    def kafka_protocol(self) -> str:
+        return self.kafka_security_protocol or "PLAINTEXT"
+
+    def kafka_client(self) -> dict[str, str]:
+        """librdkafka settings of every Python client (confluent-kafka): the bootstrap servers
+        and how to authenticate."""
+        out = {"bootstrap.servers": self.kafka_bootstrap}
+        if self.kafka_protocol != "PLAINTEXT":
+            out["security.protocol"] = self.kafka_protocol
+        if self.kafka_protocol.startswith("SASL"):
+            out.update({"sasl.mechanisms": self.kafka_sasl_mechanism, "sasl.username": self.kafka_username,
+                        "sasl.password": self.kafka_password})
+        if self.kafka_ssl_ca and self.kafka_protocol.endswith("SSL"):
+            out["ssl.ca.location"] = self.kafka_ssl_ca
+        return out
+
+    def kafka_java_client(self) -> dict[str, str]:
+        """The same for the Java clients of the job (Flink's Kafka source and sink, KafkaFrames)."""
+        out = {"bootstrap.servers": self.kafka_bootstrap}
+        if self.kafka_protocol != "PLAINTEXT":
+            out["security.protocol"] = self.kafka_protocol
+        if self.kafka_protocol.startswith("SASL"):
+            # the job's Kafka classes are those of Flink's SQL Kafka connector, which relocates them
+            module = JAVA_KAFKA_PACKAGE + (".common.security.plain.PlainLoginModule" if self.kafka_sasl_mechanism == "PLAIN"
+                                           else ".common.security.scram.ScramLoginModule")
+            out.update({"sasl.mechanism": self.kafka_sasl_mechanism,
+                        "sasl.jaas.config": f'{module} required username="{_jaas(self.kafka_username)}" '
+                                            f'password="{_jaas(self.kafka_password)}";'})
+        if self.kafka_ssl_ca and self.kafka_protocol.endswith("SSL"):
+            out.update({"ssl.truststore.type": "PEM", "ssl.truststore.location": self.kafka_ssl_ca})
+        return out
 
     # --- derived endpoints -------------------------------------------------
     @property
@@ -141,7 +196,8 @@ class Config:
 
         scheme = "https" if self.clickhouse_secure else "http"
         return JobSettings(
-            kafka=KafkaTarget(self.kafka_bootstrap, self.topic_partitions, self.kafka_output_compression),
+            kafka=KafkaTarget(self.kafka_bootstrap, self.topic_partitions, self.kafka_output_compression,
+                              tuple(sorted(self.kafka_java_client().items()))),
             clickhouse=ClickHouseTarget(f"{scheme}://{self.clickhouse_host}:{self.clickhouse_http_port}/",
                                         self.clickhouse_database, self.clickhouse_user, self.clickhouse_password,
                                         self.clickhouse_retry_s),
@@ -166,12 +222,17 @@ class Config:
                 continue
             values[field.name] = _parse(field, raw)
         values.update({k: v for k, v in overrides.items() if v is not None})
+        if "kafka_security_protocol" not in values:  # a secure local stack's own accounts
+            from lastmile import credentials
+
+            values = {**credentials.stack_settings(pathlib.Path(values.get("home", cls.home)).absolute(),
+                                                   set(values)), **values}
         return cls(**values)
 
     def describe(self) -> dict:
         """Endpoints and paths, passwords masked: for `lastmile status` and logs."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        for secret in ("clickhouse_password", "ecosystem_key"):
+        for secret in ("clickhouse_password", "ecosystem_key", "kafka_password"):
             if out[secret]:
                 out[secret] = "***"
         return {k: str(v) for k, v in out.items()}
@@ -183,6 +244,11 @@ def environ_without_settings(environ: Mapping[str, str] | None = None) -> dict[s
     benchmark's, the tests') whatever the caller's shell points at."""
     environ = os.environ if environ is None else environ
     return {k: v for k, v in environ.items() if not k.startswith("LASTMILE_") or k == "LASTMILE_CACHE"}
+
+
+def _jaas(value: str) -> str:
+    """A value inside a JAAS option's double quotes."""
+    return value.replace("\\", "\\\\").replace('"', '\\"')
 
 
 def _parse(field: dataclasses.Field, raw: str):

@@ -12,7 +12,7 @@ class ReliableProducer:
         from confluent_kafka import Producer
 
         self.bootstrap = config.kafka_bootstrap
-        settings = {"bootstrap.servers": config.kafka_bootstrap, "enable.idempotence": True, "acks": "all",
+        settings = {**config.kafka_client(), "enable.idempotence": True, "acks": "all",
                     "linger.ms": 20, "compression.type": "lz4", "log_level": 0,
                     # fail (and report) after 60 s instead of retrying forever against a dead broker
                     "message.timeout.ms": 60_000}

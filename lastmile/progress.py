@@ -23,7 +23,7 @@ def backlog(config: Config) -> int:
     """Records in every partner topic now (end minus start offsets)."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({"bootstrap.servers": config.kafka_bootstrap, "group.id": "lastmile-progress",
+    consumer = Consumer({**config.kafka_client(), "group.id": "lastmile-progress",
                          "enable.auto.commit": False})
     try:
         total = 0

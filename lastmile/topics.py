@@ -46,7 +46,7 @@ def ensure_topics(config: Config, names: list[str], partitions: int | None = Non
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient, NewTopic
 
-    admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap, "log_level": 0})
+    admin = AdminClient({**config.kafka_client(), "log_level": 0})
     try:
         existing = set(admin.list_topics(timeout=timeout_s).topics)
     except KafkaException as exc:
@@ -75,7 +75,7 @@ def matching(config: Config, pattern: str, timeout_s: float = 15.0) -> list[str]
     from confluent_kafka import KafkaException
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap, "log_level": 0})
+    admin = AdminClient({**config.kafka_client(), "log_level": 0})
     try:
         names = admin.list_topics(timeout=timeout_s).topics
     except KafkaException as exc:

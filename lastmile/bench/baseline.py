@@ -78,7 +78,7 @@ def run(config: Config) -> dict:
     from udfs.rows import COLUMNS, event_row
 
     started = time.monotonic()
-    consumer = Consumer({"bootstrap.servers": config.kafka_bootstrap, "group.id": f"naive-baseline-{time.time_ns()}",
+    consumer = Consumer({**config.kafka_client(), "group.id": f"naive-baseline-{time.time_ns()}",
                          "auto.offset.reset": "earliest", "enable.auto.commit": False})
     names = [t for t in consumer.list_topics(timeout=10).topics if topics.partner_of_topic(t)
              and t.rsplit(".", 1)[-1] in topics.STREAMS]

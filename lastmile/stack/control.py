@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable
 from types import ModuleType
 
-from lastmile import migrations, topics
+from lastmile import credentials, migrations, topics
 from lastmile.config import Config
 from lastmile.errors import StackError
 from lastmile.stack import clickhouse, jars, kafka
@@ -62,12 +62,24 @@ def status(config: Config) -> list[ComponentStatus]:
     return out
 
 
-def up(config: Config, say: Callable[[str], None] = print) -> None:
+def up(config: Config, say: Callable[[str], None] = print, secure: bool = False) -> Config:
     """Start what is not running, wait until healthy, apply migrations, create topics.
 
     Running it twice is harmless. A port held by a process that is not ours fails
-    at once with a StackError naming the port, before anything is started.
+    at once with a StackError naming the port, before anything is started. ``secure``: a
+    stack whose Kafka and ClickHouse authenticate every client and authorize it per partner
+    (docs/security.md); its accounts are made once, under ``LASTMILE_HOME/secrets``. A stack
+    made secure stays secure. Returns the configuration with the stack's own accounts.
     """
+    if secure and not credentials.stack(config.home):
+        if kafka.formatted(config):
+            raise StackError(f"the stack in {config.home} was made without --secure; its Kafka storage cannot be "
+                             "secured in place: use another LASTMILE_HOME (or remove this one's kafka/ and clickhouse/)")
+        credentials.create_stack(config.home)
+    if credentials.stack(config.home) and not config.kafka_security_protocol:
+        config = config.with_overrides(**credentials.stack_settings(config.home, set()))
+    if credentials.stack(config.home):
+        say(f"secure stack: Kafka SASL/SCRAM with ACLs, ClickHouse accounts; secrets in {credentials.folder(config.home)}")
     to_start = []
     for current in status(config):
         if not current.managed:
@@ -116,6 +128,7 @@ def up(config: Config, say: Callable[[str], None] = print) -> None:
     say(f"ClickHouse migrations: {', '.join(applied) if applied else 'up to date'}")
     created = topics.ensure_topics(config, list(topics.COORDINATION_TOPICS))
     say(f"Kafka topics: {'created ' + ', '.join(created) if created else 'up to date'}")
+    return config
 
 
 def down(config: Config, say: Callable[[str], None] = print) -> None:

@@ -2,12 +2,14 @@
 from __future__ import annotations
 
 import base64
+import os
 import shutil
 import socket
 import string
 import subprocess
 import uuid
 
+from lastmile import credentials
 from lastmile.config import Config
 from lastmile.errors import StackError
 from lastmile.paths import INFRA_DIR
@@ -31,12 +33,17 @@ def healthy(config: Config, timeout_s: float = 2.0) -> bool:
         return False
     from confluent_kafka.admin import AdminClient
 
-    admin = AdminClient({"bootstrap.servers": config.kafka_bootstrap, "log_level": 0})
+    admin = AdminClient({**config.kafka_client(), "log_level": 0})
     try:
         admin.list_topics(timeout=timeout_s)
     except Exception:  # noqa: BLE001 - any failure here just means "not healthy yet"
         return False
     return True
+
+
+def formatted(config: Config) -> bool:
+    """The broker's storage exists (its security was decided when it was formatted)."""
+    return (config.home / "kafka" / "data" / "meta.properties").exists()
 
 
 def start(config: Config) -> int:
@@ -45,21 +52,35 @@ def start(config: Config) -> int:
     data_dir = kafka_dir / "data"
     kafka_dir.mkdir(parents=True, exist_ok=True)
     props = kafka_dir / "server.properties"
+    accounts = credentials.stack(config.home)  # a secure stack's (`lastmile up --secure`), or none
+    security = ""
+    if accounts:
+        security = string.Template((INFRA_DIR / "kafka" / "secure.properties").read_text()).substitute(
+            user=accounts["kafka"]["username"], password=accounts["kafka"]["password"],
+            controller_user=accounts["controller"]["username"], controller_password=accounts["controller"]["password"])
     template = string.Template((INFRA_DIR / "kafka" / "server.properties").read_text())
-    props.write_text(template.substitute(
-        host=config.kafka_host, port=config.kafka_port, controller_port=config.kafka_controller_port,
-        log_dir=data_dir, partitions=config.topic_partitions,
-    ))
+    fd = os.open(props, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # a secure stack's holds passwords
+    with os.fdopen(fd, "w") as f:
+        f.write(template.substitute(
+            host=config.kafka_host, port=config.kafka_port, controller_port=config.kafka_controller_port,
+            log_dir=data_dir, partitions=config.topic_partitions, security=security,
+            listener="SASL_PLAINTEXT" if accounts else "PLAINTEXT",
+            controller_protocol="SASL_PLAINTEXT" if accounts else "PLAINTEXT",
+            auto_create="false" if accounts else "true",
+        ))
     classpath = str(jars.fetch(config, "kafka-broker") / "*")
     java = shutil.which("java")
     if java is None:
         raise StackError("Java 17+ is needed for the Kafka broker (apt-get install openjdk-17-jre-headless)")
-    if not (data_dir / "meta.properties").exists():
+    if not formatted(config):
         # "=" form: a base64 id may start with "-", which the tool would read as an option
         cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        # a secure stack's pipeline account exists from the start (SCRAM credentials live in the metadata)
+        scram = (["--add-scram", f"{credentials.MECHANISM}=[name={accounts['kafka']['username']},"
+                  f"password={accounts['kafka']['password']}]"] if accounts else [])
         fmt = subprocess.run(
             [java, "-cp", classpath, "kafka.tools.StorageTool", "format", f"--cluster-id={cluster_id}", "-c", str(props),
-             "--ignore-formatted"],
+             "--ignore-formatted", *scram],
             stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
         )
         if fmt.returncode != 0:

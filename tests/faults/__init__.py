@@ -48,7 +48,9 @@ class FaultStack:
 
     PORTS = {"kafka": 15092, "controller": 15093, "http": 15123, "native": 15900}
 
-    def __init__(self, home: pathlib.Path, cache: pathlib.Path, ports: dict[str, int] | None = None):
+    def __init__(self, home: pathlib.Path, cache: pathlib.Path, ports: dict[str, int] | None = None,
+                 secure: bool = False):
+        self.secure = secure
         ports = ports or self.PORTS
         self.env = environ_without_settings()
         self.env.update({
@@ -62,7 +64,8 @@ class FaultStack:
         self.config = Config.from_env(self.env)
 
     def up(self) -> None:
-        control.up(self.config, say=lambda _m: None)
+        """Start it (``secure``: `lastmile up --secure`); the config then has the stack's own accounts."""
+        self.config = control.up(self.config, say=lambda _m: None, secure=self.secure)
 
     def down(self) -> None:
         control.down(self.config, say=lambda _m: None)

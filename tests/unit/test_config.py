@@ -65,3 +65,51 @@ def test_bad_values_raise_one_readable_config_error(env, needle):
 
 def test_describe_masks_the_password():
     assert Config(clickhouse_password="s3cret").describe()["clickhouse_password"] == "***"
+
+
+def test_kafka_clients_get_the_security_settings_and_no_repr_shows_the_password():
+    config = Config.from_env({"LASTMILE_KAFKA_SECURITY_PROTOCOL": "SASL_SSL", "LASTMILE_KAFKA_USERNAME": "p-1",
+                              "LASTMILE_KAFKA_PASSWORD": 'se"cret', "LASTMILE_KAFKA_SSL_CA": "/etc/ca.pem"})
+    assert config.kafka_client() == {"bootstrap.servers": config.kafka_bootstrap, "security.protocol": "SASL_SSL",
+                                     "sasl.mechanisms": "SCRAM-SHA-512", "sasl.username": "p-1",
+                                     "sasl.password": 'se"cret', "ssl.ca.location": "/etc/ca.pem"}
+    java = config.kafka_java_client()
+    assert java["sasl.jaas.config"] == ('org.apache.flink.kafka.shaded.org.apache.kafka.common.security.scram.'
+                                        'ScramLoginModule required username="p-1" password="se\\"cret";')
+    assert java["ssl.truststore.type"] == "PEM" and java["security.protocol"] == "SASL_SSL"
+    assert 'se"cret' not in repr(config) and "cret" not in repr(config.job_settings())
+    assert dict(config.job_settings().kafka.client)["sasl.jaas.config"] == java["sasl.jaas.config"]
+    assert Config.from_env({}).kafka_client() == {"bootstrap.servers": "127.0.0.1:9092"}
+
+
+@pytest.mark.parametrize("env, needle", [
+    ({"LASTMILE_KAFKA_SECURITY_PROTOCOL": "TLS"}, "LASTMILE_KAFKA_SECURITY_PROTOCOL"),
+    ({"LASTMILE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT"}, "LASTMILE_KAFKA_USERNAME"),
+    ({"LASTMILE_KAFKA_SASL_MECHANISM": "GSSAPI"}, "LASTMILE_KAFKA_SASL_MECHANISM"),
+])
+def test_bad_kafka_security_settings_are_one_readable_error(env, needle):
+    with pytest.raises(ConfigError) as info:
+        Config.from_env(env)
+    assert needle in str(info.value)
+
+
+def test_a_secure_stack_s_accounts_are_used_unless_the_environment_names_others(tmp_path):
+    from lastmile import credentials
+
+    made = credentials.create_stack(tmp_path)
+    config = Config.from_env({}, home=tmp_path)
+    assert (config.kafka_security_protocol, config.kafka_username) == ("SASL_PLAINTEXT", "lastmile")
+    assert config.kafka_password == made["kafka"]["password"]
+    assert config.clickhouse_password == made["clickhouse"]["password"]
+    own = Config.from_env({"LASTMILE_KAFKA_SECURITY_PROTOCOL": "SASL_PLAINTEXT", "LASTMILE_KAFKA_USERNAME": "p-2",
+                           "LASTMILE_KAFKA_PASSWORD": "x", "LASTMILE_CLICKHOUSE_USER": "p-2"}, home=tmp_path)
+    assert (own.kafka_username, own.clickhouse_user, own.clickhouse_password) == ("p-2", "p-2", "")
+    assert oct((tmp_path / "secrets" / "stack.json").stat().st_mode & 0o777) == "0o600"
+
+
+@pytest.mark.parametrize("name", ["a b", "x</user><admin>", "", "a" * 65, "-lead"])
+def test_clickhouse_user_names_are_checked_before_they_reach_users_xml(name):
+    from lastmile.stack import clickhouse_users
+
+    with pytest.raises(ConfigError):
+        clickhouse_users.writer(name, "0" * 64)

@@ -27,3 +27,9 @@ class KafkaTarget:
     bootstrap: str
     partitions: int = 2  # of the output topics the job creates on first use (inboxes of new partners)
     compression: str = "none"  # of the job's output batches (see lastmile.config.Config.kafka_output_compression)
+    # Java client properties: bootstrap servers and how to authenticate (Config.kafka_java_client)
+    client: tuple[tuple[str, str], ...] = dataclasses.field(default=(), repr=False)
+
+    def client_properties(self) -> dict[str, str]:
+        """Every Java client's properties (Flink's source and sink, KafkaFrames' admin)."""
+        return {"bootstrap.servers": self.bootstrap, **dict(self.client)}

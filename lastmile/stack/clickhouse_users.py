@@ -1,0 +1,87 @@
+"""The ``<users>`` of the local ClickHouse server's users.xml (infra/clickhouse/users.xml).
+
+ClickHouse from chdb-core has no writable access storage (SQL ``CREATE USER`` fails there), so
+the local server's accounts are written to users.xml, which the server reads again when it
+changes. On an external server the same rights are SQL RBAC (docs/security.md).
+
+- the writer account: every right on the database (the pipeline, migrations, the CLI);
+- a partner's account (secure stack only): read-only, SELECT on the tables that concern it,
+  row filters so that it sees only its own rows; no other table.
+"""
+from __future__ import annotations
+
+import hashlib
+import re
+from xml.sax.saxutils import escape
+
+from lastmile.errors import ConfigError
+
+# the tables a partner reads, and which of their rows are its own
+PARTNER_TABLES = {
+    "delivery_tasks": "partner_id = {p}",
+    "shipment_status": "partner_id = {p}",
+    "vehicle_positions": "partner_id = {p}",
+    "capacity_offers": "partner_id = {p}",
+    "eta_predictions": "partner_id = {p}",
+    "dead_letters": "partner_id = {p}",
+}
+_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
+
+
+def checked_name(name: str) -> str:
+    if not _NAME.fullmatch(name):
+        raise ConfigError(f"a ClickHouse user name must be letters, digits, '.', '_' or '-' (at most 64), got {name!r}")
+    return name
+
+
+def sha256_hex(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+def writer(name: str, password_sha256: str) -> str:
+    return f"""        <{checked_name(name)}>
+            <password_sha256_hex>{escape(password_sha256)}</password_sha256_hex>
+            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+        </{name}>"""
+
+
+def embedded() -> str:
+    """``default`` on a secure stack: chdb's in-process session opens the listeners as this
+    account, without a password and from the loopback (it can be given no other). So it may
+    open the listeners and nothing else: no table, no data."""
+    return """        <default>
+            <password></password>
+            <networks><ip>127.0.0.1</ip><ip>::1</ip></networks>
+            <profile>default</profile>
+            <quota>default</quota>
+            <grants>
+                <query>GRANT SYSTEM LISTEN ON *.*</query>
+                <query>GRANT SELECT ON system.numbers</query>
+            </grants>
+        </default>"""
+
+
+def partner(partner_id: str, password_sha256: str, database: str) -> str:
+    """A partner's read-only account: its own rows of :data:`PARTNER_TABLES`, nothing else."""
+    name = checked_name(partner_id)
+    literal = "'" + partner_id.replace("\\", "\\\\").replace("'", "\\'") + "'"
+    grants = "\n".join(f"                <query>GRANT SELECT ON {database}.{table}</query>"
+                       for table in PARTNER_TABLES)
+    filters = "\n".join(f"                    <{table}><filter>{escape(f.format(p=literal))}</filter></{table}>"
+                        for table, f in PARTNER_TABLES.items())
+    return f"""        <{name}>
+            <password_sha256_hex>{escape(password_sha256)}</password_sha256_hex>
+            <networks><ip>::/0</ip></networks>
+            <profile>partner</profile>
+            <quota>default</quota>
+            <grants>
+{grants}
+            </grants>
+            <databases>
+                <{database}>
+{filters}
+                </{database}>
+            </databases>
+        </{name}>"""

@@ -1,0 +1,201 @@
+"""A secure stack (`lastmile up --secure`) of its own: every Kafka and ClickHouse client
+authenticates, and a partner added with `lastmile partners add` can do what its rights say and
+nothing else (docs/security.md). Partners are attacked here with plain clients (confluent-kafka,
+HTTP), not the project's SDK, as a hostile partner would.
+"""
+import json
+import os
+import stat
+import subprocess
+import sys
+import urllib.error
+import urllib.request
+import uuid
+
+import pytest
+from faults import FaultStack
+
+from lastmile import credentials, migrations
+from lastmile.clickhouse import http_client
+
+PORTS = {"kafka": 17092, "controller": 17093, "http": 17123, "native": 17900}
+A, B = "sec-alpha", "sec-bravo"
+
+
+@pytest.fixture(scope="module")
+def secure(stack, tmp_path_factory):  # `stack` first: its fixture fetched the jars once
+    own = FaultStack(tmp_path_factory.mktemp("secure") / "home", stack.cache, PORTS, secure=True)
+    own.down()
+    try:
+        own.up()
+        own.partners = {p: add_partner(own, p) for p in (A, B)}
+        yield own
+    finally:
+        own.down()
+
+
+def lastmile(stack: FaultStack, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    result = subprocess.run([sys.executable, "-m", "lastmile.cli", *args], env=stack.env, capture_output=True,
+                            text=True, timeout=300)
+    assert not check or result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def add_partner(stack: FaultStack, partner: str) -> dict:
+    return json.loads(lastmile(stack, "partners", "add", partner, "--json").stdout.strip().splitlines()[-1])
+
+
+def kafka_settings(stack: FaultStack, user: str | None, password: str | None) -> dict:
+    settings = {"bootstrap.servers": stack.config.kafka_bootstrap, "log_level": 0, "socket.timeout.ms": 5000}
+    if user is not None:
+        settings.update({"security.protocol": "SASL_PLAINTEXT", "sasl.mechanisms": "SCRAM-SHA-512",
+                         "sasl.username": user, "sasl.password": password})
+    return settings
+
+
+def produce(stack: FaultStack, topic: str, user: str | None, password: str | None) -> str | None:
+    """One record to ``topic``: None when it was written, else the error."""
+    from confluent_kafka import KafkaException, Producer
+
+    producer = Producer({**kafka_settings(stack, user, password), "message.timeout.ms": 10_000,
+                         "enable.idempotence": False, "acks": "all"})
+    errors: list[str] = []
+    try:
+        producer.produce(topic, b"probe", on_delivery=lambda err, _m: errors.append(err.str()) if err else None)
+    except KafkaException as e:
+        return str(e)
+    left = producer.flush(15)
+    return errors[0] if errors else (f"{left} undelivered" if left else None)
+
+
+def consume(stack: FaultStack, topic: str, user: str, password: str, group: str) -> str:
+    """``ok`` when ``topic`` could be read from its start, else the error."""
+    from confluent_kafka import Consumer, KafkaError
+
+    consumer = Consumer({**kafka_settings(stack, user, password), "group.id": group, "auto.offset.reset": "earliest",
+                         "enable.auto.commit": False})
+    try:
+        consumer.subscribe([topic])
+        for _ in range(20):
+            msg = consumer.poll(0.5)
+            if msg is None:
+                continue
+            if msg.error() is None:
+                return "ok"
+            if msg.error().code() != KafkaError._PARTITION_EOF:
+                return msg.error().str()
+        return "ok (nothing to read)"
+    finally:
+        consumer.close()
+
+
+def clickhouse(stack: FaultStack, user: str, password: str, query: str) -> tuple[int, str]:
+    """(HTTP status, body) of ``query`` as ``user``."""
+    request = urllib.request.Request(f"{stack.config.clickhouse_url}/?database={stack.config.clickhouse_database}",
+                                     data=query.encode(), headers={"X-ClickHouse-User": user,
+                                                                   "X-ClickHouse-Key": password})
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            return resp.status, resp.read().decode()
+    except urllib.error.HTTPError as e:
+        return e.code, e.read().decode()
+
+
+def test_the_stack_s_secrets_are_its_owner_s_alone_and_never_in_a_repr(secure):
+    folder = credentials.folder(secure.config.home)
+    for path in (folder, folder / "stack.json", folder / "partners.json", secure.config.home / "kafka" / "server.properties",
+                 secure.config.home / "clickhouse" / "users.xml"):
+        mode = stat.S_IMODE(os.stat(path).st_mode)
+        assert mode & 0o077 == 0, f"{path} is readable by others ({oct(mode)})"
+    assert secure.config.kafka_password and secure.config.kafka_password not in repr(secure.config)
+    assert secure.config.clickhouse_password not in repr(secure.config)
+    assert secure.config.kafka_password not in repr(secure.config.job_settings())
+    partners = (folder / "partners.json").read_text()
+    assert secure.partners[A]["clickhouse"]["password"] not in partners  # only its hash is kept
+    assert secure.partners[A]["kafka"]["password"] not in partners
+
+
+def test_kafka_refuses_clients_without_an_account_or_with_a_wrong_password(secure):
+    topic = f"partners.{A}.delivery_tasks"
+    assert produce(secure, topic, None, None) is not None  # no SASL at all
+    assert produce(secure, topic, A, "not-the-password") is not None
+    assert produce(secure, topic, A, secure.partners[A]["kafka"]["password"]) is None
+
+
+def test_a_partner_writes_only_its_own_topics_and_reads_only_its_own_inbox(secure):
+    a = secure.partners[A]["kafka"]["password"]
+    for stream in ("delivery_tasks", "shipment_status", "vehicle_positions", "capacity_offers"):
+        assert produce(secure, f"partners.{A}.{stream}", A, a) is None
+        refused = produce(secure, f"partners.{B}.{stream}", A, a)
+        assert refused is not None and "authoriz" in refused.lower(), refused
+    for topic in (f"partners.{A}.inbox", "coordination.colocations", f"partners.{A}.new-stream"):
+        assert produce(secure, topic, A, a) is not None, topic  # not its to write, nor to create
+    assert consume(secure, f"partners.{A}.inbox", A, a, f"{A}.inbox").startswith("ok")
+    for topic in (f"partners.{B}.inbox", f"partners.{B}.delivery_tasks", "coordination.dead_letters"):
+        refused = consume(secure, topic, A, a, f"{A}.probe")
+        assert not refused.startswith("ok") and "authoriz" in refused.lower(), (topic, refused)
+    refused = consume(secure, f"partners.{A}.inbox", A, a, f"{B}.steal")  # another's consumer group
+    assert not refused.startswith("ok"), refused
+
+
+def test_a_partner_reads_only_its_own_rows_and_writes_nothing_in_clickhouse(secure):
+    ch = http_client(secure.config)
+    own, other = uuid.uuid4(), uuid.uuid4()
+    ch.command(f"INSERT INTO capacity_offers (partner_id, event_id) VALUES ('{A}', '{own}'), ('{B}', '{other}')")
+    a = secure.partners[A]["clickhouse"]["password"]
+    status, body = clickhouse(secure, A, a, f"SELECT partner_id, event_id FROM capacity_offers "
+                                            f"WHERE event_id IN ('{own}', '{other}')")
+    assert status == 200 and body.split() == [A, str(own)], body
+    status, body = clickhouse(secure, A, a, "SELECT count() FROM capacity_offers WHERE partner_id = 'sec-bravo'")
+    assert status == 200 and body.strip() == "0", body
+    for query in (f"INSERT INTO capacity_offers (partner_id, event_id) VALUES ('{A}', '{uuid.uuid4()}')",
+                  "SELECT * FROM colocations", "SELECT * FROM consolidation_proposals", "DROP TABLE capacity_offers",
+                  "SELECT * FROM system.users"):
+        status, body = clickhouse(secure, A, a, query)
+        assert status != 200, (query, body)
+    assert clickhouse(secure, A, "not-the-password", "SELECT 1")[0] != 200
+    # the one password-less account (chdb's own session opens the listeners as it) reads nothing
+    for table in ("capacity_offers", "colocations", "system.users"):
+        assert clickhouse(secure, "default", "", f"SELECT count() FROM {table}")[0] != 200, table
+    assert clickhouse(secure, "default", "", "INSERT INTO capacity_offers (partner_id) VALUES ('x')")[0] != 200
+    assert clickhouse(secure, secure.config.clickhouse_user, "", "SELECT 1")[0] != 200
+
+
+def test_a_removed_partner_is_refused_at_once(secure):
+    partner = "sec-charlie"
+    made = add_partner(secure, partner)
+    kafka, ch = made["kafka"]["password"], made["clickhouse"]["password"]
+    assert produce(secure, f"partners.{partner}.delivery_tasks", partner, kafka) is None
+    assert clickhouse(secure, partner, ch, "SELECT 1")[0] == 200
+    lastmile(secure, "partners", "remove", partner)
+    assert produce(secure, f"partners.{partner}.delivery_tasks", partner, kafka) is not None
+    assert clickhouse(secure, partner, ch, "SELECT 1")[0] != 200
+    listed = json.loads(lastmile(secure, "partners", "list", "--json").stdout.strip().splitlines()[-1])
+    assert {p["partner_id"] for p in listed} == {A, B}
+
+
+def test_partner_commands_explain_what_they_need_in_one_line(secure, tmp_path):
+    result = lastmile(secure, "partners", "add", "Not A Partner", check=False)
+    assert result.returncode != 0 and "partner id must match" in result.stderr and "Traceback" not in result.stderr
+    result = lastmile(secure, "partners", "add", "lastmile", check=False)
+    assert result.returncode != 0 and "reserved" in result.stderr
+    insecure = {**secure.env, "LASTMILE_HOME": str(tmp_path / "plain")}
+    result = subprocess.run([sys.executable, "-m", "lastmile.cli", "partners", "list"], env=insecure,
+                            capture_output=True, text=True, timeout=60)
+    assert result.returncode != 0 and "not secure" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_the_coordination_job_runs_on_the_secure_stack(secure, tmp_path):
+    """The job's Kafka clients (Flink's source and sink, KafkaFrames) authenticate as the
+    pipeline; a simulated city of the two partners reaches ClickHouse and their inboxes."""
+    config = secure.config.with_overrides(clickhouse_database="secure_city")
+    migrations.apply(config)
+    env = {**secure.env, "LASTMILE_CLICKHOUSE_DATABASE": config.clickhouse_database}
+    for args in (["simulate", "--partners", "2", "--partner-prefix", "sec-", "--tasks-per-day", "600", "--events", "15000",
+                  "--start", "2025-10-06", "--seed", "5", "--json"], ["run", "--bounded"]):
+        result = subprocess.run([sys.executable, "-m", "lastmile.cli", *args], env=env, capture_output=True, text=True,
+                                timeout=600)
+        assert result.returncode == 0, result.stderr[-3000:]
+    ch = http_client(config)
+    assert ch.query("SELECT count() FROM vehicle_positions").result_rows[0][0] > 1000
+    assert ch.query("SELECT count() FROM eta_predictions").result_rows[0][0] > 0
