@@ -1,8 +1,8 @@
 """Secrets of a secure local stack (`lastmile up --secure`), kept only under
 ``LASTMILE_HOME/secrets`` with owner-only permissions, never in the repository, a log or a repr.
 
-- ``stack.json``: the pipeline's own accounts (Kafka SCRAM, ClickHouse) and the broker's
-  controller account; every ``lastmile`` command on that home uses them (through
+- ``stack.json``: the pipeline's own accounts (Kafka SCRAM, ClickHouse), the broker's
+  controller account and the analysts' read-only ClickHouse account; every ``lastmile`` command on that home uses them (through
   :meth:`lastmile.config.Config.from_env`) unless the environment names others.
 - ``partners.json``: each partner added (`lastmile partners add`) with its ClickHouse password's
   salted SHA-256 only. A partner's passwords are printed once and kept nowhere else.
@@ -54,7 +54,8 @@ def create_stack(home: pathlib.Path) -> dict:
     made = {"kafka": {"username": PIPELINE_USER, "password": new_password(), "mechanism": MECHANISM,
                       "security_protocol": "SASL_PLAINTEXT"},
             "controller": {"username": "controller", "password": new_password()},
-            "clickhouse": {"username": PIPELINE_USER, "password": new_password()}}
+            "clickhouse": {"username": PIPELINE_USER, "password": new_password()},
+            "analyst": {"username": "analyst", "password": new_password()}}
     write_private(folder(home) / "stack.json", made)
     return made
 

@@ -55,7 +55,9 @@ def ingest(config: Config, partner_id: str, stream: str, path: str, show_progres
         for lineno, line in _lines(handle, path, show_progress):
             outcome = route_line(line, stream, partner_id, f"{display}:{lineno}")
             if isinstance(outcome, DeadLetter):
-                producer.produce(topics.DEAD_LETTERS, encode_dead_letter(outcome), outcome.dead_letter_id)
+                letter = encode_dead_letter(outcome)
+                producer.produce(topics.DEAD_LETTERS, letter, outcome.dead_letter_id)
+                producer.produce(topics.dead_letters_topic(partner_id), letter, outcome.dead_letter_id)  # its own
                 summary.rejected += 1
                 summary.reasons[outcome.reason] += 1
             else:

@@ -2,7 +2,7 @@
 (`lastmile up --secure`, docs/security.md).
 
 ``add P`` creates P's topics, its Kafka SCRAM account with ACLs (write its four ingest topics,
-read its inbox, consumer groups named ``P.*``; nothing else), and its read-only ClickHouse
+read its inbox and its dead letters, consumer groups named ``P.*``; nothing else), and its read-only ClickHouse
 account that sees only its own rows (lastmile/stack/clickhouse_users.py). It returns the
 passwords, which are printed once and kept nowhere: the stack keeps a ClickHouse password's
 SHA-256 only, Kafka its salted SCRAM form. ``remove P`` deletes both accounts and every ACL of
@@ -18,7 +18,7 @@ from lastmile.errors import StackError
 from lastmile.stack import clickhouse, clickhouse_users
 from udfs.contracts.topics import STREAMS
 
-RESERVED = {credentials.PIPELINE_USER, "controller", "default", "admin"}
+RESERVED = {credentials.PIPELINE_USER, "controller", "default", "admin", "analyst"}
 SCRAM_ITERATIONS = 8192
 
 
@@ -57,8 +57,9 @@ def acls(partner_id: str) -> list:
     for stream in STREAMS:
         for operation in (AclOperation.WRITE, AclOperation.DESCRIBE):
             out.append(allow(ResourceType.TOPIC, topics.partner_topic(partner_id, stream), operation))
-    for operation in (AclOperation.READ, AclOperation.DESCRIBE):
-        out.append(allow(ResourceType.TOPIC, topics.inbox_topic(partner_id), operation))
+    for topic in (topics.inbox_topic(partner_id), topics.dead_letters_topic(partner_id)):
+        for operation in (AclOperation.READ, AclOperation.DESCRIBE):
+            out.append(allow(ResourceType.TOPIC, topic, operation))
     out.append(allow(ResourceType.GROUP, f"{partner_id}.", AclOperation.READ, ResourcePatternType.PREFIXED))
     return out
 

@@ -34,6 +34,10 @@ def inbox_topic(partner_id: str) -> str:
     return _named(names.inbox, partner_id)
 
 
+def dead_letters_topic(partner_id: str) -> str:
+    return _named(names.dead_letters, partner_id)
+
+
 def _named(name, *args) -> str:
     try:
         return name(*args)
@@ -100,6 +104,6 @@ def _wait_for_leaders(admin, names: list[str], timeout_s: float) -> None:
 
 
 def ensure_partner_topics(config: Config, partner_id: str) -> list[str]:
-    """The four ingest topics and the inbox of one partner."""
-    names = [partner_topic(partner_id, s) for s in STREAMS] + [inbox_topic(partner_id)]
+    """The four ingest topics, the inbox and the dead letters of one partner."""
+    names = [partner_topic(partner_id, s) for s in STREAMS] + [inbox_topic(partner_id), dead_letters_topic(partner_id)]
     return ensure_topics(config, names)

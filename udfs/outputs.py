@@ -91,7 +91,9 @@ def proposal(p: Proposal) -> Iterator[Output]:
 
 def dead_letter(dead: DeadLetter) -> Iterator[Output]:
     yield ROWS, Row("dead_letters", dead.clickhouse_row())
-    yield KAFKA, Message((topics.DEAD_LETTERS,), dead.dead_letter_id, wire.encode(dead.as_record(), "DeadLetter"))
+    # also to the partner's own topic: the partner of the topic the record came from
+    own = (topics.dead_letters(dead.partner_id),) if dead.partner_id else ()
+    yield KAFKA, Message((topics.DEAD_LETTERS, *own), dead.dead_letter_id, wire.encode(dead.as_record(), "DeadLetter"))
 
 
 def match_record(m: Match) -> dict:

@@ -51,6 +51,10 @@ def write_users(config: Config) -> None:
     users = [clickhouse_users.writer(config.clickhouse_user, clickhouse_users.sha256_hex(config.clickhouse_password))]
     if credentials.stack(config.home):
         users.append(clickhouse_users.embedded())
+        analyst = credentials.stack(config.home).get("analyst")
+        if analyst:
+            users.append(clickhouse_users.analyst(analyst["username"], clickhouse_users.sha256_hex(analyst["password"]),
+                                                  config.clickhouse_database))
         for partner_id, entry in sorted(credentials.partners(config.home).items()):
             users.append(clickhouse_users.partner(partner_id, entry["clickhouse_sha256"], config.clickhouse_database))
     text = string.Template((INFRA_DIR / "clickhouse" / "users.xml").read_text()).substitute(users="\n".join(users))

@@ -6,7 +6,8 @@ changes. On an external server the same rights are SQL RBAC (docs/security.md).
 
 - the writer account: every right on the database (the pipeline, migrations, the CLI);
 - a partner's account (secure stack only): read-only, SELECT on the tables that concern it,
-  row filters so that it sees only its own rows; no other table.
+  row filters so that it sees only its own rows; no other table;
+- the analysts' account (secure stack only): read-only, the tables of events and results.
 """
 from __future__ import annotations
 
@@ -25,6 +26,10 @@ PARTNER_TABLES = {
     "eta_predictions": "partner_id = {p}",
     "dead_letters": "partner_id = {p}",
 }
+# what an analyst reads: every table of events and results, which hold H3 cells and no raw
+# coordinates or recipient keys; not dead_letters (refused records' payloads)
+ANALYST_TABLES = ("delivery_tasks", "shipment_status", "vehicle_positions", "capacity_offers", "colocations",
+                  "colocations_current", "eta_predictions", "consolidation_proposals")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -63,6 +68,20 @@ def embedded() -> str:
         </default>"""
 
 
+def analyst(name: str, password_sha256: str, database: str) -> str:
+    """The analysts' read-only account (secure stack): :data:`ANALYST_TABLES`, nothing else."""
+    grants = "\n".join(f"                <query>GRANT SELECT ON {database}.{table}</query>" for table in ANALYST_TABLES)
+    return f"""        <{checked_name(name)}>
+            <password_sha256_hex>{escape(password_sha256)}</password_sha256_hex>
+            <networks><ip>::/0</ip></networks>
+            <profile>reader</profile>
+            <quota>default</quota>
+            <grants>
+{grants}
+            </grants>
+        </{name}>"""
+
+
 def partner(partner_id: str, password_sha256: str, database: str) -> str:
     """A partner's read-only account: its own rows of :data:`PARTNER_TABLES`, nothing else."""
     name = checked_name(partner_id)
@@ -74,7 +93,7 @@ def partner(partner_id: str, password_sha256: str, database: str) -> str:
     return f"""        <{name}>
             <password_sha256_hex>{escape(password_sha256)}</password_sha256_hex>
             <networks><ip>::/0</ip></networks>
-            <profile>partner</profile>
+            <profile>reader</profile>
             <quota>default</quota>
             <grants>
 {grants}

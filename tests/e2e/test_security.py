@@ -89,6 +89,32 @@ def consume(stack: FaultStack, topic: str, user: str, password: str, group: str)
         consumer.close()
 
 
+def read_topic_as(stack: FaultStack, topic: str) -> list[bytes]:
+    """The keys of every record of ``topic``, read with the pipeline's account."""
+    from confluent_kafka import Consumer, TopicPartition
+
+    consumer = Consumer({**stack.config.kafka_client(), "group.id": f"lastmile-test-{uuid.uuid4().hex}",
+                         "enable.auto.commit": False, "log_level": 0})
+    try:
+        partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
+        keys: list[bytes] = []
+        for p in partitions:
+            end = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
+            if end == 0:
+                continue
+            consumer.assign([TopicPartition(topic, p, 0)])
+            while True:
+                msg = consumer.poll(5)
+                assert msg is not None, f"{topic}/{p}: nothing more before offset {end}"
+                if msg.error() is None:
+                    keys.append(msg.key())
+                    if msg.offset() >= end - 1:
+                        break
+        return keys
+    finally:
+        consumer.close()
+
+
 def clickhouse(stack: FaultStack, user: str, password: str, query: str) -> tuple[int, str]:
     """(HTTP status, body) of ``query`` as ``user``."""
     request = urllib.request.Request(f"{stack.config.clickhouse_url}/?database={stack.config.clickhouse_database}",
@@ -131,7 +157,9 @@ def test_a_partner_writes_only_its_own_topics_and_reads_only_its_own_inbox(secur
     for topic in (f"partners.{A}.inbox", "coordination.colocations", f"partners.{A}.new-stream"):
         assert produce(secure, topic, A, a) is not None, topic  # not its to write, nor to create
     assert consume(secure, f"partners.{A}.inbox", A, a, f"{A}.inbox").startswith("ok")
-    for topic in (f"partners.{B}.inbox", f"partners.{B}.delivery_tasks", "coordination.dead_letters"):
+    assert consume(secure, f"partners.{A}.dead_letters", A, a, f"{A}.rejects").startswith("ok")
+    for topic in (f"partners.{B}.inbox", f"partners.{B}.dead_letters", f"partners.{B}.delivery_tasks",
+                  "coordination.dead_letters"):
         refused = consume(secure, topic, A, a, f"{A}.probe")
         assert not refused.startswith("ok") and "authoriz" in refused.lower(), (topic, refused)
     refused = consume(secure, f"partners.{A}.inbox", A, a, f"{B}.steal")  # another's consumer group
@@ -159,6 +187,41 @@ def test_a_partner_reads_only_its_own_rows_and_writes_nothing_in_clickhouse(secu
         assert clickhouse(secure, "default", "", f"SELECT count() FROM {table}")[0] != 200, table
     assert clickhouse(secure, "default", "", "INSERT INTO capacity_offers (partner_id) VALUES ('x')")[0] != 200
     assert clickhouse(secure, secure.config.clickhouse_user, "", "SELECT 1")[0] != 200
+
+
+RAW = ("lat", "lng", "latitude", "longitude", "recipient_key", "address")  # never readable but by the pipeline
+OTHERS = ("partner_a", "partner_b", "shipment_a", "shipment_b", "partners", "shipments", "tour", "assigned_offer")
+
+
+def readable(secure, user: str, password: str) -> dict[str, list[str]]:
+    """Every table and view of the database ``user`` can SELECT from, with its columns."""
+    ch = http_client(secure.config)
+    tables = [t for (t,) in ch.query("SELECT name FROM system.tables WHERE database = currentDatabase()").result_rows]
+    out = {}
+    for table in tables:
+        if clickhouse(secure, user, password, f"SELECT * FROM {table} LIMIT 0")[0] == 200:
+            out[table] = [c for (c,) in ch.query("SELECT name FROM system.columns WHERE database = currentDatabase() "
+                                                 "AND table = {t:String}", parameters={"t": table}).result_rows]
+    return out
+
+
+def test_no_table_a_partner_or_an_analyst_reads_has_raw_locations_recipient_keys_or_another_partner_s_ids(secure):
+    analyst = credentials.stack(secure.config.home)["analyst"]
+    roles = {"partner": (A, secure.partners[A]["clickhouse"]["password"]),
+             "analyst": (analyst["username"], analyst["password"])}
+    seen = {role: readable(secure, *account) for role, account in roles.items()}
+    assert {"delivery_tasks", "vehicle_positions", "eta_predictions", "dead_letters"} <= set(seen["partner"])
+    assert {"colocations", "consolidation_proposals", "delivery_tasks"} <= set(seen["analyst"])
+    assert "dead_letters" not in seen["analyst"] and "schema_migrations" not in seen["analyst"]
+    for role, tables in seen.items():
+        for table, columns in tables.items():
+            raw = [c for c in columns if any(c == r or c.endswith("_" + r) for r in RAW)]
+            assert not raw, f"{role} reads {table}.{raw}"
+            if role == "partner":
+                assert not set(columns) & set(OTHERS), f"a partner reads {table}: {set(columns) & set(OTHERS)}"
+    status, _ = clickhouse(secure, analyst["username"], analyst["password"],
+                           "INSERT INTO colocations (match_id) VALUES ('forged')")
+    assert status != 200
 
 
 def test_a_removed_partner_is_refused_at_once(secure):
@@ -199,3 +262,11 @@ def test_the_coordination_job_runs_on_the_secure_stack(secure, tmp_path):
     ch = http_client(config)
     assert ch.query("SELECT count() FROM vehicle_positions").result_rows[0][0] > 1000
     assert ch.query("SELECT count() FROM eta_predictions").result_rows[0][0] > 0
+    # each partner's refused records (the simulator sends some) also reach its own dead-letter topic
+    by_partner = dict(ch.query("SELECT partner_id, count() FROM dead_letters FINAL WHERE partner_id IS NOT NULL "
+                               "GROUP BY partner_id").result_rows)
+    # the city's two partners (and, after the tests above, their probes: bytes that are no Avro)
+    assert {"sec-alpha-parcel", "sec-bravo-express"} <= set(by_partner), by_partner
+    for partner, count in by_partner.items():
+        own = read_topic_as(secure, f"partners.{partner}.dead_letters")
+        assert len({key for key in own}) == count, partner

@@ -103,6 +103,8 @@ def test_a_dead_letter_keeps_a_payload_up_to_the_limit_and_the_digest_of_a_large
         if size > MAX_DEAD_LETTER_PAYLOAD:
             assert hashlib.sha256(payload).hexdigest() in message and f"of {size} bytes" in message
             assert len(wire.encode(dead.as_record(), "DeadLetter")) < MAX_DEAD_LETTER_PAYLOAD + 1024
+            # and it can be read back: a dead letter was once refused by the decoder as too large
+            assert wire.decode(wire.encode(dead.as_record(), "DeadLetter"), expected="DeadLetter")[0]["message"] == message
         else:
             assert message == "too large"
         assert jvm.call("Outputs", "dead_letter_kept", ["too large", payload.hex()]) == [message, kept.hex()]
@@ -111,4 +113,4 @@ def test_a_dead_letter_keeps_a_payload_up_to_the_limit_and_the_digest_of_a_large
 def test_topic_names_are_the_contract_s(jvm):
     assert jvm.call("Outputs", "topics", "cargo-city") == [
         topic_names.COLOCATIONS, topic_names.PROPOSALS, topic_names.ETA, topic_names.DEAD_LETTERS,
-        topic_names.inbox("cargo-city")]
+        topic_names.inbox("cargo-city"), topic_names.dead_letters("cargo-city")]

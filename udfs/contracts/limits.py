@@ -10,4 +10,6 @@ the SHA-256 of the whole in its message. The JVM applies the same numbers (udfs/
 """
 MAX_RECORD_BYTES = 65_536
 MAX_STRING_CHARS = 256
-MAX_DEAD_LETTER_PAYLOAD = MAX_RECORD_BYTES
+# A dead letter is a record too, read back with the same limit (udfs.contracts.wire.decode):
+# what it keeps of a payload leaves room for its other fields (a few hundred bytes).
+MAX_DEAD_LETTER_PAYLOAD = MAX_RECORD_BYTES - 4_096

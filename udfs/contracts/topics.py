@@ -36,6 +36,12 @@ def inbox(partner_id: str) -> str:
     return f"partners.{check_partner_id(partner_id)}.inbox"
 
 
+def dead_letters(partner_id: str) -> str:
+    """``partners.<partner_id>.dead_letters``: that partner's own refused records, payloads
+    included (the one place a partner can read them; docs/security.md); a ValueError for a bad id."""
+    return f"partners.{check_partner_id(partner_id)}.dead_letters"
+
+
 def stream_pattern(*streams: str) -> str:
     """Regex matching every partner's topic of the given streams (for pattern subscriptions)."""
     alternatives = "|".join(re.escape(s) for s in streams)

@@ -57,7 +57,7 @@ public final class OutputsOps implements Harness.Ops {
             }
             case "topics":
                 return List.of(Topics.COLOCATIONS, Topics.PROPOSALS, Topics.ETA, Topics.DEAD_LETTERS,
-                        Topics.inbox(args.asText()));
+                        Topics.inbox(args.asText()), Topics.deadLetters(args.asText()));
             default:
                 throw new IllegalArgumentException("unknown op " + op);
         }

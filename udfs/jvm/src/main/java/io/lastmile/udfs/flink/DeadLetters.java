@@ -10,7 +10,8 @@ import io.lastmile.udfs.AvroRecords;
 import io.lastmile.udfs.Contract;
 
 /** Dead letters the JVM stages write (udfs.records.DeadLetter and udfs.flink.coordination.dead_letter_outputs):
- * a row of ClickHouse {@code dead_letters} and a message on {@code coordination.dead_letters}. */
+ * a row of ClickHouse {@code dead_letters} and a message on {@code coordination.dead_letters} and on the
+ * partner's own {@code partners.<partner_id>.dead_letters}. */
 public final class DeadLetters {
     private DeadLetters() {
     }
@@ -60,7 +61,11 @@ public final class DeadLetters {
         payload = kept.payload();
         String id = id(source, stage, reason);
         out.row("dead_letters", id, receivedAt, source, partnerId, stage, reason, message, payload);
-        out.message(id, avro.encode("DeadLetter", id, receivedAt, source, partnerId, stage, reason, message, payload),
-                Topics.DEAD_LETTERS);
+        byte[] value = avro.encode("DeadLetter", id, receivedAt, source, partnerId, stage, reason, message, payload);
+        if (partnerId == null) {
+            out.message(id, value, Topics.DEAD_LETTERS);
+        } else { // also to the partner's own topic: the partner of the topic the record came from
+            out.message(id, value, Topics.DEAD_LETTERS, Topics.deadLetters(partnerId));
+        }
     }
 }

@@ -15,9 +15,18 @@ public final class Topics {
 
     /** {@code partners.<partner_id>.inbox}; a partner id the contract would refuse is an error. */
     public static String inbox(String partnerId) {
+        return "partners." + checked(partnerId) + ".inbox";
+    }
+
+    /** {@code partners.<partner_id>.dead_letters}: the partner's own refused records. */
+    public static String deadLetters(String partnerId) {
+        return "partners." + checked(partnerId) + ".dead_letters";
+    }
+
+    private static String checked(String partnerId) {
         if (partnerId == null || !PARTNER_ID.matcher(partnerId).matches()) {
             throw new IllegalArgumentException("partner id must match " + PARTNER_ID.pattern() + ", got " + partnerId);
         }
-        return "partners." + partnerId + ".inbox";
+        return partnerId;
     }
 }
