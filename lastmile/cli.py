@@ -106,7 +106,7 @@ def cmd_partners(args):
     if args.action in ("add", "remove") and not args.partner:
         raise ConfigError(f"`lastmile partners {args.action}` needs a partner id")
     if args.action == "add":
-        made = partner_admin.add(config, args.partner)
+        made = partner_admin.add(config, args.partner, args.produce_mb_s * (1 << 20), args.fetch_mb_s * (1 << 20))
         if args.json:
             print(json.dumps(made))
         else:
@@ -333,6 +333,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["add", "remove", "list"])
     p.add_argument("partner", nargs="?", help="partner id (add, remove)")
     p.add_argument("--json", action="store_true", help="add: the credentials as JSON on the last line")
+    p.add_argument("--produce-mb-s", type=_positive_float, default=4.0, help="add: its Kafka produce quota, MiB/s")
+    p.add_argument("--fetch-mb-s", type=_positive_float, default=16.0, help="add: its Kafka fetch quota, MiB/s")
     p.set_defaults(func=cmd_partners)
     p = sub.add_parser("cluster", help="a standalone Flink cluster here: JobManager + TaskManagers (LASTMILE_FLINK_REST)")
     p.add_argument("action", choices=["up", "down", "status"])

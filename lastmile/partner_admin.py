@@ -2,7 +2,8 @@
 (`lastmile up --secure`, docs/security.md).
 
 ``add P`` creates P's topics, its Kafka SCRAM account with ACLs (write its four ingest topics,
-read its inbox and its dead letters, consumer groups named ``P.*``; nothing else), and its read-only ClickHouse
+read its inbox and its dead letters, consumer groups named ``P.*``; nothing else) and quotas
+(bytes per second it may produce and fetch), and its read-only ClickHouse
 account that sees only its own rows (lastmile/stack/clickhouse_users.py). It returns the
 passwords, which are printed once and kept nowhere: the stack keeps a ClickHouse password's
 SHA-256 only, Kafka its salted SCRAM form. ``remove P`` deletes both accounts and every ACL of
@@ -64,7 +65,39 @@ def acls(partner_id: str) -> list:
     return out
 
 
-def add(config: Config, partner_id: str) -> dict:
+# bytes per second a partner may produce and fetch (Kafka quotas of its principal), by default
+PRODUCE_BYTES_S = 4 << 20
+FETCH_BYTES_S = 16 << 20
+
+
+def quotas(config: Config, action: str, partner_id: str, *values: float) -> dict:
+    """Set, remove or describe P's Kafka quotas (udfs/jvm ``tools.PartnerQuotas``: the Python
+    admin client has no quota calls). ``describe`` returns them."""
+    import json
+    import os
+    import subprocess
+    import tempfile
+
+    from lastmile.stack import flink
+
+    fd, path = tempfile.mkstemp(prefix="lastmile-admin-", suffix=".properties")  # owner-only: it holds a password
+    try:
+        with os.fdopen(fd, "w") as f:
+            for key, value in config.kafka_java_client().items():
+                f.write(f"{key}={value.replace(chr(92), chr(92) * 2)}\n")
+        done = subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-cp", flink.tools_classpath(config),
+                               "io.lastmile.udfs.tools.PartnerQuotas", path, action, partner_id,
+                               *(str(int(v)) for v in values)], capture_output=True, text=True, timeout=120)
+    finally:
+        os.unlink(path)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise StackError(f"Kafka quotas of {partner_id}: {last}")
+    return json.loads(done.stdout.strip().splitlines()[-1]) if action == "describe" else {}
+
+
+def add(config: Config, partner_id: str, produce_bytes_s: float = PRODUCE_BYTES_S,
+        fetch_bytes_s: float = FETCH_BYTES_S) -> dict:
     """Create P's topics and accounts; returns the credentials (the only time they are shown)."""
     from confluent_kafka.admin import ScramCredentialInfo, ScramMechanism, UserScramCredentialUpsertion
 
@@ -79,6 +112,7 @@ def add(config: Config, partner_id: str) -> dict:
         future.result(timeout=30)
     for future in admin.create_acls(acls(partner_id)).values():
         future.result(timeout=30)
+    quotas(config, "set", partner_id, produce_bytes_s, fetch_bytes_s)
     credentials.set_partner(config.home, partner_id,
                             {"clickhouse_sha256": clickhouse_users.sha256_hex(clickhouse_password),
                              "added_at": int(time.time())})
@@ -86,7 +120,8 @@ def add(config: Config, partner_id: str) -> dict:
     _wait_for_clickhouse(config, partner_id, present=True)
     return {"partner_id": partner_id,
             "kafka": {"username": partner_id, "password": kafka_password, "mechanism": credentials.MECHANISM,
-                      "security_protocol": config.kafka_protocol, "bootstrap": config.kafka_bootstrap},
+                      "security_protocol": config.kafka_protocol, "bootstrap": config.kafka_bootstrap,
+                      "produce_bytes_s": int(produce_bytes_s), "fetch_bytes_s": int(fetch_bytes_s)},
             "clickhouse": {"username": partner_id, "password": clickhouse_password, "url": config.clickhouse_url,
                            "database": config.clickhouse_database}}
 
@@ -111,6 +146,7 @@ def remove(config: Config, partner_id: str) -> None:
                              AclOperation.ANY, AclPermissionType.ANY)
     for future in admin.delete_acls([every]).values():
         future.result(timeout=30)
+    quotas(config, "remove", partner_id)
     known = set(kafka_users(admin))
     if partner_id in known:
         for future in admin.alter_user_scram_credentials(

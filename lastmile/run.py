@@ -199,6 +199,7 @@ def execute(config: Config, bounded: bool, say=print, target: dict | None = None
     if not bounded:
         checkpoints = config.home / "checkpoints"
         checkpoints.mkdir(parents=True, exist_ok=True)
+        checkpoints.chmod(0o700)  # the job's state: partners' coordinates and recipient keys
         extra.update({"execution.checkpointing.interval": f"{int(config.checkpoint_interval_s * 1000)} ms",
                       "execution.checkpointing.dir": checkpoints.as_uri(),
                       "execution.checkpointing.externalized-checkpoint-retention": "RETAIN_ON_CANCELLATION",

@@ -79,6 +79,7 @@ def up(config: Config, say: Callable[[str], None] = print, secure: bool = False)
     if credentials.stack(config.home) and not config.kafka_security_protocol:
         config = config.with_overrides(**credentials.stack_settings(config.home, set()))
     if credentials.stack(config.home):
+        config.home.chmod(0o700)  # the brokers' and ClickHouse's data, checkpoints, secrets: the owner's alone
         say(f"secure stack: Kafka SASL/SCRAM with ACLs, ClickHouse accounts; secrets in {credentials.folder(config.home)}")
     to_start = []
     for current in status(config):

@@ -46,9 +46,10 @@ def wheel_python_jars() -> list[pathlib.Path]:
 
 
 def tools_classpath(config: Config) -> str:
-    """The udfs jar with Flink's own API and runtime from PyFlink's wheel: for the JVM tools
-    run outside a job (udfs/jvm ``tools``, the tests' harness)."""
-    return os.pathsep.join(map(str, [jars.udf_jar(config), *sorted((wheel_home() / "lib").glob("flink-dist-*.jar"))]))
+    """The udfs jar and the connectors with Flink's own API and runtime from PyFlink's wheel:
+    for the JVM tools run outside a job (udfs/jvm ``tools``, the tests' harness)."""
+    return os.pathsep.join(map(str, [*jars.flink_connector_jars(config),
+                                     *sorted((wheel_home() / "lib").glob("flink-dist-*.jar"))]))
 
 
 def cluster_dir(config: Config) -> pathlib.Path:

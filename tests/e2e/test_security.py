@@ -129,8 +129,9 @@ def clickhouse(stack: FaultStack, user: str, password: str, query: str) -> tuple
 
 def test_the_stack_s_secrets_are_its_owner_s_alone_and_never_in_a_repr(secure):
     folder = credentials.folder(secure.config.home)
-    for path in (folder, folder / "stack.json", folder / "partners.json", secure.config.home / "kafka" / "server.properties",
-                 secure.config.home / "clickhouse" / "users.xml"):
+    home = secure.config.home
+    for path in (home, folder, folder / "stack.json", folder / "partners.json", home / "kafka" / "server.properties",
+                 home / "clickhouse" / "users.xml"):
         mode = stat.S_IMODE(os.stat(path).st_mode)
         assert mode & 0o077 == 0, f"{path} is readable by others ({oct(mode)})"
     assert secure.config.kafka_password and secure.config.kafka_password not in repr(secure.config)
@@ -234,7 +235,32 @@ def test_a_removed_partner_is_refused_at_once(secure):
     assert produce(secure, f"partners.{partner}.delivery_tasks", partner, kafka) is not None
     assert clickhouse(secure, partner, ch, "SELECT 1")[0] != 200
     listed = json.loads(lastmile(secure, "partners", "list", "--json").stdout.strip().splitlines()[-1])
-    assert {p["partner_id"] for p in listed} == {A, B}
+    assert partner not in {p["partner_id"] for p in listed} and {A, B} <= {p["partner_id"] for p in listed}
+
+
+def test_a_partner_s_produce_and_fetch_rates_are_bounded_by_its_quotas(secure):
+    """One partner cannot flood the broker, or the job, for the others: a partner producing
+    faster than its quota is throttled by the broker (confluent-kafka's throttle callback)."""
+    from confluent_kafka import Producer
+
+    from lastmile import partner_admin
+
+    assert partner_admin.quotas(secure.config, "describe", A) == {
+        "consumer_byte_rate": 16 << 20, "producer_byte_rate": 4 << 20}
+    partner = "sec-flood"
+    made = json.loads(lastmile(secure, "partners", "add", partner, "--produce-mb-s", "0.25",
+                               "--json").stdout.strip().splitlines()[-1])
+    assert partner_admin.quotas(secure.config, "describe", partner)["producer_byte_rate"] == 1 << 18
+    throttled: list[int] = []
+    producer = Producer({**kafka_settings(secure, partner, made["kafka"]["password"]), "linger.ms": 5,
+                         "throttle_cb": lambda event: throttled.append(event.throttle_time)})
+    for _ in range(64):  # 4 MiB, 16 times its quota per second
+        producer.produce(f"partners.{partner}.vehicle_positions", b"x" * (64 << 10))
+        producer.poll(0)
+    assert producer.flush(120) == 0
+    assert throttled and max(throttled) > 0, "the broker never throttled a partner over its quota"
+    lastmile(secure, "partners", "remove", partner)
+    assert partner_admin.quotas(secure.config, "describe", partner) == {}
 
 
 def test_partner_commands_explain_what_they_need_in_one_line(secure, tmp_path):
