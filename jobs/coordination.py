@@ -149,7 +149,7 @@ def python_stages(accepted, batches, settings: JobSettings, _outputs=None):
                          output_type=BY_NUMBER)
                 .name("registry: versions and deliveries per shipment").uid("registry"))
     matcher = (keyed(registry, long)  # by index cell
-               .process(Matcher(radius, lateness_ms), output_type=pickled)
+               .process(Matcher(radius, lateness_ms, settings.inbox_key), output_type=pickled)
                .name("matcher: co-locations per H3 cell").uid("matcher"))
     rows = DataStream(get_gateway().jvm.io.lastmile.udfs.flink.Stages.pingRows(batches))
     batches = rows.map(eta.ping_batch, output_type=BY_TEXT).name("ping batches").uid("ping-batches")
@@ -187,7 +187,7 @@ def jvm_stages(accepted, batches, settings: JobSettings, outputs):
 
     registry = named(f.Stages.registry(accepted, radius, lateness_ms, interval_ms, outputs),
                      "registry: versions and deliveries per shipment", "jvm-registry")
-    matcher = named(f.Stages.matcher(registry, radius, lateness_ms, outputs),
+    matcher = named(f.Stages.matcher(registry, radius, lateness_ms, settings.inbox_key, outputs),
                     "matcher: co-locations per H3 cell", "jvm-matcher")
     proposals = named(f.Stages.consolidator(matcher.getSideOutput(f.Matcher.GROUPS), accepted, outputs),
                       "consolidator: proposals per neighbourhood", "jvm-consolidator")

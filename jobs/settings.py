@@ -26,3 +26,5 @@ class JobSettings:
     allowed_lateness_s: float
     eta_interval_s: float
     speed_ttl_days: float
+    # the key of the inboxes' counterpart tokens (udfs.outputs.counterpart): the pipeline's alone
+    inbox_key: str = dataclasses.field(default="", repr=False)

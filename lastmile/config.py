@@ -87,6 +87,9 @@ class Config:
     flink_taskmanagers: int = 2
     # Shared secret of the ecosystem for recipient_key HMACs (partner SDK only).
     ecosystem_key: str = dataclasses.field(default="", repr=False)
+    # Key of the opaque counterpart tokens in partners' inboxes; no partner may know it. Empty:
+    # one generated for this home (LASTMILE_HOME/secrets/inbox.key). Set it for a cluster.
+    inbox_key: str = dataclasses.field(default="", repr=False)
 
     def __post_init__(self) -> None:
         host, port = _split_host_port(self.kafka_bootstrap.split(",")[0], "LASTMILE_KAFKA_BOOTSTRAP")
@@ -192,6 +195,7 @@ class Config:
         """What a job graph gets of this configuration (jobs.settings): the endpoints as narrow
         targets, the streams' parameters; no paths of the local stack, no other secret."""
         from jobs.settings import JobSettings
+        from lastmile import credentials
         from udfs.sinks.targets import ClickHouseTarget, KafkaTarget
 
         scheme = "https" if self.clickhouse_secure else "http"
@@ -205,7 +209,7 @@ class Config:
             out_of_orderness_s=self.out_of_orderness_s, idle_timeout_s=self.idle_timeout_s,
             max_partition_lag_s=self.max_partition_lag_s,
             allowed_lateness_s=self.allowed_lateness_s, eta_interval_s=self.eta_interval_s,
-            speed_ttl_days=self.speed_ttl_days)
+            speed_ttl_days=self.speed_ttl_days, inbox_key=self.inbox_key or credentials.inbox_key(self.home))
 
     def with_overrides(self, **changes) -> Config:
         """A copy with the given fields replaced; ``None`` values are ignored."""
@@ -232,7 +236,7 @@ class Config:
     def describe(self) -> dict:
         """Endpoints and paths, passwords masked: for `lastmile status` and logs."""
         out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
-        for secret in ("clickhouse_password", "ecosystem_key", "kafka_password"):
+        for secret in ("clickhouse_password", "ecosystem_key", "kafka_password", "inbox_key"):
             if out[secret]:
                 out[secret] = "***"
         return {k: str(v) for k, v in out.items()}

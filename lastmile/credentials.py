@@ -86,3 +86,19 @@ def set_partner(home: pathlib.Path, partner_id: str, entry: dict | None) -> None
     else:
         known[partner_id] = entry
     write_private(folder(home) / "partners.json", known)
+
+
+def inbox_key(home: pathlib.Path) -> str:
+    """The key of the inboxes' counterpart tokens for this home, made on first use (every
+    stack, secure or not: a partner must not be able to name the other party of a match)."""
+    path = folder(home) / "inbox.key"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        os.chmod(path.parent, 0o700)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        except FileExistsError:  # another process made it meanwhile
+            return path.read_text().strip()
+        with os.fdopen(fd, "w") as f:
+            f.write(secrets.token_hex(32))
+    return path.read_text().strip()

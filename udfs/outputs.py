@@ -20,8 +20,12 @@ quick to import on a TaskManager.
 """
 from __future__ import annotations
 
+import hashlib
+import hmac
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, NamedTuple
+
+import h3.api.basic_int as h3i
 
 from udfs import keys
 from udfs.contracts import topics, wire
@@ -70,11 +74,35 @@ def event(stream: str, record: dict, source: Source, ingested_at: int) -> Iterat
     yield ROWS, Row(stream, event_row(stream, record, source, ingested_at))
 
 
-def match(m: Match) -> Iterator[Output]:
-    """A co-located pair, or its retraction (``m.retracted``): the same table, topic and inboxes."""
+def match(m: Match, inbox_key: str) -> Iterator[Output]:
+    """A co-located pair, or its retraction (``m.retracted``): the table and the topic whole, and
+    each partner's inbox what that partner needs (:func:`inbox_match_record`)."""
     yield ROWS, Row("colocations", match_row(m))
-    yield KAFKA, Message((topics.COLOCATIONS, topics.inbox(m.partner_a), topics.inbox(m.partner_b)), m.match_id,
-                         wire.encode(match_record(m), "CoLocation"))
+    yield KAFKA, Message((topics.COLOCATIONS,), m.match_id, wire.encode(match_record(m), "CoLocation"))
+    for side in ("a", "b"):
+        record = inbox_match_record(m, side, inbox_key)
+        yield KAFKA, Message((topics.inbox(record["partner_id"]),), m.match_id, wire.encode(record, "InboxMatch"))
+
+
+INBOX_RESOLUTION = 8  # the finest H3 resolution a partner learns of a match's place
+
+
+def counterpart(inbox_key: str, recipient: str, other: str) -> str:
+    """The other partner of a match as ``recipient`` sees it: an opaque token, the same for all
+    their matches, that only the holder of ``inbox_key`` (the pipeline) can compute."""
+    return hmac.new(inbox_key.encode(), f"{recipient}|{other}".encode(), hashlib.sha256).hexdigest()[:16]
+
+
+def inbox_match_record(m: Match, side: str, inbox_key: str) -> dict:
+    """The ``InboxMatch`` record of partner ``side`` ("a" or "b") of a match: its own shipment,
+    the other as :func:`counterpart`, the place coarsened to :data:`INBOX_RESOLUTION`; no
+    distance, no other shipment id, no recipient comparison (docs/security.md)."""
+    own, other = (m.partner_a, m.partner_b) if side == "a" else (m.partner_b, m.partner_a)
+    return {"match_id": m.match_id, "partner_id": own, "shipment_id": m.shipment_a if side == "a" else m.shipment_b,
+            "counterpart": counterpart(inbox_key, own, other),
+            "area_h3": h3i.cell_to_parent(m.h3_cell, INBOX_RESOLUTION),
+            "overlap_start": m.overlap_start, "overlap_end": m.overlap_end, "detected_at": m.detected_at,
+            "version": m.version, "retracted": m.retracted}
 
 
 def eta(u: EtaUpdate) -> Iterator[Output]:

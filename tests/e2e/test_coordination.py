@@ -8,6 +8,7 @@ import subprocess
 import sys
 import time
 
+import h3.api.basic_int as h3
 import pytest
 from kafkatools import read_topic
 from samples import HOUR, valid
@@ -95,10 +96,18 @@ def test_colocations_and_inboxes_on_kafka(coordinated, stack):
     assert current == expected
     partner = sorted({p[0] for p in expected})[0]
     inbox = [wire.decode(v) for *_, v in read_topic(stack.kafka_bootstrap, topics.inbox_topic(partner))]
-    matches = [r for r, schema in inbox if schema.name == "CoLocation"]
-    assert matches and all(partner in (r["partner_a"], r["partner_b"]) for r in matches)
-    assert {"CoLocation", "EtaUpdate"} <= {schema.name for _, schema in inbox} <= {
-        "CoLocation", "EtaUpdate", "ConsolidationProposal"}
+    matches = [r for r, schema in inbox if schema.name == "InboxMatch"]
+    # a match as the partner receives it: its own shipment, the other party as a token, the place at resolution 8
+    mine = {(p[1] if p[0] == partner else p[3]) for p in expected if partner in (p[0], p[2])}
+    others = {p[2] if p[0] == partner else p[0] for p in expected if partner in (p[0], p[2])}
+    theirs = {p[3] if p[0] == partner else p[1] for p in expected if partner in (p[0], p[2])}
+    assert matches and all(r["partner_id"] == partner for r in matches)
+    assert {r["shipment_id"] for r in matches if not r["retracted"]} >= mine
+    assert not {r["counterpart"] for r in matches} & others
+    assert all(h3.get_resolution(r["area_h3"]) == 8 for r in matches)
+    assert not theirs & {str(v) for r, _ in inbox for v in r.values()}  # no other partner's shipment anywhere
+    assert {"InboxMatch", "EtaUpdate"} <= {schema.name for _, schema in inbox} <= {
+        "InboxMatch", "EtaUpdate", "ConsolidationProposal"}
     assert all(r["partner_id"] == partner for r, schema in inbox if schema.name == "EtaUpdate")
     assert all(partner in r["partners"] for r, schema in inbox if schema.name == "ConsolidationProposal")
 

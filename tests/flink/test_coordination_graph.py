@@ -72,7 +72,8 @@ def run_graph(tmp_path, records, operators="jvm", parallelism=2):
     ``operators``: the job's stateful stages on the JVM or in Python (the reference). A
     partition's records reach an operator of parallelism 2 round robin, no longer in order.
     """
-    config = Config.from_env({}, home=tmp_path, parallelism=parallelism, out_of_orderness_s=60, operators=operators)
+    config = Config.from_env({}, home=tmp_path, parallelism=parallelism, out_of_orderness_s=60, operators=operators,
+                             inbox_key="the tests' inbox key")  # the same tokens whatever the home
     # Watermarks are emitted periodically; every millisecond makes them follow the data closely.
     env = stream_env(config, extra={"pipeline.auto-watermark-interval": "1 ms"})
     rows = {"positions": {}, "partner_events": {}}

@@ -72,6 +72,11 @@ def test_output_records_encode_to_the_same_single_object_bytes(jvm):
                                "overlap_end": 1_762_131_600_000, "same_recipient": rng.random() < 0.5,
                                "detected_at": 1_762_120_000_000, "version": rng.randrange(1, 9),
                                "retracted": rng.random() < 0.5},
+        "InboxMatch": lambda: {"match_id": uuid.uuid4().hex, "partner_id": "acme", "shipment_id": "Straße 😀",
+                               "counterpart": "0123456789abcdef", "area_h3": 613536709223211007,
+                               "overlap_start": 1_762_128_000_000, "overlap_end": 1_762_131_600_000,
+                               "detected_at": 1_762_120_000_000, "version": rng.randrange(1, 9),
+                               "retracted": rng.random() < 0.5},
         "EtaUpdate": lambda: {"partner_id": "acme", "shipment_id": "S-9", "vehicle_id": "van-1",
                               "predicted_at": 1_762_128_000_000, "eta": 1_762_131_000_123,
                               "model_version": "eta-2/profiles-r9-hour-factors"},
@@ -90,6 +95,38 @@ def test_output_records_encode_to_the_same_single_object_bytes(jvm):
             record = make()
             java = jvm.call("Outputs", "avro", {"name": name, "values": [_json(record[f]) for f in fields]})
             assert bytes.fromhex(java) == wire.encode(record, name), name
+
+
+def test_each_partner_s_inbox_gets_its_own_minimal_record_of_a_match_on_both_sides(jvm):
+    """flink.Matcher.inboxMatch against udfs.outputs.inbox_match_record: byte for byte, for both
+    sides; the other partner only as its token, the place at resolution 8."""
+    import h3.api.basic_int as h3i
+
+    from udfs.colocation import Match
+    from udfs.outputs import KAFKA, counterpart, inbox_match_record, match
+
+    rng = random.Random(5)
+    for n in range(30):
+        cell = h3i.latlng_to_cell(52.5 + rng.random() / 10, 13.4 + rng.random() / 10, 10)
+        m = Match(match_id=uuid.uuid4().hex, partner_a="acme", shipment_a=f"S-{n}", partner_b="bolt-de",
+                  shipment_b=f"T-{n}", h3_cell=cell, distance_m=rng.random() * 150, overlap_start=1_762_128_000_000,
+                  overlap_end=1_762_131_600_000, same_recipient=rng.random() < 0.5, detected_at=1_762_120_000_000,
+                  version=rng.randrange(1, 9), retracted=rng.random() < 0.3)
+        key = f"key-{n}"
+        messages = [o for kind, o in match(m, key) if kind == KAFKA]
+        assert [msg.topics for msg in messages] == [(topic_names.COLOCATIONS,), (topic_names.inbox("acme"),),
+                                                     (topic_names.inbox("bolt-de"),)]
+        for side, msg in zip(("a", "b"), messages[1:]):
+            record = inbox_match_record(m, side, key)
+            assert msg.value == wire.encode(record, "InboxMatch")
+            java = jvm.call("Outputs", "inbox_match", {"match": _json(m._asdict()), "a": side == "a", "key": key})
+            assert bytes.fromhex(java) == msg.value
+            other = "bolt-de" if side == "a" else "acme"
+            assert record["counterpart"] == counterpart(key, record["partner_id"], other) != other
+            assert h3i.get_resolution(record["area_h3"]) == 8 and h3i.cell_to_parent(cell, 8) == record["area_h3"]
+            others_shipment = m.shipment_b if side == "a" else m.shipment_a
+            assert other not in record.values() and others_shipment not in record.values()
+    assert counterpart("k", "acme", "bolt-de") != counterpart("k", "bolt-de", "acme") != counterpart("j", "bolt-de", "acme")
 
 
 def test_a_dead_letter_keeps_a_payload_up_to_the_limit_and_the_digest_of_a_larger_one(jvm):

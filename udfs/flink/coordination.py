@@ -200,8 +200,9 @@ class Matcher(KeyedProcessFunction):
     per task.
     """
 
-    def __init__(self, radius_m: float, allowed_lateness_ms: int):
+    def __init__(self, radius_m: float, allowed_lateness_ms: int, inbox_key: str):
         self._radius, self._lateness = radius_m, allowed_lateness_ms
+        self._inbox_key = inbox_key  # of the inboxes' counterpart tokens (udfs.outputs.counterpart)
 
     def open(self, runtime_context):
         self._state = runtime_context.get_map_state(
@@ -238,7 +239,7 @@ class Matcher(KeyedProcessFunction):
             self._write(message.cell, tasks, message.remove_key)
         groups: dict[int, list[Link | Unlink]] = {}
         for m in matches:
-            yield from outputs.match(m)
+            yield from outputs.match(m, self._inbox_key)
             key_a, key_b = keys.key(m.partner_a, m.shipment_a), keys.key(m.partner_b, m.shipment_b)
             neighbourhood = neighbourhood_of(m.h3_cell)
             change: Link | Unlink

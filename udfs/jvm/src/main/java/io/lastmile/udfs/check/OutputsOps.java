@@ -8,7 +8,9 @@ import java.util.List;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import io.lastmile.udfs.AvroRecords;
+import io.lastmile.udfs.core.Colocation.Match;
 import io.lastmile.udfs.flink.DeadLetters;
+import io.lastmile.udfs.flink.Matcher;
 import io.lastmile.udfs.flink.Topics;
 import io.lastmile.udfs.sinks.RowBinaryValues;
 
@@ -54,6 +56,16 @@ public final class OutputsOps implements Harness.Ops {
                 DeadLetters.Kept kept = DeadLetters.kept(args.get(0).asText(),
                         HexFormat.of().parseHex(args.get(1).asText()));
                 return List.of(kept.message(), HexFormat.of().formatHex(kept.payload()));
+            }
+            case "inbox_match": { // {"match": {fields of udfs.colocation.Match}, "a": bool, "key": str} -> hex
+                JsonNode m = args.get("match");
+                Match match = new Match(m.get("match_id").asText(), m.get("partner_a").asText(),
+                        m.get("shipment_a").asText(), m.get("partner_b").asText(), m.get("shipment_b").asText(),
+                        m.get("h3_cell").asLong(), m.get("distance_m").asDouble(), m.get("overlap_start").asLong(),
+                        m.get("overlap_end").asLong(), m.get("same_recipient").asBoolean(),
+                        m.get("detected_at").asLong(), m.get("version").asLong(), m.get("retracted").asBoolean());
+                return HexFormat.of().formatHex(Matcher.inboxMatch(avro, match, args.get("a").asBoolean(),
+                        args.get("key").asText()));
             }
             case "topics":
                 return List.of(Topics.COLOCATIONS, Topics.PROPOSALS, Topics.ETA, Topics.DEAD_LETTERS,

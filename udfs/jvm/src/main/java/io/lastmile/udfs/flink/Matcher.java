@@ -1,6 +1,9 @@
 package io.lastmile.udfs.flink;
 
+import java.nio.charset.StandardCharsets;
+import java.security.GeneralSecurityException;
 import java.util.ArrayList;
+import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -15,6 +18,9 @@ import org.apache.flink.streaming.api.functions.KeyedProcessFunction;
 import org.apache.flink.util.Collector;
 import org.apache.flink.util.OutputTag;
 
+import javax.crypto.Mac;
+import javax.crypto.spec.SecretKeySpec;
+
 import io.lastmile.udfs.AvroRecords;
 import io.lastmile.udfs.core.CellIndex;
 import io.lastmile.udfs.core.Colocation.Match;
@@ -23,13 +29,15 @@ import io.lastmile.udfs.core.Colocation.Task;
 import io.lastmile.udfs.core.Consolidation;
 import io.lastmile.udfs.core.Consolidation.Change;
 import io.lastmile.udfs.core.Consolidation.Member;
+import io.lastmile.udfs.core.H3;
 
 /**
  * Keyed by index cell: the tasks stored in the cell ({@link CellIndex}); emits matches and
  * retractions (udfs.flink.coordination.Matcher, the reference).
  *
- * <p>Each match goes to ClickHouse {@code colocations}, to {@code coordination.colocations}
- * and to both partners' inboxes; its link (or unlink, for a retraction) to the consolidation
+ * <p>Each match goes to ClickHouse {@code colocations}, to {@code coordination.colocations},
+ * and to each partner's inbox as an {@code InboxMatch} (its own shipment, the other partner as an
+ * opaque token, the place at H3 resolution 8); its link (or unlink, for a retraction) to the consolidation
  * of its neighbourhood on {@link #GROUPS}, one element per neighbourhood and call. A task
  * leaves its cell when the watermark passes its window's end plus the allowed lateness: a
  * timer at that time (Flink keeps one per cell and timestamp, and windows end on few distinct
@@ -47,15 +55,41 @@ public final class Matcher extends KeyedProcessFunction<Long, Routed, Void> {
 
     private final double radiusM;
     private final long latenessMs;
+    private final String inboxKey;
     private final Outputs outputs;
     private transient ValueState<CellIndex> state;
     private transient Outputs.Call out;
     private transient AvroRecords avro;
 
-    public Matcher(double radiusM, long latenessMs, Outputs outputs) {
+    public Matcher(double radiusM, long latenessMs, String inboxKey, Outputs outputs) {
         this.radiusM = radiusM;
         this.latenessMs = latenessMs;
+        this.inboxKey = inboxKey;
         this.outputs = outputs;
+    }
+
+    /** The finest H3 resolution a partner learns of a match's place (udfs.outputs.INBOX_RESOLUTION). */
+    public static final int INBOX_RESOLUTION = 8;
+
+    /** udfs.outputs.counterpart: the other partner of a match as {@code recipient} sees it. */
+    public static String counterpart(String inboxKey, String recipient, String other) {
+        try {
+            Mac mac = Mac.getInstance("HmacSHA256");
+            mac.init(new SecretKeySpec(inboxKey.getBytes(StandardCharsets.UTF_8), "HmacSHA256"));
+            byte[] digest = mac.doFinal((recipient + "|" + other).getBytes(StandardCharsets.UTF_8));
+            return HexFormat.of().formatHex(digest).substring(0, 16);
+        } catch (GeneralSecurityException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    /** udfs.outputs.inbox_match_record, encoded: what partner {@code a} (or b) of a match receives. */
+    public static byte[] inboxMatch(AvroRecords avro, Match m, boolean a, String inboxKey) {
+        String own = a ? m.partnerA() : m.partnerB();
+        String other = a ? m.partnerB() : m.partnerA();
+        return avro.encode("InboxMatch", m.matchId(), own, a ? m.shipmentA() : m.shipmentB(),
+                counterpart(inboxKey, own, other), H3.cellToParent(m.h3Cell(), INBOX_RESOLUTION), m.overlapStart(),
+                m.overlapEnd(), m.detectedAt(), m.version(), m.retracted());
     }
 
     @Override
@@ -94,7 +128,10 @@ public final class Matcher extends KeyedProcessFunction<Long, Routed, Void> {
             out.message(m.matchId(), avro.encode("CoLocation", m.matchId(), m.partnerA(), m.shipmentA(), m.partnerB(),
                             m.shipmentB(), m.h3Cell(), m.distanceM(), m.overlapStart(), m.overlapEnd(),
                             m.sameRecipient(), m.detectedAt(), m.version(), m.retracted()),
-                    Topics.COLOCATIONS, Topics.inbox(m.partnerA()), Topics.inbox(m.partnerB()));
+                    Topics.COLOCATIONS);
+            // each partner's inbox: what it needs of the match, no more (docs/security.md)
+            out.message(m.matchId(), inboxMatch(avro, m, true, inboxKey), Topics.inbox(m.partnerA()));
+            out.message(m.matchId(), inboxMatch(avro, m, false, inboxKey), Topics.inbox(m.partnerB()));
             long neighbourhood = Consolidation.neighbourhoodOf(m.h3Cell());
             Change change = m.retracted()
                     ? new Consolidation.Unlink(neighbourhood, m.keyA(), m.keyB())

@@ -33,9 +33,9 @@ public final class Stages {
 
     /** The Registry's cell messages, by cell, into the {@link Matcher}. */
     public static SingleOutputStreamOperator<Void> matcher(DataStream<Routed> routed, double radiusM, long latenessMs,
-                                                          Outputs outputs) {
+                                                          String inboxKey, Outputs outputs) {
         return routed.keyBy(Matcher.BY_CELL, TypeInformation.of(Long.class))
-                .process(new Matcher(radiusM, latenessMs, outputs), TypeInformation.of(Void.class));
+                .process(new Matcher(radiusM, latenessMs, inboxKey, outputs), TypeInformation.of(Void.class));
     }
 
     /** The Matcher's links by neighbourhood, with every accepted capacity offer broadcast, into the {@link Consolidator}. */
