@@ -39,6 +39,19 @@ def _checked(partner_id: str) -> str:
     return partner_id
 
 
+def _done(futures: dict, what: str) -> None:
+    """Wait for an admin call's futures; a refusal or a broker that does not answer is one line."""
+    from confluent_kafka import KafkaException
+
+    for future in futures.values():
+        try:
+            future.result(timeout=30)
+        except KafkaException as e:
+            raise StackError(f"Kafka refused to {what}: {e.args[0].str() if e.args else e}") from None
+        except TimeoutError:
+            raise StackError(f"Kafka did not answer within 30 s ({what})") from None
+
+
 def _admin(config: Config):
     from confluent_kafka.admin import AdminClient
 
@@ -107,11 +120,9 @@ def add(config: Config, partner_id: str, produce_bytes_s: float = PRODUCE_BYTES_
     admin = _admin(config)
     kafka_password, clickhouse_password = credentials.new_password(), credentials.new_password()
     info = ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, SCRAM_ITERATIONS)
-    for future in admin.alter_user_scram_credentials(
-            [UserScramCredentialUpsertion(partner_id, info, kafka_password.encode())]).values():
-        future.result(timeout=30)
-    for future in admin.create_acls(acls(partner_id)).values():
-        future.result(timeout=30)
+    _done(admin.alter_user_scram_credentials([UserScramCredentialUpsertion(partner_id, info, kafka_password.encode())]),
+          f"create {partner_id}'s account")
+    _done(admin.create_acls(acls(partner_id)), f"grant {partner_id}'s rights")
     quotas(config, "set", partner_id, produce_bytes_s, fetch_bytes_s)
     credentials.set_partner(config.home, partner_id,
                             {"clickhouse_sha256": clickhouse_users.sha256_hex(clickhouse_password),
@@ -144,14 +155,12 @@ def remove(config: Config, partner_id: str) -> None:
     admin = _admin(config)
     every = AclBindingFilter(ResourceType.ANY, None, ResourcePatternType.ANY, f"User:{partner_id}", None,
                              AclOperation.ANY, AclPermissionType.ANY)
-    for future in admin.delete_acls([every]).values():
-        future.result(timeout=30)
+    _done(admin.delete_acls([every]), f"revoke {partner_id}'s rights")
     quotas(config, "remove", partner_id)
     known = set(kafka_users(admin))
     if partner_id in known:
-        for future in admin.alter_user_scram_credentials(
-                [UserScramCredentialDeletion(partner_id, ScramMechanism.SCRAM_SHA_512)]).values():
-            future.result(timeout=30)
+        _done(admin.alter_user_scram_credentials([UserScramCredentialDeletion(partner_id, ScramMechanism.SCRAM_SHA_512)]),
+              f"delete {partner_id}'s account")
     was_known = partner_id in credentials.partners(config.home)
     credentials.set_partner(config.home, partner_id, None)
     clickhouse.reload_users(config)
@@ -168,9 +177,14 @@ def listed(config: Config) -> list[dict]:
 
 def kafka_users(admin) -> list[str]:
     """The SCRAM accounts Kafka has (the pipeline's and the partners')."""
+    from confluent_kafka import KafkaException
+
     described = admin.describe_user_scram_credentials()
-    users = described.result(timeout=30) if hasattr(described, "result") else {
-        name: f.result(timeout=30) for name, f in described.items()}
+    try:
+        users = described.result(timeout=30) if hasattr(described, "result") else {
+            name: f.result(timeout=30) for name, f in described.items()}
+    except KafkaException as e:
+        raise StackError(f"Kafka refused to list its accounts: {e.args[0].str() if e.args else e}") from None
     return sorted(users)
 
 

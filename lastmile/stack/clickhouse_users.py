@@ -70,26 +70,27 @@ def embedded() -> str:
 
 def analyst(name: str, password_sha256: str, database: str) -> str:
     """The analysts' read-only account (secure stack): :data:`ANALYST_TABLES`, nothing else."""
-    grants = "\n".join(f"                <query>GRANT SELECT ON {database}.{table}</query>" for table in ANALYST_TABLES)
-    return f"""        <{checked_name(name)}>
-            <password_sha256_hex>{escape(password_sha256)}</password_sha256_hex>
-            <networks><ip>::/0</ip></networks>
-            <profile>reader</profile>
-            <quota>default</quota>
-            <grants>
-{grants}
-            </grants>
-        </{name}>"""
+    return _reader(checked_name(name), password_sha256, database, {table: None for table in ANALYST_TABLES})
 
 
 def partner(partner_id: str, password_sha256: str, database: str) -> str:
     """A partner's read-only account: its own rows of :data:`PARTNER_TABLES`, nothing else."""
-    name = checked_name(partner_id)
     literal = "'" + partner_id.replace("\\", "\\\\").replace("'", "\\'") + "'"
-    grants = "\n".join(f"                <query>GRANT SELECT ON {database}.{table}</query>"
-                       for table in PARTNER_TABLES)
-    filters = "\n".join(f"                    <{table}><filter>{escape(f.format(p=literal))}</filter></{table}>"
-                        for table, f in PARTNER_TABLES.items())
+    return _reader(checked_name(partner_id), password_sha256, database,
+                   {table: f.format(p=literal) for table, f in PARTNER_TABLES.items()})
+
+
+def _reader(name: str, password_sha256: str, database: str, tables: dict[str, str | None]) -> str:
+    """A read-only account: SELECT on ``tables`` of ``database``, each with its row filter if any."""
+    grants = "\n".join(f"                <query>GRANT SELECT ON {database}.{table}</query>" for table in tables)
+    filters = "\n".join(f"                    <{table}><filter>{escape(f)}</filter></{table}>"
+                        for table, f in tables.items() if f is not None)
+    databases = f"""
+            <databases>
+                <{database}>
+{filters}
+                </{database}>
+            </databases>""" if filters else ""
     return f"""        <{name}>
             <password_sha256_hex>{escape(password_sha256)}</password_sha256_hex>
             <networks><ip>::/0</ip></networks>
@@ -97,10 +98,5 @@ def partner(partner_id: str, password_sha256: str, database: str) -> str:
             <quota>default</quota>
             <grants>
 {grants}
-            </grants>
-            <databases>
-                <{database}>
-{filters}
-                </{database}>
-            </databases>
+            </grants>{databases}
         </{name}>"""
