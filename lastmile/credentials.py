@@ -26,15 +26,22 @@ def new_password() -> str:
     return secrets.token_urlsafe(24)
 
 
-def write_private(path: pathlib.Path, data: dict) -> None:
-    """Write ``data`` as JSON readable by its owner only (created so, never widened)."""
+def write_owner_only(path: pathlib.Path, text: str) -> None:
+    """``text`` to ``path``, readable by its owner only: written to a new file (created so) that
+    replaces the old one, whatever mode that had."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    os.chmod(path.parent, 0o700)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_name(path.name + ".tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     with os.fdopen(fd, "w") as f:
-        json.dump(data, f, indent=1)
+        f.write(text)
     os.replace(tmp, path)
+
+
+def write_private(path: pathlib.Path, data: dict) -> None:
+    """``data`` as JSON in the secrets folder (owner-only, like the folder)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    os.chmod(path.parent, 0o700)
+    write_owner_only(path, json.dumps(data, indent=1))
 
 
 def read(path: pathlib.Path) -> dict:

@@ -88,7 +88,6 @@ def quotas(config: Config, action: str, partner_id: str, *values: float) -> dict
     admin client has no quota calls). ``describe`` returns them."""
     import json
     import os
-    import subprocess
     import tempfile
 
     from lastmile.stack import flink
@@ -98,15 +97,11 @@ def quotas(config: Config, action: str, partner_id: str, *values: float) -> dict
         with os.fdopen(fd, "w") as f:
             for key, value in config.kafka_java_client().items():
                 f.write(f"{key}={value.replace(chr(92), chr(92) * 2)}\n")
-        done = subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-cp", flink.tools_classpath(config),
-                               "io.lastmile.udfs.tools.PartnerQuotas", path, action, partner_id,
-                               *(str(int(v)) for v in values)], capture_output=True, text=True, timeout=120)
+        printed = flink.run_tool(config, "PartnerQuotas", path, action, partner_id, *(str(int(v)) for v in values),
+                                 what=f"Kafka quotas of {partner_id}")
     finally:
         os.unlink(path)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        raise StackError(f"Kafka quotas of {partner_id}: {last}")
-    return json.loads(done.stdout.strip().splitlines()[-1]) if action == "describe" else {}
+    return json.loads(printed) if action == "describe" else {}
 
 
 def add(config: Config, partner_id: str, produce_bytes_s: float = PRODUCE_BYTES_S,

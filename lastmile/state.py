@@ -12,7 +12,6 @@ from __future__ import annotations
 import dataclasses
 import json
 import pathlib
-import subprocess
 
 from lastmile.config import Config
 from lastmile.errors import StackError
@@ -59,12 +58,8 @@ def census(config: Config, checkpoint: pathlib.Path) -> list[OperatorState]:
 
     if not (checkpoint / "_metadata").is_file():
         raise StackError(f"{checkpoint} is not a completed checkpoint (it has no _metadata)")
-    done = subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-cp", flink.tools_classpath(config),
-                           "io.lastmile.udfs.tools.StateCensus", str(checkpoint)], capture_output=True, text=True)
-    if done.returncode != 0:
-        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
-        raise StackError(f"could not read {checkpoint}: {last}")
-    rows = json.loads(done.stdout.strip().splitlines()[-1])["operators"]
+    rows = json.loads(flink.run_tool(config, "StateCensus", str(checkpoint),
+                                     what=f"could not read {checkpoint}"))["operators"]
     states = [OperatorState(r["uid"], r["name"], r["keyed_bytes"], r["operator_bytes"], r["coordinator_bytes"],
                             r["total_bytes"]) for r in rows]
     return sorted(states, key=lambda s: (-s.total_bytes, s.uid))

@@ -1,7 +1,6 @@
 """A real ClickHouse server (HTTP and native TCP) from PyPI's chdb-core."""
 from __future__ import annotations
 
-import os
 import string
 import sys
 import urllib.request
@@ -58,13 +57,7 @@ def write_users(config: Config) -> None:
         for partner_id, entry in sorted(credentials.partners(config.home).items()):
             users.append(clickhouse_users.partner(partner_id, entry["clickhouse_sha256"], config.clickhouse_database))
     text = string.Template((INFRA_DIR / "clickhouse" / "users.xml").read_text()).substitute(users="\n".join(users))
-    path = config.home / "clickhouse" / "users.xml"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as f:
-        f.write(text)
-    os.replace(tmp, path)
+    credentials.write_owner_only(config.home / "clickhouse" / "users.xml", text)
 
 
 def reload_users(config: Config) -> None:

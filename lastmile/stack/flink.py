@@ -52,6 +52,17 @@ def tools_classpath(config: Config) -> str:
                                      *sorted((wheel_home() / "lib").glob("flink-dist-*.jar"))]))
 
 
+def run_tool(config: Config, tool: str, *args: str, what: str) -> str:
+    """Run udfs/jvm ``tools.<tool>`` with ``args``: the last line it printed, or a StackError
+    naming ``what`` with the last line of its error output."""
+    done = subprocess.run(["java", "-XX:TieredStopAtLevel=1", "-cp", tools_classpath(config),
+                           f"io.lastmile.udfs.tools.{tool}", *args], capture_output=True, text=True, timeout=300)
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or [f"exit status {done.returncode}"])[-1]
+        raise StackError(f"{what}: {last}")
+    return (done.stdout.strip().splitlines() or [""])[-1]
+
+
 def cluster_dir(config: Config) -> pathlib.Path:
     return config.home / "flink"
 

@@ -2,7 +2,6 @@
 from __future__ import annotations
 
 import base64
-import os
 import shutil
 import socket
 import string
@@ -59,15 +58,13 @@ def start(config: Config) -> int:
             user=accounts["kafka"]["username"], password=accounts["kafka"]["password"],
             controller_user=accounts["controller"]["username"], controller_password=accounts["controller"]["password"])
     template = string.Template((INFRA_DIR / "kafka" / "server.properties").read_text())
-    fd = os.open(props, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)  # a secure stack's holds passwords
-    with os.fdopen(fd, "w") as f:
-        f.write(template.substitute(
-            host=config.kafka_host, port=config.kafka_port, controller_port=config.kafka_controller_port,
-            log_dir=data_dir, partitions=config.topic_partitions, security=security,
-            listener="SASL_PLAINTEXT" if accounts else "PLAINTEXT",
-            controller_protocol="SASL_PLAINTEXT" if accounts else "PLAINTEXT",
-            auto_create="false" if accounts else "true",
-        ))
+    credentials.write_owner_only(props, template.substitute(  # a secure stack's holds passwords
+        host=config.kafka_host, port=config.kafka_port, controller_port=config.kafka_controller_port,
+        log_dir=data_dir, partitions=config.topic_partitions, security=security,
+        listener="SASL_PLAINTEXT" if accounts else "PLAINTEXT",
+        controller_protocol="SASL_PLAINTEXT" if accounts else "PLAINTEXT",
+        auto_create="false" if accounts else "true",
+    ))
     classpath = str(jars.fetch(config, "kafka-broker") / "*")
     java = shutil.which("java")
     if java is None:
