@@ -8,11 +8,12 @@ Every stage runs on the JVM (udfs/jvm, ``io.lastmile.udfs``), wired here:
                                                                │                            └─► Routes (ETAs)
     other partner topics ─► KafkaRows ─► DecodeRecords.Events ─┼─ rows ─────────────► ClickHouse (chained sink)
                                                                ├─ tasks, tracked statuses ─► Registry ─► Matcher
-                                                               │                    stops ─► Routes    └─► Consolidator
+                                                               │                    stops ─► Routes    ├─► Consolidator
+                                                               │                                       └─► Disclosure (inboxes)
                                                                ├─ capacity offers (broadcast) ───────────► Consolidator
                                                                └─ refused or late (both) ─► Intake: dead letter with
                                                                   its reason, or accepted after all (joins the above)
-    Registry, Matcher, Consolidator, Routes, Intake ─► frames ─► ClickHouse sink, KafkaFrames ─► KafkaSink
+    Registry, Matcher, Disclosure, Consolidator, Routes, Intake ─► frames ─► ClickHouse sink, KafkaFrames ─► KafkaSink
 
 Budget (Throughput issue): 20,000 events/s on 2 cores shared with Kafka and ClickHouse
 leaves ~100 µs of CPU per event for everything, and one crossing into Python costs 5-30
@@ -130,7 +131,7 @@ def python_stages(accepted, batches, settings: JobSettings, _outputs=None):
 
     from jobs.runtime import keyed, side_output
     from udfs.flink import consolidation, eta
-    from udfs.flink.coordination import BY_NUMBER, BY_TEXT, GROUPS, OFFERS, STOPS, Decoded, Matcher, Registry
+    from udfs.flink import coordination as c
     from udfs.flink.outputs import OUTPUTS
 
     radius = settings.colocation_radius_m
@@ -142,31 +143,35 @@ def python_stages(accepted, batches, settings: JobSettings, _outputs=None):
 
     # Keyed streams are of Row(key, value) that the function before them emits (BY_TEXT,
     # BY_NUMBER; jobs.runtime.keyed): a key selector would be one more Python operator.
-    decoded = (DataStream(accepted).process(Decoded(), output_type=BY_TEXT)
+    decoded = (DataStream(accepted).process(c.Decoded(), output_type=c.BY_TEXT)
                .name("decoded tasks, statuses, offers").uid("decoded"))
     registry = (keyed(decoded, string)  # by partner:shipment
-                .process(Registry(radius, resolution_for_radius(radius), lateness_ms, interval_ms),
-                         output_type=BY_NUMBER)
+                .process(c.Registry(radius, resolution_for_radius(radius), lateness_ms, interval_ms),
+                         output_type=c.BY_NUMBER)
                 .name("registry: versions and deliveries per shipment").uid("registry"))
     matcher = (keyed(registry, long)  # by index cell
-               .process(Matcher(radius, lateness_ms, settings.inbox_key), output_type=pickled)
+               .process(c.Matcher(radius, lateness_ms, settings.inbox_key, settings.sharing), output_type=pickled)
                .name("matcher: co-locations per H3 cell").uid("matcher"))
+    disclosures = (keyed(side_output(matcher, c.DISCLOSE), string)  # by receiver|other partner|other shipment
+                   .process(c.Disclosure(), output_type=pickled)
+                   .name("disclosure: each other shipment once per partner's inbox").uid("disclosure"))
     rows = DataStream(get_gateway().jvm.io.lastmile.udfs.flink.Stages.pingRows(batches))
-    batches = rows.map(eta.ping_batch, output_type=BY_TEXT).name("ping batches").uid("ping-batches")
+    batches = rows.map(eta.ping_batch, output_type=c.BY_TEXT).name("ping batches").uid("ping-batches")
     segments = (keyed(batches, string)  # by partner:vehicle
-                .process(eta.Tracker(), output_type=BY_NUMBER).name("tracker: segments per vehicle").uid("tracker"))
+                .process(eta.Tracker(), output_type=c.BY_NUMBER).name("tracker: segments per vehicle").uid("tracker"))
     speeds = (keyed(segments, long)  # by district
               .process(eta.Profiles(interval_ms, ttl_ms), output_type=pickled)
               .name("profiles: speeds per district").uid("profiles"))
-    etas = (keyed(batches.union(side_output(registry, STOPS)), string)  # by partner:vehicle
+    etas = (keyed(batches.union(side_output(registry, c.STOPS)), string)  # by partner:vehicle
             .connect(speeds.broadcast(*eta.BROADCAST_STATES))
             .process(eta.Eta(interval_ms), output_type=pickled).name("eta: routes per vehicle").uid("eta"))
-    proposals = (keyed(side_output(matcher, GROUPS), long)  # by neighbourhood
-                 .connect(side_output(decoded, OFFERS).broadcast(consolidation.OFFERS))
+    proposals = (keyed(side_output(matcher, c.GROUPS), long)  # by neighbourhood
+                 .connect(side_output(decoded, c.OFFERS).broadcast(consolidation.OFFERS))
                  .process(consolidation.Consolidator(), output_type=pickled)
                  .name("consolidator: proposals per neighbourhood").uid("consolidator"))
     # The keyed broadcast functions emit their outputs on the main output (udfs.flink.outputs).
-    return [side_output(registry, OUTPUTS), side_output(matcher, OUTPUTS), etas, proposals], [], []
+    return ([side_output(registry, OUTPUTS), side_output(matcher, OUTPUTS), side_output(disclosures, OUTPUTS), etas,
+             proposals], [], [])
 
 
 def jvm_stages(accepted, batches, settings: JobSettings, outputs):
@@ -187,15 +192,17 @@ def jvm_stages(accepted, batches, settings: JobSettings, outputs):
 
     registry = named(f.Stages.registry(accepted, radius, lateness_ms, interval_ms, outputs),
                      "registry: versions and deliveries per shipment", "jvm-registry")
-    matcher = named(f.Stages.matcher(registry, radius, lateness_ms, settings.inbox_key, outputs),
-                    "matcher: co-locations per H3 cell", "jvm-matcher")
+    matcher = named(f.Stages.matcher(registry, radius, lateness_ms, settings.inbox_key, settings.sharing.as_text(),
+                                     outputs), "matcher: co-locations per H3 cell", "jvm-matcher")
+    disclosures = named(f.Stages.disclosure(matcher.getSideOutput(f.Matcher.DISCLOSE), outputs),
+                        "disclosure: each other shipment once per partner's inbox", "jvm-disclosure")
     proposals = named(f.Stages.consolidator(matcher.getSideOutput(f.Matcher.GROUPS), accepted, outputs),
                       "consolidator: proposals per neighbourhood", "jvm-consolidator")
     tracker = named(f.Stages.tracker(batches), "tracker: segments per vehicle", "jvm-tracker")
     speeds = named(f.Stages.profiles(tracker, interval_ms, ttl_ms), "profiles: speeds per district", "jvm-profiles")
     etas = named(f.Stages.eta(batches, registry.getSideOutput(f.Registry.STOPS), speeds, interval_ms, outputs),
                  "eta: routes per vehicle", "jvm-eta")
-    writers = (registry, matcher, proposals, etas)
+    writers = (registry, matcher, disclosures, proposals, etas)
     return ([], [w.getSideOutput(f.Outputs.CLICKHOUSE) for w in writers],
             [w.getSideOutput(f.Outputs.KAFKA) for w in writers])
 

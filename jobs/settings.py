@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 
+from udfs.outputs import NOT_SHARED, Sharing
 from udfs.sinks.targets import ClickHouseTarget, KafkaTarget
 
 
@@ -28,3 +29,5 @@ class JobSettings:
     speed_ttl_days: float
     # the key of the inboxes' counterpart tokens (udfs.outputs.counterpart): the pipeline's alone
     inbox_key: str = dataclasses.field(default="", repr=False)
+    # what partners agreed to share in their inboxes (lastmile partners share)
+    sharing: Sharing = NOT_SHARED

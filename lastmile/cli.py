@@ -103,8 +103,10 @@ def cmd_partners(args):
     from lastmile import partner_admin
 
     config = _config(args)
-    if args.action in ("add", "remove") and not args.partner:
+    if args.action in ("add", "remove", "share") and not args.partner:
         raise ConfigError(f"`lastmile partners {args.action}` needs a partner id")
+    if args.action == "share":
+        return _partner_agrees(config, args)
     if args.action == "add":
         made = partner_admin.add(config, args.partner, args.produce_mb_s * (1 << 20), args.fetch_mb_s * (1 << 20))
         if args.json:
@@ -123,6 +125,24 @@ def cmd_partners(args):
             print(json.dumps(partners))
         for p in [] if args.json else partners:
             print(f"{p['partner_id']}\tadded {time.strftime('%Y-%m-%d %H:%M', time.gmtime(p['added_at'] or 0))} UTC")
+    return 0
+
+
+def _partner_agrees(config, args) -> int:
+    """``partners share P``: record P's agreements (any stack; the job reads them when it starts)."""
+    from lastmile import sharing
+
+    try:
+        kept = sharing.agree(config.home, args.partner, named=args.named, same_recipient=args.same_recipient)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    mine = {field: args.partner in getattr(kept, field) for field in sharing.FIELDS}
+    if args.json:
+        print(json.dumps({"partner_id": args.partner, **mine}))
+    else:
+        print(f"partner {args.partner}: named to partners who agreed too: {'yes' if mine['named'] else 'no'}; "
+              f"same_recipient shared with partners who agreed too: {'yes' if mine['same_recipient'] else 'no'} "
+              "(from the job's next start)")
     return 0
 
 
@@ -329,9 +349,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", metavar="DIR", help="a chk-N folder (default: the newest under LASTMILE_HOME)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_state)
-    p = sub.add_parser("partners", help="a secure stack's partners: their Kafka and ClickHouse accounts and rights")
-    p.add_argument("action", choices=["add", "remove", "list"])
-    p.add_argument("partner", nargs="?", help="partner id (add, remove)")
+    p = sub.add_parser("partners", help="a secure stack's partners: their Kafka and ClickHouse accounts and rights; "
+                                         "what each agreed to share in inboxes (share)")
+    p.add_argument("action", choices=["add", "remove", "list", "share"])
+    p.add_argument("partner", nargs="?", help="partner id (add, remove, share)")
+    p.add_argument("--named", action=argparse.BooleanOptionalAction, default=None,
+                   help="share: P agrees (--named) or not (--no-named) to be named to partners who agreed too")
+    p.add_argument("--same-recipient", action=argparse.BooleanOptionalAction, default=None,
+                   help="share: P agrees (or not) to learn and tell whether matched deliveries share a recipient")
     p.add_argument("--json", action="store_true", help="add: the credentials as JSON on the last line")
     p.add_argument("--produce-mb-s", type=_positive_float, default=4.0, help="add: its Kafka produce quota, MiB/s")
     p.add_argument("--fetch-mb-s", type=_positive_float, default=16.0, help="add: its Kafka fetch quota, MiB/s")

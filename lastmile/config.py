@@ -90,6 +90,11 @@ class Config:
     # Key of the opaque counterpart tokens in partners' inboxes; no partner may know it. Empty:
     # one generated for this home (LASTMILE_HOME/secrets/inbox.key). Set it for a cluster.
     inbox_key: str = dataclasses.field(default="", repr=False)
+    # Partners who agreed to be named to each other in their inboxes, and to share
+    # same_recipient (comma-separated ids), besides those `lastmile partners share` kept
+    # under the home (lastmile/sharing.py).
+    inbox_named_partners: str = ""
+    inbox_same_recipient_partners: str = ""
 
     def __post_init__(self) -> None:
         host, port = _split_host_port(self.kafka_bootstrap.split(",")[0], "LASTMILE_KAFKA_BOOTSTRAP")
@@ -127,6 +132,14 @@ class Config:
             if not (math.isfinite(getattr(self, name)) and getattr(self, name) >= 0):
                 raise ConfigError(f"{name} must be a non-negative number of seconds, got {getattr(self, name)}")
         _split_host_port(self.flink_rest, "LASTMILE_FLINK_REST")
+        from udfs.contracts.topics import check_partner_id
+
+        for name in ("inbox_named_partners", "inbox_same_recipient_partners"):
+            try:
+                for partner in filter(None, (p.strip() for p in getattr(self, name).split(","))):
+                    check_partner_id(partner)
+            except ValueError as exc:
+                raise ConfigError(f"LASTMILE_{name.upper()} must be comma-separated partner ids: {exc}") from None
         for name in ("topic_partitions", "parallelism", "flink_taskmanagers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")
@@ -195,7 +208,7 @@ class Config:
         """What a job graph gets of this configuration (jobs.settings): the endpoints as narrow
         targets, the streams' parameters; no paths of the local stack, no other secret."""
         from jobs.settings import JobSettings
-        from lastmile import credentials
+        from lastmile import credentials, sharing
         from udfs.sinks.targets import ClickHouseTarget, KafkaTarget
 
         scheme = "https" if self.clickhouse_secure else "http"
@@ -209,7 +222,8 @@ class Config:
             out_of_orderness_s=self.out_of_orderness_s, idle_timeout_s=self.idle_timeout_s,
             max_partition_lag_s=self.max_partition_lag_s,
             allowed_lateness_s=self.allowed_lateness_s, eta_interval_s=self.eta_interval_s,
-            speed_ttl_days=self.speed_ttl_days, inbox_key=self.inbox_key or credentials.inbox_key(self.home))
+            speed_ttl_days=self.speed_ttl_days, inbox_key=self.inbox_key or credentials.inbox_key(self.home),
+            sharing=sharing.read(self.home, self.inbox_named_partners, self.inbox_same_recipient_partners))
 
     def with_overrides(self, **changes) -> Config:
         """A copy with the given fields replaced; ``None`` values are ignored."""

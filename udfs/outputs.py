@@ -8,8 +8,8 @@ which a Flink function gathers into one element per call (udfs.flink.outputs.gat
 
     result                   ClickHouse table           Kafka topics                                   key
     accepted partner event   its stream's table         -                                              -
-    co-location (a match,    colocations                coordination.colocations, both partners'       match_id
-      or its retraction)                                inboxes
+    co-location (a match,    colocations                coordination.colocations; both partners'       match_id
+      or its retraction)                                inboxes once per other shipment (disclose)
     ETA update               eta_predictions            coordination.eta, the partner's inbox          partner:shipment
     consolidation proposal   consolidation_proposals    coordination.proposals, every partner's inbox  proposal_id
     dead letter              dead_letters               coordination.dead_letters                      dead_letter_id
@@ -74,17 +74,30 @@ def event(stream: str, record: dict, source: Source, ingested_at: int) -> Iterat
     yield ROWS, Row(stream, event_row(stream, record, source, ingested_at))
 
 
-def match(m: Match, inbox_key: str) -> Iterator[Output]:
-    """A co-located pair, or its retraction (``m.retracted``): the table and the topic whole, and
-    each partner's inbox what that partner needs (:func:`inbox_match_record`)."""
+def match(m: Match) -> Iterator[Output]:
+    """A co-located pair, or its retraction (``m.retracted``): the table and the topic whole.
+    What each partner's inbox gets of it is :func:`inbox_candidates`, then :func:`disclose`."""
     yield ROWS, Row("colocations", match_row(m))
     yield KAFKA, Message((topics.COLOCATIONS,), m.match_id, wire.encode(match_record(m), "CoLocation"))
-    for side in ("a", "b"):
-        record = inbox_match_record(m, side, inbox_key)
-        yield KAFKA, Message((topics.inbox(record["partner_id"]),), m.match_id, wire.encode(record, "InboxMatch"))
 
 
 INBOX_RESOLUTION = 8  # the finest H3 resolution a partner learns of a match's place
+
+
+class Sharing(NamedTuple):
+    """What partners agreed to share in their inboxes (``lastmile partners share``,
+    docs/security.md): a partner is named to another only when both are in ``named``, and
+    ``same_recipient`` reaches them only when both are in ``same_recipient``."""
+
+    named: frozenset[str] = frozenset()
+    same_recipient: frozenset[str] = frozenset()
+
+    def as_text(self) -> str:
+        """``named=a,b;same_recipient=c``: how the JVM's Matcher is given it."""
+        return ";".join(f"{field}={','.join(sorted(getattr(self, field)))}" for field in self._fields)
+
+
+NOT_SHARED = Sharing()
 
 
 def counterpart(inbox_key: str, recipient: str, other: str) -> str:
@@ -93,16 +106,64 @@ def counterpart(inbox_key: str, recipient: str, other: str) -> str:
     return hmac.new(inbox_key.encode(), f"{recipient}|{other}".encode(), hashlib.sha256).hexdigest()[:16]
 
 
-def inbox_match_record(m: Match, side: str, inbox_key: str) -> dict:
+def inbox_match_record(m: Match, side: str, inbox_key: str, sharing: Sharing = NOT_SHARED) -> dict:
     """The ``InboxMatch`` record of partner ``side`` ("a" or "b") of a match: its own shipment,
-    the other as :func:`counterpart`, the place coarsened to :data:`INBOX_RESOLUTION`; no
-    distance, no other shipment id, no recipient comparison (docs/security.md)."""
+    the other as :func:`counterpart` (and by name where both agreed), the place coarsened to
+    :data:`INBOX_RESOLUTION`; no distance, no other shipment id, ``same_recipient`` only where
+    both agreed (docs/security.md)."""
     own, other = (m.partner_a, m.partner_b) if side == "a" else (m.partner_b, m.partner_a)
+    both = {own, other}
     return {"match_id": m.match_id, "partner_id": own, "shipment_id": m.shipment_a if side == "a" else m.shipment_b,
             "counterpart": counterpart(inbox_key, own, other),
             "area_h3": h3i.cell_to_parent(m.h3_cell, INBOX_RESOLUTION),
             "overlap_start": m.overlap_start, "overlap_end": m.overlap_end, "detected_at": m.detected_at,
-            "version": m.version, "retracted": m.retracted}
+            "version": m.version, "retracted": m.retracted,
+            "counterpart_partner_id": other if both <= sharing.named else None,
+            "same_recipient": m.same_recipient if both <= sharing.same_recipient else None}
+
+
+class InboxCandidate(NamedTuple):
+    """One partner's ``InboxMatch`` of a match, before :func:`disclose` decides whether it goes out."""
+
+    key: str  # :func:`disclosure_key`: the receiving partner and the other partner's shipment
+    match_id: str
+    topic: str  # the receiver's inbox
+    value: bytes  # the encoded InboxMatch
+    retracted: bool
+    until: int  # event time after which the other shipment's task can match no more (its window's end + lateness)
+
+
+def disclosure_key(receiver: str, other_partner: str, other_shipment: str) -> str:
+    """What a partner learns at most once: ``receiver|other partner|other shipment``."""
+    return f"{receiver}|{other_partner}|{other_shipment}"
+
+
+def inbox_candidates(m: Match, inbox_key: str, sharing: Sharing, until_a: int, until_b: int) -> list[InboxCandidate]:
+    """Both partners' :func:`inbox_match_record` of a match; ``until_a``/``until_b``: when task a
+    (b) leaves the matcher (its window's end plus the allowed lateness; 0 if already gone)."""
+    out = []
+    for side, other_partner, other_shipment, until in (("a", m.partner_b, m.shipment_b, until_b),
+                                                       ("b", m.partner_a, m.shipment_a, until_a)):
+        record = inbox_match_record(m, side, inbox_key, sharing)
+        out.append(InboxCandidate(disclosure_key(record["partner_id"], other_partner, other_shipment), m.match_id,
+                                  topics.inbox(record["partner_id"]), wire.encode(record, "InboxMatch"), m.retracted,
+                                  until))
+    return out
+
+
+def disclose(disclosed_until: int | None, c: InboxCandidate) -> tuple[bool, int | None]:
+    """Whether candidate ``c`` reaches its inbox, and the key's state after it.
+
+    A partner learns of another partner's shipment once: its first match with one of the
+    partner's own shipments goes out; no later match of that shipment with any of them, and
+    no update or retraction, does (they stay on coordination.colocations). So fake tasks
+    placed around a match, or one task moved about, learn nothing more of where the other
+    shipment goes (docs/security.md, triangulation). ``disclosed_until``: None while nothing
+    was disclosed for the key, else until when the key is remembered (the latest ``until``).
+    """
+    if disclosed_until is None:
+        return (False, None) if c.retracted else (True, c.until)
+    return False, max(disclosed_until, c.until)
 
 
 def eta(u: EtaUpdate) -> Iterator[Output]:

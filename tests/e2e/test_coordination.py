@@ -84,11 +84,12 @@ def test_every_malformed_record_is_a_dead_letter_with_its_offset(coordinated, ch
 def test_colocations_and_inboxes_on_kafka(coordinated, stack):
     truth, _ = coordinated
     expected = {tuple(p) for p in truth["colocations"]}
-    latest = {}
+    latest, records = {}, []
     for _p, _o, key, value in read_topic(stack.kafka_bootstrap, topics.COLOCATIONS):
         record, _ = wire.decode(value, expected="CoLocation")
         assert key.decode() == record["match_id"]
         if record["partner_a"].startswith(PREFIX):
+            records.append(record)
             if record["match_id"] not in latest or record["version"] > latest[record["match_id"]]["version"]:
                 latest[record["match_id"]] = record
     current = {(r["partner_a"], r["shipment_a"], r["partner_b"], r["shipment_b"])
@@ -98,14 +99,22 @@ def test_colocations_and_inboxes_on_kafka(coordinated, stack):
     inbox = [wire.decode(v) for *_, v in read_topic(stack.kafka_bootstrap, topics.inbox_topic(partner))]
     matches = [r for r, schema in inbox if schema.name == "InboxMatch"]
     # a match as the partner receives it: its own shipment, the other party as a token, the place at resolution 8
-    mine = {(p[1] if p[0] == partner else p[3]) for p in expected if partner in (p[0], p[2])}
     others = {p[2] if p[0] == partner else p[0] for p in expected if partner in (p[0], p[2])}
     theirs = {p[3] if p[0] == partner else p[1] for p in expected if partner in (p[0], p[2])}
     assert matches and all(r["partner_id"] == partner for r in matches)
-    assert {r["shipment_id"] for r in matches if not r["retracted"]} >= mine
     assert not {r["counterpart"] for r in matches} & others
+    assert all(r["counterpart_partner_id"] is None and r["same_recipient"] is None for r in matches)  # nobody agreed
     assert all(h3.get_resolution(r["area_h3"]) == 8 for r in matches)
     assert not theirs & {str(v) for r, _ in inbox for v in r.values()}  # no other partner's shipment anywhere
+    # each other partner's shipment that ever matched one of the partner's reached its inbox once, by one match
+    ever: dict[tuple[str, str], set[str]] = {}
+    for r in records:
+        if partner in (r["partner_a"], r["partner_b"]) and not r["retracted"]:
+            other = (r["partner_b"], r["shipment_b"]) if r["partner_a"] == partner else (r["partner_a"], r["shipment_a"])
+            ever.setdefault(other, set()).add(r["match_id"])
+    told = {r["match_id"] for r in matches}
+    assert len(told) == len(matches) == len(ever) and not any(r["retracted"] for r in matches)
+    assert all(len(ids & told) == 1 for ids in ever.values())
     assert {"InboxMatch", "EtaUpdate"} <= {schema.name for _, schema in inbox} <= {
         "InboxMatch", "EtaUpdate", "ConsolidationProposal"}
     assert all(r["partner_id"] == partner for r, schema in inbox if schema.name == "EtaUpdate")

@@ -89,15 +89,17 @@ def consume(stack: FaultStack, topic: str, user: str, password: str, group: str)
         consumer.close()
 
 
-def read_topic_as(stack: FaultStack, topic: str) -> list[bytes]:
-    """The keys of every record of ``topic``, read with the pipeline's account."""
+def read_topic_as(stack: FaultStack, topic: str, user: str | None = None,
+                  password: str | None = None) -> list[tuple[bytes, bytes]]:
+    """(key, value) of every record of ``topic``, read with the pipeline's account or ``user``'s."""
     from confluent_kafka import Consumer, TopicPartition
 
-    consumer = Consumer({**stack.config.kafka_client(), "group.id": f"lastmile-test-{uuid.uuid4().hex}",
+    client = stack.config.kafka_client() if user is None else kafka_settings(stack, user, password)
+    consumer = Consumer({**client, "group.id": f"{user or 'lastmile'}.test-{uuid.uuid4().hex}",
                          "enable.auto.commit": False, "log_level": 0})
     try:
         partitions = consumer.list_topics(topic, timeout=10).topics[topic].partitions
-        keys: list[bytes] = []
+        records: list[tuple[bytes, bytes]] = []
         for p in partitions:
             end = consumer.get_watermark_offsets(TopicPartition(topic, p), timeout=10)[1]
             if end == 0:
@@ -107,10 +109,10 @@ def read_topic_as(stack: FaultStack, topic: str) -> list[bytes]:
                 msg = consumer.poll(5)
                 assert msg is not None, f"{topic}/{p}: nothing more before offset {end}"
                 if msg.error() is None:
-                    keys.append(msg.key())
+                    records.append((msg.key(), msg.value()))
                     if msg.offset() >= end - 1:
                         break
-        return keys
+        return records
     finally:
         consumer.close()
 
@@ -295,4 +297,122 @@ def test_the_coordination_job_runs_on_the_secure_stack(secure, tmp_path):
     assert {"sec-alpha-parcel", "sec-bravo-express"} <= set(by_partner), by_partner
     for partner, count in by_partner.items():
         own = read_topic_as(secure, f"partners.{partner}.dead_letters")
-        assert len({key for key in own}) == count, partner
+        assert len({key for key, _ in own}) == count, partner
+
+
+def test_fake_tasks_around_a_match_do_not_locate_the_competitor_s_destination(secure):
+    """The triangulation attack of docs/security.md. Partner B delivers to P; attacker A has a
+    real task S 110 m from it, places 48 fake tasks on a grid around S and moves one more task
+    about. Had A's inbox told which of its tasks match (as the pipeline's full co-locations do),
+    their 150 m disks would put P within a few metres. A learns of B's shipment once: its inbox
+    holds one match, and B's destination is known to A only as within 150 m of that one task,
+    as from a single real match. Both agreed to be named, so A sees B's id; only A agreed to
+    share same_recipient, so A does not see it."""
+    import math
+
+    import h3.api.basic_int as h3i
+    from confluent_kafka import Producer
+    from samples import HOUR, valid
+
+    from udfs.contracts import wire
+    from udfs.geo import haversine_m
+
+    attacker, victim = "tri-attacker", "tri-victim"
+    creds = {p: add_partner(secure, p) for p in (attacker, victim)}
+    lastmile(secure, "partners", "share", attacker, "--named", "--same-recipient")
+    lastmile(secure, "partners", "share", victim, "--named")
+    config = secure.config.with_overrides(clickhouse_database="secure_probe")
+    migrations.apply(config)
+    base = 1_762_160_400_000  # 2025-11-03T09:00Z, apart from every other test's data
+    p_lat, p_lng = 52.5200, 13.4050
+    metres_lat, metres_lng = 1 / 111_195, 1 / (111_195 * math.cos(math.radians(p_lat)))
+
+    def at(dx_m: float, dy_m: float) -> tuple[float, float]:
+        return p_lat + dy_m * metres_lat, p_lng + dx_m * metres_lng
+
+    s_lat, s_lng = at(80, 75)  # the attacker's real delivery, 110 m from P
+    tasks = {attacker: [("S", s_lat, s_lng, base)], victim: [("P", p_lat, p_lng, base)]}
+    grid = [(dx, dy) for dx in range(-140, 141, 40) for dy in range(-140, 141, 40) if (dx, dy) != (0, 0)]
+    tasks[attacker] += [(f"fake-{i}", *at(80 + dx, 75 + dy), base + 1000 + i) for i, (dx, dy) in enumerate(grid)]
+    # one more task moved about: each re-announcement of a shipment replaces where it goes
+    tasks[attacker] += [("moving", *at(dx, dy), base + 100_000 + i * 1000)
+                        for i, (dx, dy) in enumerate([(300, 0), (100, 0), (0, 100), (-100, 0), (0, -100), (20, 0)])]
+    where = {}
+    for partner, own in tasks.items():
+        producer = Producer({**kafka_settings(secure, partner, creds[partner]["kafka"]["password"]),
+                             "enable.idempotence": False})
+        for shipment, lat, lng, t in own:
+            record = valid("delivery_tasks", partner=partner, now_ms=t, shipment_id=shipment, dest_lat=lat,
+                           dest_lng=lng, window_start=base + HOUR, window_end=base + 3 * HOUR,
+                           recipient_key="cd" * 32)
+            producer.produce(f"partners.{partner}.delivery_tasks", wire.encode(record, "DeliveryTask"),
+                             key=shipment.encode())
+            where[shipment] = (lat, lng)
+        assert producer.flush(30) == 0
+    env = {**secure.env, "LASTMILE_CLICKHOUSE_DATABASE": config.clickhouse_database}
+    result = subprocess.run([sys.executable, "-m", "lastmile.cli", "run", "--bounded"], env=env,
+                            capture_output=True, text=True, timeout=600)
+    assert result.returncode == 0, result.stderr[-3000:]
+
+    # what the pipeline knows: every fake task within 150 m of P matches it
+    pairs = [wire.decode(v, expected="CoLocation")[0] for _, v in read_topic_as(secure, "coordination.colocations")]
+    latest: dict[str, dict] = {}
+    for r in pairs:
+        if victim in (r["partner_a"], r["partner_b"]) and r["version"] >= latest.get(r["match_id"], r)["version"]:
+            latest[r["match_id"]] = r
+    matched = {r["shipment_a"] if r["partner_a"] == attacker else r["shipment_b"]
+               for r in latest.values() if not r["retracted"]}
+    within = {shipment for shipment, (lat, lng) in where.items()
+              if shipment != "P" and haversine_m(lat, lng, p_lat, p_lng) <= 150}
+    assert matched == within and len(within) > 10
+    # told all of them (and so which did not match), the attacker would have P to a few metres
+    full = _region(where, matched, set(where) - matched - {"P"}, None)
+    assert full["error_m"] < 15, full
+
+    # what the attacker gets: one match (of whichever of its tasks matched first), the other partner
+    # named (both agreed), no same_recipient (only the attacker agreed)
+    inbox = [wire.decode(v)[0] for _, v in read_topic_as(secure, f"partners.{attacker}.inbox", attacker,
+                                                         creds[attacker]["kafka"]["password"])]
+    seen = [r for r in inbox if "counterpart" in r]
+    assert [(r["retracted"], r["counterpart_partner_id"], r["same_recipient"]) for r in seen] == [
+        (False, victim, None)]
+    assert seen[0]["shipment_id"] in within and h3i.get_resolution(seen[0]["area_h3"]) == 8
+    # all A can infer is what one real match says: P within 150 m of that task, the pair's midpoint in
+    # that cell (the other tasks' silence says nothing: it would be the same were they far away)
+    learned = _region(where, {seen[0]["shipment_id"]}, set(), seen[0]["area_h3"])
+    assert learned["spread_m"] > 250 and learned["points"] > 50 * full["points"], (learned, full)
+    # and the victim learns of the attacker's shipments once each: S's match first, no more about S
+    victim_inbox = [wire.decode(v)[0] for _, v in read_topic_as(secure, f"partners.{victim}.inbox", victim,
+                                                                creds[victim]["kafka"]["password"])]
+    told = [r["shipment_id"] for r in victim_inbox if "counterpart" in r]
+    assert len(told) == len(within) and set(told) == {"P"}
+
+
+def _region(where: dict, matched: set, unmatched: set, area_h3: int | None) -> dict:
+    """What an attacker can infer of P from the positions of its own tasks: the points of a 2 m
+    grid within 150 m of every ``matched`` task, further from every ``unmatched`` one (and, with
+    ``area_h3``, whose midpoint with each matched task is in that cell); how many, the error of
+    their centroid from P (which the test puts at 52.52, 13.405) and their spread."""
+    import math
+
+    import h3.api.basic_int as h3i
+
+    from udfs.geo import haversine_m
+
+    lat0, lng0 = 52.5200, 13.4050
+    per_lat, per_lng = 1 / 111_195, 1 / (111_195 * math.cos(math.radians(lat0)))
+    points = []
+    for ix in range(-300, 301, 2):
+        for iy in range(-300, 301, 2):
+            lat, lng = lat0 + iy * per_lat, lng0 + ix * per_lng
+            if all(haversine_m(lat, lng, *where[s]) <= 150 for s in matched) and all(
+                    haversine_m(lat, lng, *where[s]) > 150 for s in unmatched) and (area_h3 is None or all(
+                    h3i.latlng_to_cell((lat + where[s][0]) / 2, (lng + where[s][1]) / 2, 8) == area_h3
+                    for s in matched)):
+                points.append((lat, lng))
+    assert points, "the region cannot be empty: P is in it"
+    c_lat = sum(p[0] for p in points) / len(points)
+    c_lng = sum(p[1] for p in points) / len(points)
+    spread = max(haversine_m(*a, *b) for a in (min(points), max(points)) for b in points)
+    return {"points": len(points), "error_m": round(haversine_m(c_lat, c_lng, lat0, lng0)),
+            "spread_m": round(spread)}

@@ -58,6 +58,8 @@ def test_config_is_frozen():
     ({"LASTMILE_KAFKA_SASL_MECHANISM": "GSSAPI"}, "LASTMILE_KAFKA_SASL_MECHANISM"),
     ({"LASTMILE_SPEED_TTL_DAYS": "0"}, "speed_ttl_days"),
     ({"LASTMILE_MAX_PARTITION_LAG_S": "-1"}, "max_partition_lag_s"),
+    ({"LASTMILE_INBOX_NAMED_PARTNERS": "acme,Bad Co"}, "LASTMILE_INBOX_NAMED_PARTNERS"),
+    ({"LASTMILE_INBOX_SAME_RECIPIENT_PARTNERS": "x"}, "LASTMILE_INBOX_SAME_RECIPIENT_PARTNERS"),
 ])
 def test_bad_values_raise_one_readable_config_error(env, needle):
     with pytest.raises(ConfigError) as info:
@@ -105,3 +107,20 @@ def test_clickhouse_user_names_are_checked_before_they_reach_users_xml(name):
 
     with pytest.raises(ConfigError):
         clickhouse_users.writer(name, "0" * 64)
+
+
+def test_partners_agree_to_be_named_or_share_same_recipient_one_by_one_and_may_withdraw(tmp_path):
+    """lastmile partners share: kept under the home, added to by the environment's lists, read by
+    the job's settings; nobody is in either list until they agree."""
+    from lastmile import sharing
+
+    env = {"LASTMILE_HOME": str(tmp_path), "LASTMILE_INBOX_KEY": "k"}
+    assert Config.from_env(env).job_settings().sharing == sharing.Sharing()
+    sharing.agree(tmp_path, "acme", named=True, same_recipient=True)
+    sharing.agree(tmp_path, "bolt-de", named=True)
+    sharing.agree(tmp_path, "acme", same_recipient=False)
+    settings = Config.from_env({**env, "LASTMILE_INBOX_NAMED_PARTNERS": " cargo-1, dpd "}).job_settings()
+    assert settings.sharing == sharing.Sharing(frozenset({"acme", "bolt-de", "cargo-1", "dpd"}), frozenset())
+    assert settings.sharing.as_text() == "named=acme,bolt-de,cargo-1,dpd;same_recipient="
+    with pytest.raises(ValueError):
+        sharing.agree(tmp_path, "Not An Id", named=True)

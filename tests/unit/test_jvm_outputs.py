@@ -76,7 +76,9 @@ def test_output_records_encode_to_the_same_single_object_bytes(jvm):
                                "counterpart": "0123456789abcdef", "area_h3": 613536709223211007,
                                "overlap_start": 1_762_128_000_000, "overlap_end": 1_762_131_600_000,
                                "detected_at": 1_762_120_000_000, "version": rng.randrange(1, 9),
-                               "retracted": rng.random() < 0.5},
+                               "retracted": rng.random() < 0.5,
+                               "counterpart_partner_id": rng.choice([None, "bolt-de"]),
+                               "same_recipient": rng.choice([None, True, False])},
         "EtaUpdate": lambda: {"partner_id": "acme", "shipment_id": "S-9", "vehicle_id": "van-1",
                               "predicted_at": 1_762_128_000_000, "eta": 1_762_131_000_123,
                               "model_version": "eta-2/profiles-r9-hour-factors"},
@@ -99,34 +101,68 @@ def test_output_records_encode_to_the_same_single_object_bytes(jvm):
 
 def test_each_partner_s_inbox_gets_its_own_minimal_record_of_a_match_on_both_sides(jvm):
     """flink.Matcher.inboxMatch against udfs.outputs.inbox_match_record: byte for byte, for both
-    sides; the other partner only as its token, the place at resolution 8."""
+    sides; the other partner only as its token (and by name only when both agreed), the place at
+    resolution 8, same_recipient only when both agreed to share it."""
     import h3.api.basic_int as h3i
 
     from udfs.colocation import Match
-    from udfs.outputs import KAFKA, counterpart, inbox_match_record, match
+    from udfs.outputs import KAFKA, Sharing, counterpart, disclosure_key, inbox_candidates, inbox_match_record, match
 
     rng = random.Random(5)
-    for n in range(30):
+    sharings = [Sharing(), Sharing(frozenset({"acme"}), frozenset({"bolt-de"})),
+                Sharing(frozenset({"acme", "bolt-de"}), frozenset()),
+                Sharing(frozenset({"acme", "bolt-de", "x9"}), frozenset({"acme", "bolt-de"}))]
+    for n in range(40):
         cell = h3i.latlng_to_cell(52.5 + rng.random() / 10, 13.4 + rng.random() / 10, 10)
         m = Match(match_id=uuid.uuid4().hex, partner_a="acme", shipment_a=f"S-{n}", partner_b="bolt-de",
                   shipment_b=f"T-{n}", h3_cell=cell, distance_m=rng.random() * 150, overlap_start=1_762_128_000_000,
                   overlap_end=1_762_131_600_000, same_recipient=rng.random() < 0.5, detected_at=1_762_120_000_000,
                   version=rng.randrange(1, 9), retracted=rng.random() < 0.3)
-        key = f"key-{n}"
-        messages = [o for kind, o in match(m, key) if kind == KAFKA]
-        assert [msg.topics for msg in messages] == [(topic_names.COLOCATIONS,), (topic_names.inbox("acme"),),
-                                                     (topic_names.inbox("bolt-de"),)]
-        for side, msg in zip(("a", "b"), messages[1:]):
-            record = inbox_match_record(m, side, key)
-            assert msg.value == wire.encode(record, "InboxMatch")
-            java = jvm.call("Outputs", "inbox_match", {"match": _json(m._asdict()), "a": side == "a", "key": key})
-            assert bytes.fromhex(java) == msg.value
+        key, sharing = f"key-{n}", sharings[n % len(sharings)]
+        assert [msg.topics for kind, msg in match(m) if kind == KAFKA] == [(topic_names.COLOCATIONS,)]
+        candidates = inbox_candidates(m, key, sharing, 111, 222)
+        assert [(c.key, c.topic, c.until, c.retracted) for c in candidates] == [
+            (disclosure_key("acme", "bolt-de", f"T-{n}"), topic_names.inbox("acme"), 222, m.retracted),
+            (disclosure_key("bolt-de", "acme", f"S-{n}"), topic_names.inbox("bolt-de"), 111, m.retracted)]
+        for side, c in zip(("a", "b"), candidates):
+            record = inbox_match_record(m, side, key, sharing)
+            assert c.value == wire.encode(record, "InboxMatch")
+            java = jvm.call("Outputs", "inbox_match", {"match": _json(m._asdict()), "a": side == "a", "key": key,
+                                                       "sharing": sharing.as_text()})
+            assert bytes.fromhex(java) == c.value
             other = "bolt-de" if side == "a" else "acme"
             assert record["counterpart"] == counterpart(key, record["partner_id"], other) != other
+            assert record["counterpart_partner_id"] == (other if {"acme", "bolt-de"} <= sharing.named else None)
+            assert record["same_recipient"] == (m.same_recipient if {"acme", "bolt-de"} <= sharing.same_recipient
+                                                else None)
             assert h3i.get_resolution(record["area_h3"]) == 8 and h3i.cell_to_parent(cell, 8) == record["area_h3"]
             others_shipment = m.shipment_b if side == "a" else m.shipment_a
-            assert other not in record.values() and others_shipment not in record.values()
+            assert others_shipment not in record.values()
+            if record["counterpart_partner_id"] is None:
+                assert other not in record.values()
     assert counterpart("k", "acme", "bolt-de") != counterpart("k", "bolt-de", "acme") != counterpart("j", "bolt-de", "acme")
+
+
+def test_a_partner_learns_of_another_partner_s_shipment_once_whatever_follows(jvm):
+    """udfs.outputs.disclose against flink.Disclosure, over random sequences of one key's
+    candidates: only the first match goes out; nothing after it (matches, updates or
+    retractions), and a retraction before any match discloses nothing; the key is remembered
+    until the latest ``until`` seen."""
+    from udfs.outputs import InboxCandidate, disclose
+
+    rng = random.Random(11)
+    for _ in range(200):
+        steps = [(rng.random() < 0.3, rng.randrange(0, 10_000)) for _ in range(rng.randrange(1, 8))]
+        state, python = None, []
+        for retracted, until in steps:
+            send, state = disclose(state, InboxCandidate("k", "m", "t", b"", retracted, until))
+            python.append([send, state])
+        assert jvm.call("Outputs", "disclose", [list(s) for s in steps]) == python
+        sent = [i for i, (send, _) in enumerate(python) if send]
+        first_match = next((i for i, (retracted, _) in enumerate(steps) if not retracted), None)
+        assert sent == ([] if first_match is None else [first_match])
+        if first_match is not None:
+            assert state == max(until for _, until in steps[first_match:])
 
 
 def test_a_dead_letter_keeps_a_payload_up_to_the_limit_and_the_digest_of_a_larger_one(jvm):

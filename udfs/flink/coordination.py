@@ -35,6 +35,8 @@ OFFERS = OutputTag("offers")  # udfs.consolidation.Offer
 STOPS = OutputTag("stops", BY_TEXT)  # (vehicle key, udfs.eta.Assign / Unassign), for the vehicle's ETA state
 # (neighbourhood, the changes of one Matcher call there, in order: udfs.consolidation.Link / Unlink)
 GROUPS = OutputTag("groups", BY_NUMBER)
+# (receiver|other partner|other shipment, udfs.outputs.InboxCandidate): each partner's InboxMatch of a match, for Disclosure
+DISCLOSE = OutputTag("disclose", BY_TEXT)
 DELIVERY_RETENTION_MS = 2 * 24 * 3_600_000  # a shipment's status is kept this long after its last change
 HOUR_MS = 3_600_000
 
@@ -200,9 +202,11 @@ class Matcher(KeyedProcessFunction):
     per task.
     """
 
-    def __init__(self, radius_m: float, allowed_lateness_ms: int, inbox_key: str):
+    def __init__(self, radius_m: float, allowed_lateness_ms: int, inbox_key: str,
+                 sharing: outputs.Sharing = outputs.NOT_SHARED):
         self._radius, self._lateness = radius_m, allowed_lateness_ms
         self._inbox_key = inbox_key  # of the inboxes' counterpart tokens (udfs.outputs.counterpart)
+        self._sharing = sharing
 
     def open(self, runtime_context):
         self._state = runtime_context.get_map_state(
@@ -239,8 +243,11 @@ class Matcher(KeyedProcessFunction):
             self._write(message.cell, tasks, message.remove_key)
         groups: dict[int, list[Link | Unlink]] = {}
         for m in matches:
-            yield from outputs.match(m, self._inbox_key)
+            yield from outputs.match(m)
             key_a, key_b = keys.key(m.partner_a, m.shipment_a), keys.key(m.partner_b, m.shipment_b)
+            until_a, until_b = (self._until(index.tasks.get(key)) for key in (key_a, key_b))
+            for candidate in outputs.inbox_candidates(m, self._inbox_key, self._sharing, until_a, until_b):
+                yield DISCLOSE, Row(candidate.key, candidate)
             neighbourhood = neighbourhood_of(m.h3_cell)
             change: Link | Unlink
             if m.retracted:
@@ -250,6 +257,10 @@ class Matcher(KeyedProcessFunction):
             groups.setdefault(neighbourhood, []).append(change)
         for neighbourhood, changes in groups.items():  # one element per neighbourhood and call
             yield GROUPS, Row(neighbourhood, tuple(changes))
+
+    def _until(self, task: Task | None) -> int:
+        """When ``task`` leaves the matcher (0: it already has)."""
+        return 0 if task is None else task.window_end + self._lateness
 
     def _expire_at(self, ctx, cell: int, timestamp: int) -> None:
         """Have the cell's timer fire by ``timestamp`` (one timer per cell: the earliest)."""
@@ -274,4 +285,30 @@ class Matcher(KeyedProcessFunction):
             if key not in tasks:
                 self._state.remove(key)
         self._expire_at(ctx, cell, min(t.window_end for t in tasks.values()) + self._lateness)
+        return iter(())
+
+
+class Disclosure(KeyedProcessFunction):
+    """Keyed by ``receiver|other partner|other shipment`` (udfs.outputs.disclosure_key): sends a
+    partner the first ``InboxMatch`` about another partner's shipment and no later one
+    (udfs.outputs.disclose), on ``OUTPUTS``. The key is remembered until the other shipment's
+    task can match no more, then forgotten (an event-time timer)."""
+
+    def open(self, runtime_context):
+        self._until = runtime_context.get_state(ValueStateDescriptor("disclosed-until", Types.LONG()))
+
+    def process_element(self, candidate, ctx):
+        before = self._until.value()
+        send, after = outputs.disclose(before, candidate)
+        if after != before:
+            self._until.update(after)
+            ctx.timer_service().register_event_time_timer(after)
+        if send:
+            message = outputs.Message((candidate.topic,), candidate.match_id, candidate.value)
+            yield from gather([(outputs.KAFKA, message)])
+
+    def on_timer(self, timestamp, ctx):
+        until = self._until.value()
+        if until is not None and timestamp >= until:
+            self._until.clear()
         return iter(())

@@ -2,6 +2,7 @@ package io.lastmile.udfs.check;
 
 import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
+import java.util.Arrays;
 import java.util.HexFormat;
 import java.util.List;
 
@@ -10,6 +11,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import io.lastmile.udfs.AvroRecords;
 import io.lastmile.udfs.core.Colocation.Match;
 import io.lastmile.udfs.flink.DeadLetters;
+import io.lastmile.udfs.flink.Disclosure;
 import io.lastmile.udfs.flink.Matcher;
 import io.lastmile.udfs.flink.Topics;
 import io.lastmile.udfs.sinks.RowBinaryValues;
@@ -57,7 +59,7 @@ public final class OutputsOps implements Harness.Ops {
                         HexFormat.of().parseHex(args.get(1).asText()));
                 return List.of(kept.message(), HexFormat.of().formatHex(kept.payload()));
             }
-            case "inbox_match": { // {"match": {fields of udfs.colocation.Match}, "a": bool, "key": str} -> hex
+            case "inbox_match": { // {"match": {fields of udfs.colocation.Match}, "a": bool, "key": str, "sharing": str} -> hex
                 JsonNode m = args.get("match");
                 Match match = new Match(m.get("match_id").asText(), m.get("partner_a").asText(),
                         m.get("shipment_a").asText(), m.get("partner_b").asText(), m.get("shipment_b").asText(),
@@ -65,7 +67,18 @@ public final class OutputsOps implements Harness.Ops {
                         m.get("overlap_end").asLong(), m.get("same_recipient").asBoolean(),
                         m.get("detected_at").asLong(), m.get("version").asLong(), m.get("retracted").asBoolean());
                 return HexFormat.of().formatHex(Matcher.inboxMatch(avro, match, args.get("a").asBoolean(),
-                        args.get("key").asText()));
+                        args.get("key").asText(), Matcher.Sharing.parse(args.get("sharing").asText())));
+            }
+            case "disclose": { // [[retracted, until], ...] of one key, in order -> [[send, state after], ...]
+                List<Object> steps = new ArrayList<>();
+                Long state = null;
+                for (JsonNode c : args) {
+                    Disclosure.Candidate candidate = new Disclosure.Candidate("k", "m", "t", new byte[0],
+                            c.get(0).asBoolean(), c.get(1).asLong());
+                    steps.add(Arrays.asList(Disclosure.send(state, candidate), Disclosure.after(state, candidate)));
+                    state = Disclosure.after(state, candidate);
+                }
+                return steps;
             }
             case "topics":
                 return List.of(Topics.COLOCATIONS, Topics.PROPOSALS, Topics.ETA, Topics.DEAD_LETTERS,

@@ -7,6 +7,7 @@ import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Set;
 
 import org.apache.flink.api.common.functions.OpenContext;
 import org.apache.flink.api.common.state.ValueState;
@@ -36,8 +37,8 @@ import io.lastmile.udfs.core.H3;
  * retractions (udfs.flink.coordination.Matcher, the reference).
  *
  * <p>Each match goes to ClickHouse {@code colocations}, to {@code coordination.colocations},
- * and to each partner's inbox as an {@code InboxMatch} (its own shipment, the other partner as an
- * opaque token, the place at H3 resolution 8); its link (or unlink, for a retraction) to the consolidation
+ * and, through the {@link Disclosure}, to each partner's inbox as an {@code InboxMatch} (its own
+ * shipment, the other partner as an opaque token, the place at H3 resolution 8); its link (or unlink, for a retraction) to the consolidation
  * of its neighbourhood on {@link #GROUPS}, one element per neighbourhood and call. A task
  * leaves its cell when the watermark passes its window's end plus the allowed lateness: a
  * timer at that time (Flink keeps one per cell and timestamp, and windows end on few distinct
@@ -50,22 +51,49 @@ public final class Matcher extends KeyedProcessFunction<Long, Routed, Void> {
     }
 
     public static final OutputTag<Links> GROUPS = new OutputTag<>("groups", TypeInformation.of(Links.class));
+    /** Each partner's InboxMatch of a match, for the {@link Disclosure}. */
+    public static final OutputTag<Disclosure.Candidate> DISCLOSE =
+            new OutputTag<>("disclose", TypeInformation.of(Disclosure.Candidate.class));
     public static final KeySelector<Routed, Long> BY_CELL = Routed::cell;
     public static final KeySelector<Links, Long> BY_NEIGHBOURHOOD = Links::neighbourhood;
 
     private final double radiusM;
     private final long latenessMs;
     private final String inboxKey;
+    private final Sharing sharing;
     private final Outputs outputs;
     private transient ValueState<CellIndex> state;
     private transient Outputs.Call out;
     private transient AvroRecords avro;
 
-    public Matcher(double radiusM, long latenessMs, String inboxKey, Outputs outputs) {
+    public Matcher(double radiusM, long latenessMs, String inboxKey, String sharing, Outputs outputs) {
         this.radiusM = radiusM;
         this.latenessMs = latenessMs;
         this.inboxKey = inboxKey;
+        this.sharing = Sharing.parse(sharing);
         this.outputs = outputs;
+    }
+
+    /** udfs.outputs.Sharing: who agreed to be named, and to share same_recipient. */
+    public record Sharing(Set<String> named, Set<String> sameRecipient) implements java.io.Serializable {
+        /** udfs.outputs.Sharing.as_text: {@code named=a,b;same_recipient=c}. */
+        public static Sharing parse(String text) {
+            Map<String, Set<String>> fields = new java.util.HashMap<>();
+            for (String part : text.split(";")) {
+                int eq = part.indexOf('=');
+                if (eq > 0) {
+                    Set<String> ids = new java.util.HashSet<>();
+                    for (String id : part.substring(eq + 1).split(",")) {
+                        if (!id.isEmpty()) {
+                            ids.add(id);
+                        }
+                    }
+                    fields.put(part.substring(0, eq), ids);
+                }
+            }
+            return new Sharing(Set.copyOf(fields.getOrDefault("named", Set.of())),
+                    Set.copyOf(fields.getOrDefault("same_recipient", Set.of())));
+        }
     }
 
     /** The finest H3 resolution a partner learns of a match's place (udfs.outputs.INBOX_RESOLUTION). */
@@ -84,12 +112,25 @@ public final class Matcher extends KeyedProcessFunction<Long, Routed, Void> {
     }
 
     /** udfs.outputs.inbox_match_record, encoded: what partner {@code a} (or b) of a match receives. */
-    public static byte[] inboxMatch(AvroRecords avro, Match m, boolean a, String inboxKey) {
+    public static byte[] inboxMatch(AvroRecords avro, Match m, boolean a, String inboxKey, Sharing sharing) {
         String own = a ? m.partnerA() : m.partnerB();
         String other = a ? m.partnerB() : m.partnerA();
+        boolean named = sharing.named().contains(own) && sharing.named().contains(other);
+        boolean recipients = sharing.sameRecipient().contains(own) && sharing.sameRecipient().contains(other);
         return avro.encode("InboxMatch", m.matchId(), own, a ? m.shipmentA() : m.shipmentB(),
                 counterpart(inboxKey, own, other), H3.cellToParent(m.h3Cell(), INBOX_RESOLUTION), m.overlapStart(),
-                m.overlapEnd(), m.detectedAt(), m.version(), m.retracted());
+                m.overlapEnd(), m.detectedAt(), m.version(), m.retracted(), named ? other : null,
+                recipients ? m.sameRecipient() : null);
+    }
+
+    /** udfs.outputs.inbox_candidates: both partners' InboxMatch of a match, before the {@link Disclosure}. */
+    public static List<Disclosure.Candidate> inboxCandidates(AvroRecords avro, Match m, String inboxKey,
+                                                             Sharing sharing, long untilA, long untilB) {
+        return List.of(
+                new Disclosure.Candidate(Disclosure.key(m.partnerA(), m.partnerB(), m.shipmentB()), m.matchId(),
+                        Topics.inbox(m.partnerA()), inboxMatch(avro, m, true, inboxKey, sharing), m.retracted(), untilB),
+                new Disclosure.Candidate(Disclosure.key(m.partnerB(), m.partnerA(), m.shipmentA()), m.matchId(),
+                        Topics.inbox(m.partnerB()), inboxMatch(avro, m, false, inboxKey, sharing), m.retracted(), untilA));
     }
 
     @Override
@@ -129,9 +170,11 @@ public final class Matcher extends KeyedProcessFunction<Long, Routed, Void> {
                             m.shipmentB(), m.h3Cell(), m.distanceM(), m.overlapStart(), m.overlapEnd(),
                             m.sameRecipient(), m.detectedAt(), m.version(), m.retracted()),
                     Topics.COLOCATIONS);
-            // each partner's inbox: what it needs of the match, no more (docs/security.md)
-            out.message(m.matchId(), inboxMatch(avro, m, true, inboxKey), Topics.inbox(m.partnerA()));
-            out.message(m.matchId(), inboxMatch(avro, m, false, inboxKey), Topics.inbox(m.partnerB()));
+            // each partner's inbox: what it needs of the match, no more, once per other shipment (docs/security.md)
+            for (Disclosure.Candidate c : inboxCandidates(avro, m, inboxKey, sharing, until(index.get(m.keyA())),
+                    until(index.get(m.keyB())))) {
+                ctx.output(DISCLOSE, c);
+            }
             long neighbourhood = Consolidation.neighbourhoodOf(m.h3Cell());
             Change change = m.retracted()
                     ? new Consolidation.Unlink(neighbourhood, m.keyA(), m.keyB())
@@ -159,6 +202,11 @@ public final class Matcher extends KeyedProcessFunction<Long, Routed, Void> {
                 state.update(index);
             }
         }
+    }
+
+    /** When {@code task} leaves the matcher (0: it already has). */
+    private long until(Task task) {
+        return task == null ? 0 : task.windowEnd() + latenessMs;
     }
 
     /** udfs.flink.coordination.member: what the consolidation needs of a task. */

@@ -33,9 +33,16 @@ public final class Stages {
 
     /** The Registry's cell messages, by cell, into the {@link Matcher}. */
     public static SingleOutputStreamOperator<Void> matcher(DataStream<Routed> routed, double radiusM, long latenessMs,
-                                                          String inboxKey, Outputs outputs) {
+                                                          String inboxKey, String sharing, Outputs outputs) {
         return routed.keyBy(Matcher.BY_CELL, TypeInformation.of(Long.class))
-                .process(new Matcher(radiusM, latenessMs, inboxKey, outputs), TypeInformation.of(Void.class));
+                .process(new Matcher(radiusM, latenessMs, inboxKey, sharing, outputs), TypeInformation.of(Void.class));
+    }
+
+    /** The Matcher's inbox candidates, by receiver and other shipment, into the {@link Disclosure}. */
+    public static SingleOutputStreamOperator<Void> disclosure(DataStream<Disclosure.Candidate> candidates,
+                                                             Outputs outputs) {
+        return candidates.keyBy(Disclosure.BY_KEY, TypeInformation.of(String.class))
+                .process(new Disclosure(outputs), TypeInformation.of(Void.class));
     }
 
     /** The Matcher's links by neighbourhood, with every accepted capacity offer broadcast, into the {@link Consolidator}. */
