@@ -167,7 +167,7 @@ def python_stages(accepted, batches, settings: JobSettings, _outputs=None):
             .process(eta.Eta(interval_ms), output_type=pickled).name("eta: routes per vehicle").uid("eta"))
     proposals = (keyed(side_output(matcher, c.GROUPS), long)  # by neighbourhood
                  .connect(side_output(decoded, c.OFFERS).broadcast(consolidation.OFFERS))
-                 .process(consolidation.Consolidator(), output_type=pickled)
+                 .process(consolidation.Consolidator(settings.inbox_key, settings.sharing), output_type=pickled)
                  .name("consolidator: proposals per neighbourhood").uid("consolidator"))
     # The keyed broadcast functions emit their outputs on the main output (udfs.flink.outputs).
     return ([side_output(registry, OUTPUTS), side_output(matcher, OUTPUTS), side_output(disclosures, OUTPUTS), etas,
@@ -196,7 +196,8 @@ def jvm_stages(accepted, batches, settings: JobSettings, outputs):
                                      outputs), "matcher: co-locations per H3 cell", "jvm-matcher")
     disclosures = named(f.Stages.disclosure(matcher.getSideOutput(f.Matcher.DISCLOSE), outputs),
                         "disclosure: each other shipment once per partner's inbox", "jvm-disclosure")
-    proposals = named(f.Stages.consolidator(matcher.getSideOutput(f.Matcher.GROUPS), accepted, outputs),
+    proposals = named(f.Stages.consolidator(matcher.getSideOutput(f.Matcher.GROUPS), accepted, settings.inbox_key,
+                                            settings.sharing.as_text(), outputs),
                       "consolidator: proposals per neighbourhood", "jvm-consolidator")
     tracker = named(f.Stages.tracker(batches), "tracker: segments per vehicle", "jvm-tracker")
     speeds = named(f.Stages.profiles(tracker, interval_ms, ttl_ms), "profiles: speeds per district", "jvm-profiles")

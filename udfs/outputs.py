@@ -11,7 +11,8 @@ which a Flink function gathers into one element per call (udfs.flink.outputs.gat
     co-location (a match,    colocations                coordination.colocations; both partners'       match_id
       or its retraction)                                inboxes once per other shipment (disclose)
     ETA update               eta_predictions            coordination.eta, the partner's inbox          partner:shipment
-    consolidation proposal   consolidation_proposals    coordination.proposals, every partner's inbox  proposal_id
+    consolidation proposal   consolidation_proposals    coordination.proposals; every partner's inbox  proposal_id
+                                                        its own part (inbox_proposal_record)
     dead letter              dead_letters               coordination.dead_letters                      dead_letter_id
 
 Privacy: rows and records carry H3 cells, never a partner's raw coordinates or recipient keys
@@ -172,10 +173,28 @@ def eta(u: EtaUpdate) -> Iterator[Output]:
                          wire.encode(u._asdict(), "EtaUpdate"))
 
 
-def proposal(p: Proposal) -> Iterator[Output]:
+def proposal(p: Proposal, inbox_key: str, sharing: Sharing = NOT_SHARED) -> Iterator[Output]:
+    """A consolidation proposal: the table and the topic whole, and each partner involved its
+    :func:`inbox_proposal_record`."""
     yield ROWS, Row("consolidation_proposals", proposal_row(p))
-    yield KAFKA, Message((topics.PROPOSALS, *(topics.inbox(partner) for partner in p.partners)), p.proposal_id,
-                         wire.encode(proposal_record(p), "ConsolidationProposal"))
+    yield KAFKA, Message((topics.PROPOSALS,), p.proposal_id, wire.encode(proposal_record(p), "ConsolidationProposal"))
+    for partner in p.partners:
+        yield KAFKA, Message((topics.inbox(partner),), p.proposal_id,
+                             wire.encode(inbox_proposal_record(p, partner, inbox_key, sharing), "InboxProposal"))
+
+
+def inbox_proposal_record(p: Proposal, partner: str, inbox_key: str, sharing: Sharing = NOT_SHARED) -> dict:
+    """The ``InboxProposal`` of ``partner``: its own shipments, whether it serves, the carrier as
+    itself or a :func:`counterpart` token (by name where both agreed), the group's size and
+    saving; no other partner's shipment, no tour, no inputs digest (docs/security.md)."""
+    serves = p.assigned_partner == partner
+    named = serves or {partner, p.assigned_partner} <= sharing.named
+    return {"proposal_id": p.proposal_id, "partner_id": partner,
+            "shipments": sorted(s.split(":", 1)[1] for s in p.shipments if s.split(":", 1)[0] == partner),
+            "serves": serves, "carrier": partner if serves else counterpart(inbox_key, partner, p.assigned_partner),
+            "carrier_partner_id": p.assigned_partner if named else None, "group_deliveries": len(p.shipments),
+            "group_partners": len(p.partners), "km_saved": p.km_saved, "kernel_version": p.kernel_version,
+            "created_at": p.created_at}
 
 
 def dead_letter(dead: DeadLetter) -> Iterator[Output]:

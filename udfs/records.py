@@ -60,11 +60,12 @@ class DeadLetter:
     def clickhouse_row(self) -> tuple:
         message, payload = self.kept()
         return (self.dead_letter_id, self.received_at_ms, self.source, self.partner_id, self.stage,
-                self.reason, message, payload)
+                self.reason, message, payload, hashlib.sha256(payload).hexdigest())
 
 
+# payload_sha256: of the payload kept, what the analysts' dead_letters_summary shows instead of it
 DEAD_LETTER_COLUMNS = ("dead_letter_id", "received_at", "source", "partner_id", "stage", "reason", "message",
-                       "payload")
+                       "payload", "payload_sha256")
 
 
 class Outputs(NamedTuple):

@@ -27,9 +27,11 @@ PARTNER_TABLES = {
     "dead_letters": "partner_id = {p}",
 }
 # what an analyst reads: every table of events and results, which hold H3 cells and no raw
-# coordinates or recipient keys; not dead_letters (refused records' payloads)
+# coordinates or recipient keys; of the dead letters, only what says why and whose (not the
+# refused records' messages and payloads): the summary view, and those columns of the table
 ANALYST_TABLES = ("delivery_tasks", "shipment_status", "vehicle_positions", "capacity_offers", "colocations",
-                  "colocations_current", "eta_predictions", "consolidation_proposals")
+                  "colocations_current", "eta_predictions", "consolidation_proposals", "dead_letters_summary",
+                  "dead_letters(dead_letter_id, received_at, source, partner_id, stage, reason, payload_sha256)")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 
@@ -80,9 +82,16 @@ def partner(partner_id: str, password_sha256: str, database: str) -> str:
                    {table: f.format(p=literal) for table, f in PARTNER_TABLES.items()})
 
 
+def _grant(database: str, table: str) -> str:
+    """``GRANT SELECT`` on ``table``, or on some of its columns: ``table(col, ...)``."""
+    name, _, columns = table.partition("(")
+    what = f"SELECT({columns.rstrip(')')})" if columns else "SELECT"
+    return f"                <query>GRANT {what} ON {database}.{name}</query>"
+
+
 def _reader(name: str, password_sha256: str, database: str, tables: dict[str, str | None]) -> str:
     """A read-only account: SELECT on ``tables`` of ``database``, each with its row filter if any."""
-    grants = "\n".join(f"                <query>GRANT SELECT ON {database}.{table}</query>" for table in tables)
+    grants = "\n".join(_grant(database, table) for table in tables)
     filters = "\n".join(f"                    <{table}><filter>{escape(f)}</filter></{table}>"
                         for table, f in tables.items() if f is not None)
     databases = f"""

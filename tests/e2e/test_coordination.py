@@ -100,6 +100,8 @@ def test_colocations_and_inboxes_on_kafka(coordinated, stack):
     matches = [r for r, schema in inbox if schema.name == "InboxMatch"]
     # a match as the partner receives it: its own shipment, the other party as a token, the place at resolution 8
     others = {p[2] if p[0] == partner else p[0] for p in expected if partner in (p[0], p[2])}
+    mine_ever = {r["shipment_a"] if r["partner_a"] == partner else r["shipment_b"]
+                 for r in records if partner in (r["partner_a"], r["partner_b"])}
     theirs = {p[3] if p[0] == partner else p[1] for p in expected if partner in (p[0], p[2])}
     assert matches and all(r["partner_id"] == partner for r in matches)
     assert not {r["counterpart"] for r in matches} & others
@@ -116,9 +118,10 @@ def test_colocations_and_inboxes_on_kafka(coordinated, stack):
     assert len(told) == len(matches) == len(ever) and not any(r["retracted"] for r in matches)
     assert all(len(ids & told) == 1 for ids in ever.values())
     assert {"InboxMatch", "EtaUpdate"} <= {schema.name for _, schema in inbox} <= {
-        "InboxMatch", "EtaUpdate", "ConsolidationProposal"}
+        "InboxMatch", "EtaUpdate", "InboxProposal"}
     assert all(r["partner_id"] == partner for r, schema in inbox if schema.name == "EtaUpdate")
-    assert all(partner in r["partners"] for r, schema in inbox if schema.name == "ConsolidationProposal")
+    assert all(r["partner_id"] == partner and r["shipments"] and set(r["shipments"]) <= mine_ever
+               for r, schema in inbox if schema.name == "InboxProposal")
 
 
 def test_reannouncement_retracts_a_match_on_the_real_stack(stack, ch, stack_env):

@@ -5,6 +5,7 @@ same rows inserted by clickhouse-connect, for every table the job writes; and th
 sinks (udfs/jvm ``ClickHouseSink``, ``KafkaFrames`` + Flink's KafkaSink) must deliver what
 the Python stages framed.
 """
+import hashlib
 import random
 import sys
 import uuid
@@ -78,7 +79,7 @@ def test_jvm_sinks_deliver_what_python_framed(stack, ch):
     inbox = f"partners.sinktest{uuid.uuid4().hex[:6]}.inbox"  # a topic created on first use
     run = uuid.uuid4().hex[:8]
     dead = [(f"dl-{run}-{i}", 1_751_328_000_000 + i, f"t/0/{i}", None if i % 2 else "p", "decode", "bad", "m",
-             bytes([i, 0, 255])) for i in range(25)]
+             bytes([i, 0, 255]), hashlib.sha256(bytes([i, 0, 255])).hexdigest()) for i in range(25)]
     messages = [((topics.DEAD_LETTERS, inbox), f"k{i}", f"v{i}".encode()) for i in range(30)]
     # One element with many rows and messages, elements with one of either, one with both.
     outputs = [Outputs(tuple(("dead_letters", r) for r in dead[:20]), tuple(messages[:10])),
@@ -94,7 +95,7 @@ def test_jvm_sinks_deliver_what_python_framed(stack, ch):
     env.execute("sink test")
 
     written = ch.query(f"SELECT dead_letter_id, toUnixTimestamp64Milli(received_at), source, partner_id, stage, "
-                       f"reason, message, payload FROM dead_letters WHERE dead_letter_id LIKE 'dl-{run}-%' "
+                       f"reason, message, payload, payload_sha256 FROM dead_letters WHERE dead_letter_id LIKE 'dl-{run}-%' "
                        f"ORDER BY dead_letter_id", column_formats={"payload": "bytes"}).result_rows
     assert [tuple(r) for r in written] == sorted(dead)
 

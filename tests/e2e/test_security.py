@@ -225,6 +225,15 @@ def test_no_table_a_partner_or_an_analyst_reads_has_raw_locations_recipient_keys
     status, _ = clickhouse(secure, analyst["username"], analyst["password"],
                            "INSERT INTO colocations (match_id) VALUES ('forged')")
     assert status != 200
+    # of the dead letters, the analyst reads why and whose, and a digest; never what was refused
+    assert set(seen["analyst"]["dead_letters_summary"]) == {"dead_letter_id", "received_at", "source", "partner_id",
+                                                             "stage", "reason", "payload_sha256"}
+    for query in ("SELECT payload FROM dead_letters", "SELECT message FROM dead_letters",
+                  "SELECT * FROM dead_letters"):
+        assert clickhouse(secure, analyst["username"], analyst["password"], query)[0] != 200, query
+    status, body = clickhouse(secure, analyst["username"], analyst["password"],
+                              "SELECT reason, payload_sha256 FROM dead_letters WHERE partner_id IS NOT NULL")
+    assert status == 200, body
 
 
 def test_a_removed_partner_is_refused_at_once(secure):
@@ -295,6 +304,8 @@ def test_the_coordination_job_runs_on_the_secure_stack(secure, tmp_path):
                                "GROUP BY partner_id").result_rows)
     # the city's two partners (and, after the tests above, their probes: bytes that are no Avro)
     assert {"sec-alpha-parcel", "sec-bravo-express"} <= set(by_partner), by_partner
+    digests = ch.query("SELECT countIf(payload_sha256 = lower(hex(SHA256(payload)))), count() FROM dead_letters")
+    assert digests.result_rows[0][0] == digests.result_rows[0][1] > 0  # the shared summary's digest of each
     for partner, count in by_partner.items():
         own = read_topic_as(secure, f"partners.{partner}.dead_letters")
         assert len({key for key, _ in own}) == count, partner

@@ -228,10 +228,20 @@ def test_etas_for_vans_out_for_delivery_and_proposals_for_co_located_groups(tmp_
     found = [r for t, r in rows if t == "consolidation_proposals"]
     assert found == [proposal_row(proposals[0])]
     assert found[0][2] == ["pa:S1", "pb:T1", "pc:U1"] and found[0][6] > 0
-    proposal_messages = [m for m in kafka if "coordination.proposals" in m[0]]
-    assert [set(m[0]) for m in proposal_messages] == [
-        {"coordination.proposals", "partners.pa.inbox", "partners.pb.inbox", "partners.pc.inbox"}]
-    assert wire.decode(proposal_messages[0][2], "ConsolidationProposal")[0]["proposal_id"] == proposals[0].proposal_id
+    proposal_messages = [m for m in kafka if m[1] == proposals[0].proposal_id]
+    assert sorted(tuple(m[0]) for m in proposal_messages) == [
+        ("coordination.proposals",), ("partners.pa.inbox",), ("partners.pb.inbox",), ("partners.pc.inbox",)]
+    for targets, _key, value in proposal_messages:
+        record, schema = wire.decode(value)
+        assert record["proposal_id"] == proposals[0].proposal_id
+        if targets == ("coordination.proposals",):
+            assert schema.name == "ConsolidationProposal"
+        else:  # each partner its own part: pa serves, the others hand over to a carrier they know as a token
+            partner = targets[0].split(".")[1]
+            assert schema.name == "InboxProposal" and record["partner_id"] == partner
+            assert record["shipments"] == [{"pa": "S1", "pb": "T1", "pc": "U1"}[partner]]
+            assert record["serves"] == (partner == "pa") and (record["carrier"] == "pa") == (partner == "pa")
+            assert record["carrier_partner_id"] == ("pa" if partner == "pa" else None)
 
 
 def _van_day(task_partition=0, tasks_last=False, pings_until=None, shuffle=None):

@@ -79,6 +79,11 @@ def test_output_records_encode_to_the_same_single_object_bytes(jvm):
                                "retracted": rng.random() < 0.5,
                                "counterpart_partner_id": rng.choice([None, "bolt-de"]),
                                "same_recipient": rng.choice([None, True, False])},
+        "InboxProposal": lambda: {"proposal_id": uuid.uuid4().hex, "partner_id": "acme", "shipments": ["S-1", "Straße 😀"],
+                                  "serves": rng.random() < 0.5, "carrier": "0123456789abcdef",
+                                  "carrier_partner_id": rng.choice([None, "bolt-de"]), "group_deliveries": 5,
+                                  "group_partners": 3, "km_saved": rng.random() * 9, "kernel_version": "k-3",
+                                  "created_at": 1_762_120_000_000},
         "EtaUpdate": lambda: {"partner_id": "acme", "shipment_id": "S-9", "vehicle_id": "van-1",
                               "predicted_at": 1_762_128_000_000, "eta": 1_762_131_000_123,
                               "model_version": "eta-2/profiles-r9-hour-factors"},
@@ -141,6 +146,43 @@ def test_each_partner_s_inbox_gets_its_own_minimal_record_of_a_match_on_both_sid
             if record["counterpart_partner_id"] is None:
                 assert other not in record.values()
     assert counterpart("k", "acme", "bolt-de") != counterpart("k", "bolt-de", "acme") != counterpart("j", "bolt-de", "acme")
+
+
+def test_each_partner_of_a_proposal_gets_its_own_part_only(jvm):
+    """flink.Consolidator.inboxProposal against udfs.outputs.inbox_proposal_record, byte for byte:
+    a partner's own shipments, whether it serves, the carrier as itself or a token (by name where
+    both agreed); no other partner's shipment, no tour, no inputs digest."""
+    from udfs.consolidation import Proposal
+    from udfs.outputs import KAFKA, Sharing, counterpart, inbox_proposal_record, proposal
+
+    rng = random.Random(3)
+    partners = ["acme", "bolt-de", "cargo-9"]
+    for n in range(30):
+        involved = sorted(rng.sample(partners, rng.randrange(2, 4)))
+        shipments = sorted(f"{p}:{rng.choice(['S', 'Ü', '😀'])}-{n}-{p[0]}{i}"
+                           for p in involved for i in range(rng.randrange(1, 4)))
+        p = Proposal(proposal_id=uuid.uuid4().hex, partners=tuple(involved), shipments=tuple(shipments),
+                     assigned_partner=rng.choice(involved), km_separate=12.5, km_consolidated=7.25, km_saved=5.25,
+                     kernel_version="consolidation-3", inputs_digest="ab" * 32, created_at=1_762_120_000_000,
+                     offer_key="", tour=tuple(shipments))
+        sharing = Sharing(frozenset(rng.sample(partners, rng.randrange(0, 4))), frozenset())
+        messages = [m for kind, m in proposal(p, "key", sharing) if kind == KAFKA]
+        assert [m.topics for m in messages] == [(topic_names.PROPOSALS,)] + [(topic_names.inbox(x),) for x in involved]
+        for partner, message in zip(involved, messages[1:]):
+            record = inbox_proposal_record(p, partner, "key", sharing)
+            assert message.value == wire.encode(record, "InboxProposal")
+            java = jvm.call("Outputs", "inbox_proposal", {"proposal": _json(p._asdict()), "partner": partner,
+                                                          "key": "key", "sharing": sharing.as_text()})
+            assert bytes.fromhex(java) == message.value
+            assert record["shipments"] == sorted(s.split(":", 1)[1] for s in shipments if s.startswith(partner + ":"))
+            serves = p.assigned_partner == partner
+            assert record["serves"] == serves
+            assert record["carrier"] == (partner if serves else counterpart("key", partner, p.assigned_partner))
+            both = {partner, p.assigned_partner} <= sharing.named
+            assert record["carrier_partner_id"] == (p.assigned_partner if serves or both else None)
+            others = {s.split(":", 1)[1] for s in shipments if not s.startswith(partner + ":")}
+            assert not others & set(record["shipments"]) and p.inputs_digest not in record.values()
+            assert (record["group_deliveries"], record["group_partners"]) == (len(shipments), len(involved))
 
 
 def test_a_partner_learns_of_another_partner_s_shipment_once_whatever_follows(jvm):

@@ -26,6 +26,12 @@ OFFERS = MapStateDescriptor("offers", Types.STRING(), Types.PICKLED_BYTE_ARRAY()
 
 
 class Consolidator(KeyedBroadcastProcessFunction):
+    """Keyed by neighbourhood: the matches of its deliveries and the proposals made for their
+    groups; broadcast input: capacity offers. Each proposal goes whole to its table and to
+    coordination.proposals, and to each partner involved as its ``InboxProposal``."""
+
+    def __init__(self, inbox_key: str = "", sharing: outputs.Sharing = outputs.NOT_SHARED):
+        self._inbox_key, self._sharing = inbox_key, sharing
 
     def open(self, runtime_context):
         from udfs.kernels import warm_up_all
@@ -77,7 +83,7 @@ class Consolidator(KeyedBroadcastProcessFunction):
             self._pending.clear()
         proposals, changed = n.on_timer(timestamp, pending, self._offers_now(ctx))
         for p in proposals:
-            yield from outputs.proposal(p)
+            yield from outputs.proposal(p, self._inbox_key, self._sharing)
         if changed:  # unchanged: the state already holds it
             self._save(key, n)
         elif not (n.members or n.decided or n.promised):

@@ -10,6 +10,8 @@ import com.fasterxml.jackson.databind.JsonNode;
 
 import io.lastmile.udfs.AvroRecords;
 import io.lastmile.udfs.core.Colocation.Match;
+import io.lastmile.udfs.core.Consolidation;
+import io.lastmile.udfs.flink.Consolidator;
 import io.lastmile.udfs.flink.DeadLetters;
 import io.lastmile.udfs.flink.Disclosure;
 import io.lastmile.udfs.flink.Matcher;
@@ -67,6 +69,20 @@ public final class OutputsOps implements Harness.Ops {
                         m.get("overlap_end").asLong(), m.get("same_recipient").asBoolean(),
                         m.get("detected_at").asLong(), m.get("version").asLong(), m.get("retracted").asBoolean());
                 return HexFormat.of().formatHex(Matcher.inboxMatch(avro, match, args.get("a").asBoolean(),
+                        args.get("key").asText(), Matcher.Sharing.parse(args.get("sharing").asText())));
+            }
+            case "inbox_proposal": { // {"proposal": {fields of udfs.consolidation.Proposal}, "partner", "key", "sharing"} -> hex
+                JsonNode p = args.get("proposal");
+                List<String> partners = new ArrayList<>();
+                p.get("partners").forEach(v -> partners.add(v.asText()));
+                List<String> shipments = new ArrayList<>();
+                p.get("shipments").forEach(v -> shipments.add(v.asText()));
+                Consolidation.Proposal proposal = new Consolidation.Proposal(p.get("proposal_id").asText(), partners,
+                        shipments, p.get("assigned_partner").asText(), p.get("km_separate").asDouble(),
+                        p.get("km_consolidated").asDouble(), p.get("km_saved").asDouble(),
+                        p.get("kernel_version").asText(), p.get("inputs_digest").asText(), p.get("created_at").asLong(),
+                        p.get("offer_key").asText(), List.of());
+                return HexFormat.of().formatHex(Consolidator.inboxProposal(avro, proposal, args.get("partner").asText(),
                         args.get("key").asText(), Matcher.Sharing.parse(args.get("sharing").asText())));
             }
             case "disclose": { // [[retracted, until], ...] of one key, in order -> [[send, state after], ...]

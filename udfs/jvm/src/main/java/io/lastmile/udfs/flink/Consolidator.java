@@ -35,7 +35,8 @@ import io.lastmile.udfs.core.Consolidation.TimerResult;
  * <p>Links and unlinks wait in list state until the next timer applies them in arrival order
  * ({@link Neighbourhood#onTimer}); timers fire when a group becomes due and when a member's
  * window ends. Each proposal goes to ClickHouse {@code consolidation_proposals}, to
- * {@code coordination.proposals} and to the inbox of every partner involved.
+ * {@code coordination.proposals}, and to every partner involved as its {@code InboxProposal}
+ * ({@link #inboxProposal}).
  */
 public final class Consolidator extends KeyedBroadcastProcessFunction<Long, Matcher.Links, Offer, Void> {
     private static final long serialVersionUID = 1L;
@@ -43,6 +44,8 @@ public final class Consolidator extends KeyedBroadcastProcessFunction<Long, Matc
     public static final MapStateDescriptor<String, Offer> OFFERS =
             new MapStateDescriptor<>("offers", Types.STRING, TypeInformation.of(Offer.class));
 
+    private final String inboxKey;
+    private final Matcher.Sharing sharing;
     private final Outputs outputs;
     private transient ValueState<Neighbourhood> state;
     private transient ListState<Change> pending;
@@ -50,8 +53,29 @@ public final class Consolidator extends KeyedBroadcastProcessFunction<Long, Matc
     private transient Outputs.Call out;
     private transient AvroRecords avro;
 
-    public Consolidator(Outputs outputs) {
+    public Consolidator(String inboxKey, String sharing, Outputs outputs) {
+        this.inboxKey = inboxKey;
+        this.sharing = Matcher.Sharing.parse(sharing);
         this.outputs = outputs;
+    }
+
+    /** udfs.outputs.inbox_proposal_record, encoded: what {@code partner} of a proposal receives. */
+    public static byte[] inboxProposal(AvroRecords avro, Proposal p, String partner, String inboxKey,
+                                       Matcher.Sharing sharing) {
+        boolean serves = p.assignedPartner().equals(partner);
+        boolean named = serves || (sharing.named().contains(partner) && sharing.named().contains(p.assignedPartner()));
+        List<String> own = new ArrayList<>();
+        for (String s : p.shipments()) {
+            int colon = s.indexOf(':');
+            if (s.substring(0, colon).equals(partner)) {
+                own.add(s.substring(colon + 1));
+            }
+        }
+        own.sort(io.lastmile.udfs.core.Text.CODE_POINT_ORDER);
+        return avro.encode("InboxProposal", p.proposalId(), partner, own, serves,
+                serves ? partner : Matcher.counterpart(inboxKey, partner, p.assignedPartner()),
+                named ? p.assignedPartner() : null, p.shipments().size(), p.partners().size(), p.kmSaved(),
+                p.kernelVersion(), p.createdAt());
     }
 
     /** A CapacityOffer of the accepted rows ({@link Accepted}) as an {@link Offer}. */
@@ -117,14 +141,12 @@ public final class Consolidator extends KeyedBroadcastProcessFunction<Long, Matc
         TimerResult result = n.onTimer(timestamp, changes, offers);
         for (Proposal p : result.proposals()) {
             out.row("consolidation_proposals", Consolidation.proposalRow(p));
-            String[] targets = new String[1 + p.partners().size()];
-            targets[0] = Topics.PROPOSALS;
-            for (int i = 0; i < p.partners().size(); i++) {
-                targets[i + 1] = Topics.inbox(p.partners().get(i));
-            }
             out.message(p.proposalId(), avro.encode("ConsolidationProposal", p.proposalId(), p.partners(),
                     p.shipments(), p.assignedPartner(), p.kmSeparate(), p.kmConsolidated(), p.kmSaved(),
-                    p.kernelVersion(), p.inputsDigest(), p.createdAt()), targets);
+                    p.kernelVersion(), p.inputsDigest(), p.createdAt()), Topics.PROPOSALS);
+            for (String partner : p.partners()) {
+                out.message(p.proposalId(), inboxProposal(avro, p, partner, inboxKey, sharing), Topics.inbox(partner));
+            }
         }
         out.emit(ctx::output);
         if (result.changed()) { // unchanged: the state already holds it

@@ -60,7 +60,7 @@ public final class DeadLetters {
         message = kept.message();
         payload = kept.payload();
         String id = id(source, stage, reason);
-        out.row("dead_letters", id, receivedAt, source, partnerId, stage, reason, message, payload);
+        out.row("dead_letters", id, receivedAt, source, partnerId, stage, reason, message, payload, sha256(payload));
         byte[] value = avro.encode("DeadLetter", id, receivedAt, source, partnerId, stage, reason, message, payload);
         if (partnerId == null) {
             out.message(id, value, Topics.DEAD_LETTERS);

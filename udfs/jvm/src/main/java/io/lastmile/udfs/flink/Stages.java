@@ -47,13 +47,13 @@ public final class Stages {
 
     /** The Matcher's links by neighbourhood, with every accepted capacity offer broadcast, into the {@link Consolidator}. */
     public static SingleOutputStreamOperator<Void> consolidator(DataStream<Matcher.Links> links, DataStream<Row> accepted,
-                                                               Outputs outputs) {
+                                                               String inboxKey, String sharing, Outputs outputs) {
         DataStream<Offer> offers = accepted.filter(row -> "capacity_offers".equals(row.getField(Accepted.KIND)))
                 .name("capacity offers")
                 .map(Consolidator::offer, TypeInformation.of(Offer.class)).name("offers");
         return links.keyBy(Matcher.BY_NEIGHBOURHOOD, TypeInformation.of(Long.class))
                 .connect(offers.broadcast(Consolidator.OFFERS))
-                .process(new Consolidator(outputs), TypeInformation.of(Void.class));
+                .process(new Consolidator(inboxKey, sharing, outputs), TypeInformation.of(Void.class));
     }
 
     /** Vehicle positions ({@link KafkaRows}) decoded and checked: {@link Pings.VehiclePing}s on the
