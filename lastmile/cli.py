@@ -61,6 +61,42 @@ def cmd_status(args):
     return 0 if all(r.healthy for r in rows) else 1
 
 
+def cmd_audit(args):
+    from lastmile import audit
+
+    found = audit.audit(_config(args), args.proposal_id)
+    if args.json:
+        print(json.dumps(found, default=str))
+        return 0 if found["same_decision"] else 1
+    from rich.console import Console
+    from rich.table import Table
+
+    p = found["proposal"]
+    console = Console()
+    console.print(f"proposal [bold]{p['proposal_id']}[/bold]: {p['assigned_partner']} serves {len(p['shipments'])} "
+                  f"deliveries of {', '.join(found['partners'])} with offer {p['assigned_offer']}; "
+                  f"{p['km_separate']} km separately, {p['km_consolidated']} km together, {p['km_saved']} km saved")
+    console.print(f"kernel {found['kernel_version']}, decided at event time {found['decided_at']} ms, "
+                  f"inputs sha256 {found['inputs_digest']} (checked against the proposal and its id)")
+    table = Table(title="candidates considered")
+    for col in ("offer", "spare l / stops", "needs l / stops", "room", "on time", "km together", "km saved", ""):
+        table.add_column(col, justify="left" if col in ("offer", "") else "right")
+    yes_no = {True: "yes", False: "no", None: "-"}
+    for c in found["candidates"]:
+        table.add_row(c["offer_key"], f"{c['spare_volume_l']:g} / {c['spare_stops']}",
+                      f"{c['needs_volume_l']:g} / {c['needs_stops']}", yes_no[c["room"]], yes_no[c["on_time"]],
+                      "-" if c["km_consolidated"] is None else f"{c['km_consolidated']:.3f}",
+                      "-" if c["km_saved"] is None else f"{c['km_saved']:.3f}", "chosen" if c["chosen"] else "")
+    console.print(table)
+    for rule in found["constraints"]:
+        console.print(f"  - {rule}")
+    if found["same_decision"]:
+        console.print("replayed from the audit log: the same decision")
+        return 0
+    console.print("[red]replayed from the audit log: a different decision[/red]")
+    return 1
+
+
 def cmd_state(args):
     import pathlib
 
@@ -349,6 +385,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", metavar="DIR", help="a chk-N folder (default: the newest under LASTMILE_HOME)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_state)
+    p = sub.add_parser("audit", help="why a consolidation was proposed: its decision replayed from the audit log")
+    p.add_argument("proposal_id")
+    p.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    p.set_defaults(func=cmd_audit)
     p = sub.add_parser("partners", help="a secure stack's partners: their Kafka and ClickHouse accounts and rights; "
                                          "what each agreed to share in inboxes (share)")
     p.add_argument("action", choices=["add", "remove", "list", "share"])

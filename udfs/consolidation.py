@@ -121,6 +121,7 @@ class Proposal(NamedTuple):
     created_at: int
     offer_key: str
     tour: tuple[str, ...]  # partner:shipment in visiting order
+    inputs: str = ""  # the kernel's inputs as digested (canonical JSON): the audit log's record (lastmile audit)
 
 
 def neighbourhood_of(h3_cell: int) -> int:
@@ -384,7 +385,8 @@ def _proposal(group: list[Member], batch: _Batch, now: int) -> Proposal | None:
               "params": {"detour": DETOUR, "speed_mps": PLANNING_SPEED_MPS, "dwell_s": DWELL_S},
               "deliveries": [list(m) for m in group], "candidates": [list(o) for o in batch.candidates],
               "own_start": {p: list(v) for p, v in sorted(batch.own_start.items())}}
-    digest = hashlib.sha256(json.dumps(inputs, sort_keys=True, separators=(",", ":")).encode()).hexdigest()
+    canonical = json.dumps(inputs, sort_keys=True, separators=(",", ":"))
+    digest = hashlib.sha256(canonical.encode()).hexdigest()
     return Proposal(
         proposal_id=hashlib.sha256(f"{KERNEL_VERSION}\x1f{digest}".encode()).hexdigest()[:32],
         partners=tuple(sorted({m.partner_id for m in group})), shipments=tuple(sorted(m.key for m in group)),
@@ -392,4 +394,4 @@ def _proposal(group: list[Member], batch: _Batch, now: int) -> Proposal | None:
         km_consolidated=round(km_consolidated, 3),
         km_saved=round(round(km_separate, 3) - round(km_consolidated, 3), 3),  # adds up as shown
         kernel_version=KERNEL_VERSION, inputs_digest=digest, created_at=now, offer_key=offer.offer_key,
-        tour=tuple(group[i].key for i in tour))
+        tour=tuple(group[i].key for i in tour), inputs=canonical)

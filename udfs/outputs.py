@@ -11,7 +11,8 @@ which a Flink function gathers into one element per call (udfs.flink.outputs.gat
     co-location (a match,    colocations                coordination.colocations; both partners'       match_id
       or its retraction)                                inboxes once per other shipment (disclose)
     ETA update               eta_predictions            coordination.eta, the partner's inbox          partner:shipment
-    consolidation proposal   consolidation_proposals    coordination.proposals; every partner's inbox  proposal_id
+    consolidation proposal   consolidation_proposals,   coordination.proposals; every partner's inbox  proposal_id
+                               audit_log
                                                         its own part (inbox_proposal_record)
     dead letter              dead_letters               coordination.dead_letters                      dead_letter_id
 
@@ -31,7 +32,7 @@ import h3.api.basic_int as h3i
 from udfs import keys
 from udfs.contracts import topics, wire
 from udfs.records import DeadLetter, Source
-from udfs.rows import event_row, match_row, proposal_row
+from udfs.rows import audit_row, event_row, match_row, proposal_row
 
 if TYPE_CHECKING:
     from udfs.colocation import Match
@@ -177,6 +178,7 @@ def proposal(p: Proposal, inbox_key: str, sharing: Sharing = NOT_SHARED) -> Iter
     """A consolidation proposal: the table and the topic whole, and each partner involved its
     :func:`inbox_proposal_record`."""
     yield ROWS, Row("consolidation_proposals", proposal_row(p))
+    yield ROWS, Row("audit_log", audit_row(p))
     yield KAFKA, Message((topics.PROPOSALS,), p.proposal_id, wire.encode(proposal_record(p), "ConsolidationProposal"))
     for partner in p.partners:
         yield KAFKA, Message((topics.inbox(partner),), p.proposal_id,

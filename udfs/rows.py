@@ -31,6 +31,8 @@ COLUMNS = {
                                 "km_consolidated", "km_saved", "kernel_version", "inputs_digest", "created_at",
                                 "assigned_offer", "tour"),
     "dead_letters": DEAD_LETTER_COLUMNS,
+    # each automated decision with what it was made from (lastmile audit): the pipeline's alone
+    "audit_log": ("decision_id", "kind", "created_at", "kernel_version", "inputs_digest", "inputs"),
 }
 
 
@@ -58,6 +60,11 @@ def event_row(stream: str, r: dict, source: Source, ingested_at: int) -> tuple:
 def match_row(m: Match) -> tuple:
     return (m.match_id, m.partner_a, m.shipment_a, m.partner_b, m.shipment_b, m.h3_cell, m.distance_m,
             m.overlap_start, m.overlap_end, m.same_recipient, m.detected_at, m.version, int(m.retracted))
+
+
+def audit_row(p: Proposal) -> tuple:
+    """The ``audit_log`` row of a proposal: its kernel's inputs, as digested."""
+    return (p.proposal_id, "proposal", p.created_at, p.kernel_version, p.inputs_digest, p.inputs)
 
 
 def proposal_row(p: Proposal) -> tuple:

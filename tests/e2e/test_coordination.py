@@ -224,3 +224,26 @@ def test_consolidation_proposals_group_co_located_deliveries_within_capacity(coo
     partner = rows[0][1][0]
     inbox = [wire.decode(v)[0] for *_, v in read_topic(stack.kafka_bootstrap, topics.inbox_topic(partner))]
     assert rows[0][0] in {r.get("proposal_id") for r in inbox}
+
+
+def test_lastmile_audit_replays_why_each_proposal_was_made(coordinated, ch, stack):
+    """Every proposal has its inputs in audit_log; `lastmile audit` checks them against the
+    proposal's digest and id and replays the decision: the same offer, the same kilometres."""
+    from tests_env import env_for, lastmile
+
+    rows = ch.query(f"SELECT proposal_id, assigned_offer, inputs_digest FROM consolidation_proposals FINAL "
+                    f"WHERE startsWith(assigned_partner, '{PREFIX}') ORDER BY proposal_id").result_rows
+    logged = dict(ch.query("SELECT decision_id, inputs_digest FROM audit_log FINAL WHERE kind = 'proposal'").result_rows)
+    assert rows and all(logged.get(pid) == digest for pid, _, digest in rows)
+    env = env_for(stack)
+    for proposal_id, offer, _ in rows[:3]:
+        found = json.loads(lastmile(env, "audit", proposal_id, "--json").stdout.strip().splitlines()[-1])
+        assert found["same_decision"] and found["chosen_offer"] == offer
+        assert any(c["chosen"] and c["room"] and c["on_time"] for c in found["candidates"])
+        human = lastmile(env, "audit", proposal_id).stdout
+        assert "the same decision" in human and offer in human
+    import subprocess
+    import sys
+    missing = subprocess.run([sys.executable, "-m", "lastmile.cli", "audit", "no-such-proposal"], env=env,
+                             capture_output=True, text=True, timeout=120)
+    assert missing.returncode != 0 and "no proposal" in missing.stderr and "Traceback" not in missing.stderr

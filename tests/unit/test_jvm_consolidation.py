@@ -10,6 +10,7 @@ too: a cosine an ulp off rarely survives the rounding of the sums).
 """
 from __future__ import annotations
 
+import hashlib
 import math
 import pickle
 import random
@@ -506,6 +507,7 @@ def run_scenario(jvm, seed: int, steps: int, district: bool = False) -> dict:
             assert list(j["record"]) == list(record)  # the schema's field order
             assert j["row"] == [list(v) if isinstance(v, tuple) else v for v in proposal_row(p)], context
             assert p.kernel_version == KERNEL_VERSION
+            assert j["inputs"] == p.inputs and hashlib.sha256(p.inputs.encode()).hexdigest() == p.inputs_digest
         assert java_state(java["state"]) == python_state(n), context
         assert java["state"]["empty"] == (not (n.members or n.decided or n.promised))
         counts["proposals"] += len(proposals)

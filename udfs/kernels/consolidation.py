@@ -411,9 +411,14 @@ def _path_metres_reference(d, path) -> float:
 
 def plan_groups_reference(group_offsets, lat, lng, window_start, window_end, volume_l, partner, own_lat, own_lng,
                           decision_ms, cand_offsets, cand_partner, cand_lat, cand_lng, cand_from, cand_to,
-                          cand_spare_volume, cand_spare_stops, detour, speed_mps, dwell_s):
+                          cand_spare_volume, cand_spare_stops, detour, speed_mps, dwell_s, trace=None):
     """The same planning in plain Python, one step at a time (the specification).
-    Returns lists ``(chosen, km_separate, km_consolidated, order)`` as :func:`plan_groups`."""
+    Returns lists ``(chosen, km_separate, km_consolidated, order)`` as :func:`plan_groups`.
+
+    ``trace``: a list that gets, per group, what was checked of each candidate row: the volume
+    and stops it would take from the other partners, whether it has the room, whether a tour
+    reaches every stop in time (and the km of the first that does), the group's km alone
+    (udfs.audit explains a proposal with it)."""
     n_groups = len(group_offsets) - 1
     chosen, km_separate, km_consolidated = [-1] * n_groups, [0.0] * n_groups, [math.nan] * n_groups
     order = [-1] * len(lat)
@@ -426,9 +431,15 @@ def plan_groups_reference(group_offsets, lat, lng, window_start, window_end, vol
             for q in range(k + 1, n):
                 stop_metres[k][q] = stop_metres[q][k] = _haversine_m(*points[k], *points[q])
 
-        roomy = [c for c in range(int(cand_offsets[g]), int(cand_offsets[g + 1]))
-                 if sum(float(volume_l[r]) for r in rows if partner[r] != cand_partner[c]) <= cand_spare_volume[c]
-                 and sum(1 for r in rows if partner[r] != cand_partner[c]) <= cand_spare_stops[c]]
+        needs = {c: (sum(float(volume_l[r]) for r in rows if partner[r] != cand_partner[c]),
+                     sum(1 for r in rows if partner[r] != cand_partner[c]))
+                 for c in range(int(cand_offsets[g]), int(cand_offsets[g + 1]))}
+        roomy = [c for c, (volume, stops) in needs.items()
+                 if volume <= cand_spare_volume[c] and stops <= cand_spare_stops[c]]
+        checked = {c: {"needs_volume_l": volume, "needs_stops": stops, "room": c in roomy, "on_time": None,
+                       "km_consolidated": None} for c, (volume, stops) in needs.items()}
+        if trace is not None:
+            trace.append({"candidates": checked, "km_separate": None})
         if not roomy:  # no candidate has the room: nothing to plan, the partners' own km are not needed
             km_separate[g] = math.nan
             continue
@@ -446,6 +457,8 @@ def plan_groups_reference(group_offsets, lat, lng, window_start, window_end, vol
             d = _matrix_reference(start, own_stops, points, stop_metres)
             separate += _path_metres_reference(d, _open_tour_reference(d)) * detour / 1000.0
         km_separate[g] = separate
+        if trace is not None:
+            trace[-1]["km_separate"] = separate
 
         deadline_order = [0] + sorted(range(1, n + 1), key=lambda k: (int(window_end[rows[k - 1]]),
                                                                      int(window_start[rows[k - 1]]), k))
@@ -465,6 +478,9 @@ def plan_groups_reference(group_offsets, lat, lng, window_start, window_end, vol
                 if on_time:
                     feasible.append((c, _path_metres_reference(d, path) * detour / 1000.0, path))
                     break
+            checked[c]["on_time"] = bool(feasible) and feasible[-1][0] == c
+            if checked[c]["on_time"]:
+                checked[c]["km_consolidated"] = feasible[-1][1]
         if not feasible:
             continue
         best_c, best_km, best_path = feasible[0]

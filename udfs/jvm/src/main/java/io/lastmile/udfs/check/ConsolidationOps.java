@@ -193,6 +193,7 @@ public final class ConsolidationOps implements Harness.Ops {
             out.put("row", Consolidation.proposalRow(p));
             out.put("offer_key", p.offerKey());
             out.put("tour", p.tour());
+            out.put("inputs", p.inputs());
             proposals.add(out);
         }
         Map<String, Object> out = new HashMap<>();

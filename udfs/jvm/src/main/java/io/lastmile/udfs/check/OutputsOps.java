@@ -81,7 +81,7 @@ public final class OutputsOps implements Harness.Ops {
                         shipments, p.get("assigned_partner").asText(), p.get("km_separate").asDouble(),
                         p.get("km_consolidated").asDouble(), p.get("km_saved").asDouble(),
                         p.get("kernel_version").asText(), p.get("inputs_digest").asText(), p.get("created_at").asLong(),
-                        p.get("offer_key").asText(), List.of());
+                        p.get("offer_key").asText(), List.of(), "");
                 return HexFormat.of().formatHex(Consolidator.inboxProposal(avro, proposal, args.get("partner").asText(),
                         args.get("key").asText(), Matcher.Sharing.parse(args.get("sharing").asText())));
             }

@@ -75,10 +75,11 @@ public final class Consolidation {
         }
     }
 
-    /** udfs.consolidation.Proposal; {@code shipments} and {@code tour} hold {@code partner:shipment}. */
+    /** udfs.consolidation.Proposal; {@code shipments} and {@code tour} hold {@code partner:shipment};
+     * {@code inputs} the kernel's inputs as digested (the audit log's record). */
     public record Proposal(String proposalId, List<String> partners, List<String> shipments, String assignedPartner,
                            double kmSeparate, double kmConsolidated, double kmSaved, String kernelVersion,
-                           String inputsDigest, long createdAt, String offerKey, List<String> tour)
+                           String inputsDigest, long createdAt, String offerKey, List<String> tour, String inputs)
             implements Serializable {
     }
 
@@ -332,7 +333,8 @@ public final class Consolidation {
         Map<String, Object> ownStart = new HashMap<>();
         batch.ownStart().forEach((p, v) -> ownStart.put(p, List.of(v[0], v[1])));
         inputs.put("own_start", ownStart);
-        String digest = sha256Hex(PythonJson.dumps(inputs));
+        String canonical = PythonJson.dumps(inputs);
+        String digest = sha256Hex(canonical);
         TreeSet<String> partners = new TreeSet<>(Text.CODE_POINT_ORDER);
         String[] shipments = new String[group.size()];
         for (int i = 0; i < shipments.length; i++) {
@@ -348,7 +350,7 @@ public final class Consolidation {
         return new Proposal(sha256Hex(KERNEL_VERSION + "\u001f" + digest).substring(0, 32),
                 List.copyOf(partners), List.of(shipments), offer.partnerId(), kmSeparate, kmConsolidated,
                 round3(kmSeparate - kmConsolidated),  // adds up as shown
-                KERNEL_VERSION, digest, now, offer.offerKey(), List.of(tour));
+                KERNEL_VERSION, digest, now, offer.offerKey(), List.of(tour), canonical);
     }
 
     /** Python's {@code round(x, 3)}: the exact binary value rounded half-even to 3 decimals, the

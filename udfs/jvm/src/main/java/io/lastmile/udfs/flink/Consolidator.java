@@ -141,6 +141,8 @@ public final class Consolidator extends KeyedBroadcastProcessFunction<Long, Matc
         TimerResult result = n.onTimer(timestamp, changes, offers);
         for (Proposal p : result.proposals()) {
             out.row("consolidation_proposals", Consolidation.proposalRow(p));
+            out.row("audit_log", p.proposalId(), "proposal", p.createdAt(), p.kernelVersion(), p.inputsDigest(),
+                    p.inputs());
             out.message(p.proposalId(), avro.encode("ConsolidationProposal", p.proposalId(), p.partners(),
                     p.shipments(), p.assignedPartner(), p.kmSeparate(), p.kmConsolidated(), p.kmSaved(),
                     p.kernelVersion(), p.inputsDigest(), p.createdAt()), Topics.PROPOSALS);
