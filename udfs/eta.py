@@ -29,6 +29,8 @@ Pure Python and numpy (no pyflink import); the Flink operator is a thin wrapper.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
+import json
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -74,6 +76,19 @@ class EtaUpdate(NamedTuple):
     predicted_at: int
     eta: int
     model_version: str
+    inputs_digest: str = ""  # SHA-256 of what the van's prediction was made from (eta_inputs)
+
+
+def eta_inputs(partner_id: str, vehicle_id: str, ping, ordered, speeds) -> str:
+    """What a van's prediction is made from, as canonical JSON (its digest is every ETA update's
+    ``inputs_digest``): the model, the van, its last position, its remaining stops in visiting
+    order (shipment, destination, window start) and each leg's learned speed at the position's
+    hour (m/s, pace included, to the micrometre per second: the JVM's and this module's pace
+    may differ in the last bit; the model looks later hours up in the same learned speeds)."""
+    ts, lat, lng = ping[:3]
+    return json.dumps([MODEL_VERSION, partner_id, vehicle_id, [ts, lat, lng],
+                       [[s.shipment_id, s.lat, s.lng, s.window_start] for s in ordered],
+                       [round(float(v), 6) for v in speeds]], separators=(",", ":"))
 
 
 class Assign(NamedTuple):
@@ -309,9 +324,15 @@ class Route:
     def predict(self, speed_of: SpeedOf, detour: float = DETOUR, dwell_s: float = DWELL_S,
                 use_pace: bool = True) -> np.ndarray:
         """Arrival (epoch ms) at every remaining stop, in :meth:`plan` order, from the last position."""
+        return self._predict(speed_of, detour, dwell_s, use_pace)[0]
+
+    def _predict(self, speed_of: SpeedOf, detour: float, dwell_s: float, use_pace: bool
+                 ) -> tuple[np.ndarray, np.ndarray]:
+        """:meth:`predict`, and the legs' speeds at the position's hour (m/s, pace included: the
+        first pass's, looked up in the learned speeds alone, whatever the kernel)."""
         ordered, between = self.plan()
         if not ordered or self.last_ping is None:
-            return np.empty(0, dtype=np.int64)
+            return np.empty(0, dtype=np.int64), np.empty(0)
         ts, lat, lng = self.last_ping[:3]
         cells = (midpoint_cell(lat, lng, ordered[0].lat, ordered[0].lng), *between)
         stop_lat = np.array([s.lat for s in ordered])
@@ -320,12 +341,18 @@ class Route:
         batch = (np.array([lat]), np.array([lng]), np.array([ts], dtype=np.int64),
                  np.array([0, len(ordered)], dtype=np.int64), stop_lat, stop_lng, not_before)
         hour, pace = hour_of_week(ts), (self.pace_factor() if use_pace else 1.0)
-        speeds = np.array([speed_of(c, hour) for c in cells]) * pace
-        first = eta_batch(*batch, speeds, detour, dwell_s, 1.0)
+        at_hour = np.array([speed_of(c, hour) for c in cells]) * pace
+        first = eta_batch(*batch, at_hour, detour, dwell_s, 1.0)
         # Second pass: each leg at the speed of the hour it starts (after the previous stop).
         departs = np.concatenate(([ts], np.maximum(first[:-1], not_before[:-1]) + int(dwell_s * 1000)))
         speeds = np.array([speed_of(c, hour_of_week(int(t))) for c, t in zip(cells, departs)]) * pace
-        return eta_batch(*batch, speeds, detour, dwell_s, 1.0)
+        return eta_batch(*batch, speeds, detour, dwell_s, 1.0), at_hour
+
+    def inputs_digest(self, speeds) -> str:
+        """SHA-256 of what a prediction was made from (:func:`eta_inputs`), for the audit trail."""
+        ordered, _ = self.plan()
+        return hashlib.sha256(eta_inputs(self.partner_id, self.vehicle_id, self.last_ping, ordered, speeds).encode()
+                              ).hexdigest()
 
     def updates(self, speed_of: SpeedOf) -> list[EtaUpdate]:
         """The ETA updates worth emitting after the last position (see the module docstring)."""
@@ -334,13 +361,17 @@ class Route:
         ordered, _ = self.plan()
         at = self.last_ping[0]
         out = []
-        for stop, eta in zip(ordered, self.predict(speed_of).tolist()):
+        etas, speeds = self._predict(speed_of, DETOUR, DWELL_S, True)
+        digest = None
+        for stop, eta in zip(ordered, etas.tolist()):
             last = self.emitted.get(stop.shipment_id)
             moved = abs(eta - last[1]) if last is not None else 0
             if (last is None or moved > max(EMIT_CHANGE_MS, EMIT_CHANGE_SHARE * (eta - at))
                     or at - last[0] >= EMIT_INTERVAL_MS):
                 self.emitted[stop.shipment_id] = (at, eta)
-                out.append(EtaUpdate(self.partner_id, stop.shipment_id, self.vehicle_id, at, eta, MODEL_VERSION))
+                digest = digest or self.inputs_digest(speeds)
+                out.append(EtaUpdate(self.partner_id, stop.shipment_id, self.vehicle_id, at, eta, MODEL_VERSION,
+                                     digest))
         return out
 
 

@@ -491,7 +491,7 @@ class Agreement:
     def __init__(self):
         self.updates = self.equal = self.eta_equal = self.calls = self.calls_equal = 0
         self.worst_ms = 0
-        self.decisions_differ = 0
+        self.decisions_differ = self.digests_differ = 0
 
     def add(self, java, python):
         self.calls += 1
@@ -500,7 +500,9 @@ class Agreement:
         pk = {(u[1], u[3]): u[4] for u in python}
         self.updates += len(pk)
         self.decisions_differ += len(jk.keys() ^ pk.keys())
+        digests = {(u[1], u[3]): (u[6], v[6]) for u in java for v in python if (u[1], u[3]) == (v[1], v[3])}
         for k in jk.keys() & pk.keys():
+            self.digests_differ += digests[k][0] != digests[k][1]
             self.equal += 1
             self.eta_equal += jk[k] == pk[k]
             self.worst_ms = max(self.worst_ms, abs(jk[k] - pk[k]))
@@ -555,7 +557,7 @@ def test_routes_of_a_hundred_stops_agree_interval_by_interval(jvm):
                 assert close(jvm.call("Eta", "route_state", name), j_route_state(ref_route))
     report(reference, numba)
     assert len(REFERENCE_CALLS) - kernel_calls > 1_000  # the Python route did predict with the reference
-    assert reference.updates > 3_000
+    assert reference.updates > 3_000 and reference.digests_differ == 0
     assert reference.calls_equal >= 0.99 * reference.calls and reference.worst_ms <= 1
     assert numba.decisions_differ <= 0.01 * numba.updates and numba.worst_ms <= 3
 
@@ -640,6 +642,6 @@ def test_a_simulated_city_replayed_through_both_gives_the_same_updates(jvm):
     print(f"{close.inexact} of {close.floats} segment and pace floats one ulp or so apart")
     assert states_equal >= 0.95 * len(ref_routes) and close.inexact <= 0.005 * close.floats
     assert len(REFERENCE_CALLS) - kernel_calls > 1_000
-    assert published_total > 1_000 and reference.updates > 2_000
+    assert published_total > 1_000 and reference.updates > 2_000 and reference.digests_differ == 0
     assert reference.calls_equal >= 0.99 * reference.calls and reference.worst_ms <= 1
     assert numba.decisions_differ <= 0.01 * numba.updates and numba.worst_ms <= 3

@@ -86,7 +86,7 @@ def test_output_records_encode_to_the_same_single_object_bytes(jvm):
                                   "created_at": 1_762_120_000_000},
         "EtaUpdate": lambda: {"partner_id": "acme", "shipment_id": "S-9", "vehicle_id": "van-1",
                               "predicted_at": 1_762_128_000_000, "eta": 1_762_131_000_123,
-                              "model_version": "eta-2/profiles-r9-hour-factors"},
+                              "model_version": "eta-2/profiles-r9-hour-factors", "inputs_digest": "ab" * 32},
         "ConsolidationProposal": lambda: {
             "proposal_id": uuid.uuid4().hex, "partners": ["acme", "bolt"], "shipments": ["acme:S1", "bolt:T1"],
             "assigned_partner": "acme", "km_separate": 12.345, "km_consolidated": 7.0, "km_saved": 5.345,

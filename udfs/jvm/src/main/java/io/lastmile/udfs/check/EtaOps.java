@@ -181,7 +181,7 @@ public final class EtaOps implements Harness.Ops {
                 List<Object> out = new ArrayList<>();
                 for (EtaUpdate u : Eta.applyInterval(route, values, speedOf(a.get(2)))) {
                     out.add(List.of(u.partnerId(), u.shipmentId(), u.vehicleId(), u.predictedAt(), u.eta(),
-                            u.modelVersion()));
+                            u.modelVersion(), u.inputsDigest()));
                 }
                 return out;
             }

@@ -45,7 +45,38 @@ public final class Eta {
 
     /** udfs.eta.EtaUpdate: the fields of the {@code EtaUpdate} record. */
     public record EtaUpdate(String partnerId, String shipmentId, String vehicleId, long predictedAt, long eta,
-                            String modelVersion) implements Serializable {
+                            String modelVersion, String inputsDigest) implements Serializable {
+    }
+
+    /** udfs.eta.eta_inputs: what a van's prediction is made from, as canonical JSON. */
+    public static String etaInputs(String partnerId, String vehicleId, Ping ping, Stop[] ordered, double[] speeds,
+                                   int n) {
+        List<Object> stops = new ArrayList<>(n);
+        List<Object> legs = new ArrayList<>(n);
+        for (int i = 0; i < n; i++) {
+            Stop s = ordered[i];
+            stops.add(List.of(s.shipmentId(), s.lat(), s.lng(), s.windowStart()));
+            legs.add(round6(speeds[i]));
+        }
+        return PythonJson.dumps(List.of(MODEL_VERSION, partnerId, vehicleId, List.of(ping.ts(), ping.lat(), ping.lng()),
+                stops, legs));
+    }
+
+    /** Python's {@code round(x, 6)}: the exact binary value rounded half-even to 6 decimals. */
+    static double round6(double x) {
+        if (!Double.isFinite(x)) {
+            return x;
+        }
+        return Math.copySign(new java.math.BigDecimal(x).setScale(6, java.math.RoundingMode.HALF_EVEN).doubleValue(), x);
+    }
+
+    private static String sha256Hex(String text) {
+        try {
+            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
+                    .digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+        } catch (java.security.NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
     }
 
     /** What a route last emitted for a shipment: when (the ping's event time) and the ETA. */
@@ -115,6 +146,7 @@ public final class Eta {
         private transient double[] stopLng;
         private transient long[] notBefore;
         private transient double[] speeds;
+        private transient double[] atHour; // the legs' speeds at the position's hour (the inputs digest's)
         private transient long[] first;
         private transient long[] etas;
 
@@ -187,6 +219,7 @@ public final class Eta {
                 stopLng = new double[n];
                 notBefore = new long[n];
                 speeds = new double[n];
+                atHour = new double[n];
                 first = new long[n];
                 etas = new long[n];
                 for (int i = 0; i < n; i++) {
@@ -228,6 +261,7 @@ public final class Eta {
             for (int i = 0; i < n; i++) {
                 speeds[i] = speedOf.speed(legCells[i], hour) * pace;
             }
+            System.arraycopy(speeds, 0, atHour, 0, n);
             EtaKernel.etaVan(lat, lng, ts, 0, n, stopLat, stopLng, notBefore, speeds, detour, dwellS, 1.0, first);
             // Second pass: each leg at the speed of the hour it starts (after the previous stop).
             long dwellMs = (long) (dwellS * 1000);
@@ -253,6 +287,7 @@ public final class Eta {
             }
             int n = predictInto(speedOf, DETOUR, DWELL_S, true);
             long at = lastPing.ts();
+            String digest = null;
             for (int i = 0; i < n; i++) {
                 String shipment = ordered[i].shipmentId();
                 long eta = etas[i];
@@ -261,7 +296,10 @@ public final class Eta {
                 if (last == null || moved > Math.max((double) EMIT_CHANGE_MS, EMIT_CHANGE_SHARE * (eta - at))
                         || at - last.at() >= EMIT_INTERVAL_MS) {
                     emitted.put(shipment, new Emitted(at, eta));
-                    out.add(new EtaUpdate(partnerId, shipment, vehicleId, at, eta, MODEL_VERSION));
+                    if (digest == null) {
+                        digest = sha256Hex(etaInputs(partnerId, vehicleId, lastPing, ordered, atHour, n));
+                    }
+                    out.add(new EtaUpdate(partnerId, shipment, vehicleId, at, eta, MODEL_VERSION, digest));
                 }
             }
         }

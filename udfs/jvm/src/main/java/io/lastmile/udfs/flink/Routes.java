@@ -193,9 +193,10 @@ public final class Routes extends KeyedBroadcastProcessFunction<String, Routes.I
         }
         for (EtaUpdate u : Eta.applyInterval(r, inOrder, speeds(ctx).table(speedsUpto))) {
             out.row("eta_predictions", u.partnerId(), u.shipmentId(), u.vehicleId(), u.predictedAt(), u.eta(),
-                    u.modelVersion());
+                    u.modelVersion(), u.inputsDigest());
             out.message(u.partnerId() + ":" + u.shipmentId(), avro.encode("EtaUpdate", u.partnerId(), u.shipmentId(),
-                    u.vehicleId(), u.predictedAt(), u.eta(), u.modelVersion()), Topics.ETA, Topics.inbox(u.partnerId()));
+                    u.vehicleId(), u.predictedAt(), u.eta(), u.modelVersion(), u.inputsDigest()), Topics.ETA,
+                    Topics.inbox(u.partnerId()));
         }
         for (Input in : values) { // clean-up timers: a day after a stop's window opened or the van's last ping
             if (in.change instanceof Stops.Assign a) {
