@@ -17,6 +17,7 @@ from faults import FaultStack
 
 from lastmile import credentials, migrations
 from lastmile.clickhouse import http_client
+from udfs.contracts import wire
 
 PORTS = {"kafka": 17092, "controller": 17093, "http": 17123, "native": 17900}
 A, B = "sec-alpha", "sec-bravo"
@@ -309,6 +310,23 @@ def test_the_coordination_job_runs_on_the_secure_stack(secure, tmp_path):
     for partner, count in by_partner.items():
         own = read_topic_as(secure, f"partners.{partner}.dead_letters")
         assert len({key for key, _ in own}) == count, partner
+    # the topic scan: what each partner's inbox holds names no raw location, no recipient key, and
+    # no other partner or its shipments (nobody agreed to be named here)
+    city = ("sec-alpha-parcel", "sec-bravo-express")
+    shipments = {p: {s for (s,) in ch.query("SELECT DISTINCT shipment_id FROM delivery_tasks WHERE partner_id = "
+                                              "{p:String}", parameters={"p": p}).result_rows} for p in city}
+    for partner in city:
+        other = next(p for p in city if p != partner)
+        kinds = set()
+        for _, value in read_topic_as(secure, f"partners.{partner}.inbox"):
+            record, schema = wire.decode(value)
+            kinds.add(schema.name)
+            fields = [f["name"] for f in schema.parsed["fields"]]
+            assert not [f for f in fields if any(f == r or f.endswith("_" + r) for r in RAW)], (schema.name, fields)
+            assert record["partner_id"] == partner
+            values = {str(v) for v in record.values()} | {str(v) for v in record.get("shipments", [])}
+            assert not values & (shipments[other] | {other}), (schema.name, values & (shipments[other] | {other}))
+        assert {"InboxMatch", "EtaUpdate", "InboxProposal"} >= kinds >= {"InboxMatch", "EtaUpdate"}, kinds
 
 
 def test_fake_tasks_around_a_match_do_not_locate_the_competitor_s_destination(secure):
@@ -325,7 +343,6 @@ def test_fake_tasks_around_a_match_do_not_locate_the_competitor_s_destination(se
     from confluent_kafka import Producer
     from samples import HOUR, valid
 
-    from udfs.contracts import wire
     from udfs.geo import haversine_m
 
     attacker, victim = "tri-attacker", "tri-victim"
