@@ -34,7 +34,8 @@ down:
 status: install
 	$(LASTMILE) status
 
-# Start the local stack, simulate a 5-partner city into Kafka, run the coordination job, print the result.
+# Start the local stack, simulate a 5-partner city into Kafka, run the coordination job, print the
+# result, then the KPI table and the report with its charts (.lastmile/report.html).
 # It starts from empty topics and tables: a second demo would otherwise read the first
 # one's events again (the same event times: late duplicates by the thousands).
 demo: install
@@ -43,6 +44,7 @@ demo: install
 	$(LASTMILE) up
 	$(LASTMILE) simulate --partners 5 --tasks-per-day 5000 --events 100000 --truth .lastmile/demo-truth.json
 	$(LASTMILE) run --bounded
+	$(LASTMILE) report --html .lastmile/report.html
 
 # The whole suite. The test stack (own ports, own home) is started by the tests and
 # stopped at the end; the `down` below also catches a run that was killed midway.

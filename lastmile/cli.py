@@ -61,6 +61,34 @@ def cmd_status(args):
     return 0 if all(r.healthy for r in rows) else 1
 
 
+def cmd_report(args):
+    import pathlib
+
+    from lastmile import kpis, report
+
+    config = _config(args)
+    if args.partner:
+        from udfs.contracts.topics import check_partner_id
+
+        try:
+            check_partner_id(args.partner)
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+    period = kpis.Period(args.since, args.until)
+    found = report.build(config, period, args.partner)
+    if args.html:
+        path = pathlib.Path(args.html).absolute()
+        report.write_html(config, found, period, path)
+        found["html"] = str(path)
+    if args.json:
+        print(json.dumps(found, default=str))
+        return 0
+    report.print_table(found)
+    if args.html:
+        print(f"report with charts: {found['html']}")
+    return 0
+
+
 def cmd_audit(args):
     from lastmile import audit
 
@@ -271,16 +299,16 @@ def cmd_simulate(args):
 
 
 def cmd_run(args):
-    from lastmile import report, run
+    from lastmile import run, run_summary
 
     config = _config(args)
     seconds = run.run(config, bounded=args.bounded, jobmanager=args.jobmanager, progress=not args.json)
     finished_at_ms = int(time.time() * 1000)  # every row is in ClickHouse: the sinks flushed at the end of input
     if args.json:
         print(json.dumps({"seconds": round(seconds, 1), "finished_at_ms": finished_at_ms,
-                          **report.summary(config)}))
+                          **run_summary.summary(config)}))
     else:
-        report.print_summary(report.summary(config), seconds)
+        run_summary.print_summary(run_summary.summary(config), seconds)
 
 
 def cmd_bench(args):
@@ -385,6 +413,13 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--checkpoint", metavar="DIR", help="a chk-N folder (default: the newest under LASTMILE_HOME)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_state)
+    p = sub.add_parser("report", help="the ecosystem's KPIs per partner (docs/kpis.md): a table, JSON or HTML charts")
+    p.add_argument("--since", type=_date, help="first day (UTC, inclusive)")
+    p.add_argument("--until", type=_date, help="last day (UTC, inclusive)")
+    p.add_argument("--partner", help="one partner only")
+    p.add_argument("--json", action="store_true", help="one JSON object on the last line")
+    p.add_argument("--html", metavar="FILE", help="also write one self-contained HTML file with the charts")
+    p.set_defaults(func=cmd_report)
     p = sub.add_parser("audit", help="why a consolidation was proposed: its decision replayed from the audit log")
     p.add_argument("proposal_id")
     p.add_argument("--json", action="store_true", help="one JSON object on the last line")
@@ -506,6 +541,15 @@ def _duration_s(text: str) -> float:
     units = {"s": 1, "m": 60, "h": 3600}
     number, unit = (text[:-1], text[-1]) if text and text[-1] in units else (text, "s")
     return _positive_float(number) * units[unit]
+
+
+def _date(text: str):
+    import datetime as dt
+
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a date YYYY-MM-DD, got {text!r}") from None
 
 
 def _timestamp_ms(text: str) -> int:

@@ -30,6 +30,7 @@ RUNTIME_REQUIREMENTS = [
     "clickhouse-connect==1.12.0",
     "clickhouse-driver==0.2.11",
     "rich==15.0.0",
+    "plotly==7.1.0",  # lastmile report --html: charts in one self-contained file
 ]
 
 TEST_REQUIREMENTS = [

@@ -1,0 +1,133 @@
+"""The ecosystem's KPIs per partner over a period, from the aggregates ClickHouse keeps up to
+date (infra/clickhouse/migrations/0007_kpis.sql; each KPI's definition and SQL in
+docs/kpis.md). Days are UTC days of event time; ``since`` and ``until`` are inclusive.
+
+Every query reads an aggregate table or a small result table (``colocations``,
+``consolidation_proposals``), never the raw event tables.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+
+from lastmile.config import Config
+
+#: KPI -> (unit, what it is), in the order the report shows them.
+KPIS = {
+    "parcels_delivered": ("shipments", "shipments with a DELIVERED status that day"),
+    "attempts": ("events", "DELIVERED and FAILED_ATTEMPT statuses"),
+    "missed_delivery_rate": ("share", "FAILED_ATTEMPT / attempts"),
+    "on_time_rate": ("share", "shipments delivered inside their task's window / delivered with a known window"),
+    "received": ("events", "accepted events (tasks, statuses, positions, offers)"),
+    "feed_latency_p50_ms": ("ms", "ingested_at - event_time at an event's first arrival, median"),
+    "feed_latency_p95_ms": ("ms", "the same, 95th percentile"),
+    "feed_latency_p99_ms": ("ms", "the same, 99th percentile"),
+    "dead_letters": ("records", "refused records"),
+    "error_rate": ("share", "dead letters / (accepted events + dead letters)"),
+    "colocations": ("pairs", "current co-located pairs the partner is part of (overlap starting in the period)"),
+    "colocation_rate": ("share", "the partner's tasks with at least one current co-location / its tasks"),
+    "proposals": ("proposals", "consolidation proposals the partner is part of"),
+    "km_saved_upper_bound": ("km", "km_saved of those proposals (depot-to-group trips: an upper bound)"),
+    "eta_mae_s": ("s", "mean |last ETA - delivery| of delivered shipments with an ETA"),
+}
+
+
+@dataclasses.dataclass(frozen=True)
+class Period:
+    since: dt.date | None = None
+    until: dt.date | None = None
+
+    def where(self, column: str) -> str:
+        """A SQL condition on the date ``column`` (parameters ``since``, ``until``)."""
+        parts = ([f"{column} >= {{since:Date}}"] if self.since else []) + (
+            [f"{column} <= {{until:Date}}"] if self.until else [])
+        return " AND ".join(parts) or "1"
+
+    def parameters(self) -> dict:
+        return {k: v for k, v in (("since", self.since), ("until", self.until)) if v is not None}
+
+
+def _rate(part, whole):
+    return round(part / whole, 6) if whole else None
+
+
+def compute(config: Config, period: Period = Period(), partner: str | None = None) -> dict[str, dict]:
+    """``{partner_id: {kpi: value}}`` for every partner with data in the period (or ``partner``)."""
+    from lastmile.clickhouse import http_client
+
+    client = http_client(config)
+    params = {**period.parameters(), **({"partner": partner} if partner else {})}
+    who = "partner_id = {partner:String}" if partner else "1"
+
+    def rows(sql: str) -> list:
+        return client.query(sql.replace("{who}", who), parameters=params).result_rows
+
+    out: dict[str, dict] = {}
+
+    def put(p: str, **values) -> None:
+        out.setdefault(p, {k: None for k in KPIS}).update(values)
+
+    for p, attempts, failed, delivered in rows(
+            "SELECT partner_id, uniqExactIfMerge(attempts), uniqExactIfMerge(failed), uniqExactIfMerge(delivered) "
+            f"FROM kpi_status_daily WHERE {period.where('day')} AND {{who}} GROUP BY partner_id"):
+        put(p, parcels_delivered=delivered, attempts=attempts, missed_delivery_rate=_rate(failed, attempts))
+    for p, known, on_time in rows(
+            "SELECT d.partner_id, count(), countIf(d.delivered_at >= w.ws AND d.delivered_at <= w.we) FROM "
+            "(SELECT partner_id, shipment_id, min(delivered_at) AS delivered_at FROM kpi_deliveries WHERE {who} "
+            f"GROUP BY partner_id, shipment_id HAVING {period.where('toDate(delivered_at)')}) AS d "
+            "INNER JOIN (SELECT partner_id, shipment_id, argMaxMerge(window_start) AS ws, argMaxMerge(window_end) AS we "
+            "FROM kpi_task_windows WHERE {who} GROUP BY partner_id, shipment_id) AS w "
+            "ON d.partner_id = w.partner_id AND d.shipment_id = w.shipment_id GROUP BY d.partner_id"):
+        put(p, on_time_rate=_rate(on_time, known))
+    for p, received, p50, p95, p99 in rows(
+            "SELECT partner_id, count(), quantileExact(0.5)(latency), quantileExact(0.95)(latency), "
+            "quantileExact(0.99)(latency) FROM (SELECT partner_id, event_id, min(latency_ms) AS latency "
+            f"FROM kpi_feed_events WHERE {period.where('day')} AND {{who}} GROUP BY partner_id, stream, day, event_id) "
+            "GROUP BY partner_id"):
+        put(p, received=received, feed_latency_p50_ms=p50, feed_latency_p95_ms=p95, feed_latency_p99_ms=p99)
+    for p, dead in rows(f"SELECT partner_id, uniqExactMerge(dead_letters) FROM kpi_dead_letters_daily "
+                        f"WHERE partner_id != '' AND {period.where('day')} AND {{who}} GROUP BY partner_id"):
+        put(p, dead_letters=dead)
+    for p, pairs in rows(
+            "SELECT partner_id, count() FROM (SELECT arrayJoin([partner_a, partner_b]) AS partner_id "
+            f"FROM colocations_current WHERE {period.where('toDate(overlap_start)')}) WHERE {{who}} "
+            "GROUP BY partner_id"):
+        put(p, colocations=pairs)
+    for p, tasks, matched in rows(
+            "SELECT t.partner_id, count(), countIf(m.shipment_id != '') FROM "
+            "(SELECT partner_id, shipment_id FROM kpi_task_windows WHERE {who} GROUP BY partner_id, shipment_id "
+            f"HAVING {period.where('toDate(argMaxMerge(window_start))')}) AS t LEFT JOIN "
+            "(SELECT DISTINCT arrayJoin([(partner_a, shipment_a), (partner_b, shipment_b)]) AS s, s.1 AS partner_id, "
+            "s.2 AS shipment_id FROM colocations_current) AS m "
+            "ON t.partner_id = m.partner_id AND t.shipment_id = m.shipment_id GROUP BY t.partner_id"):
+        put(p, colocation_rate=_rate(matched, tasks))
+    for p, proposals, km in rows(
+            "SELECT partner_id, count(), round(sum(km_saved), 3) FROM (SELECT arrayJoin(partners) AS partner_id, "
+            f"km_saved FROM consolidation_proposals FINAL WHERE {period.where('toDate(created_at)')}) "
+            "WHERE {who} GROUP BY partner_id"):
+        put(p, proposals=proposals, km_saved_upper_bound=km)
+    for p, mae in rows(
+            "SELECT d.partner_id, round(avg(abs(toUnixTimestamp64Milli(e.eta) - toUnixTimestamp64Milli(d.delivered_at)))"
+            " / 1000, 1) FROM (SELECT partner_id, shipment_id, min(delivered_at) AS delivered_at FROM kpi_deliveries "
+            f"WHERE {{who}} GROUP BY partner_id, shipment_id HAVING {period.where('toDate(delivered_at)')}) AS d "
+            "INNER JOIN (SELECT partner_id, shipment_id, argMaxMerge(eta) AS eta FROM kpi_last_eta WHERE {who} "
+            "GROUP BY partner_id, shipment_id) AS e ON d.partner_id = e.partner_id AND d.shipment_id = e.shipment_id "
+            "GROUP BY d.partner_id"):
+        put(p, eta_mae_s=mae)
+    for values in out.values():
+        received, dead = values["received"] or 0, values["dead_letters"] or 0
+        values["error_rate"] = _rate(dead, received + dead)
+        for k in ("parcels_delivered", "attempts", "received", "dead_letters", "colocations", "proposals"):
+            values[k] = values[k] or 0
+    return dict(sorted(out.items()))
+
+
+def dead_letters_by_reason(config: Config, period: Period = Period(), partner: str | None = None) -> dict:
+    """``{"stage/reason": count}`` of refused records in the period."""
+    from lastmile.clickhouse import http_client
+
+    params = {**period.parameters(), **({"partner": partner} if partner else {})}
+    who = "partner_id = {partner:String}" if partner else "1"
+    return {f"{stage}/{reason}": n for stage, reason, n in http_client(config).query(
+        f"SELECT stage, reason, uniqExactMerge(dead_letters) AS n FROM kpi_dead_letters_daily "
+        f"WHERE {period.where('day')} AND {who} GROUP BY stage, reason ORDER BY n DESC", parameters=params).result_rows}
