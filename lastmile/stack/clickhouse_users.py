@@ -25,13 +25,18 @@ PARTNER_TABLES = {
     "capacity_offers": "partner_id = {p}",
     "eta_predictions": "partner_id = {p}",
     "dead_letters": "partner_id = {p}",
+    # its own KPIs' aggregates (infra/clickhouse/migrations/0007_kpis.sql)
+    **{table: "partner_id = {p}" for table in ("kpi_status_daily", "kpi_deliveries", "kpi_task_windows",
+                                               "kpi_feed_events", "kpi_dead_letters_daily", "kpi_last_eta")},
 }
 # what an analyst reads: every table of events and results, which hold H3 cells and no raw
 # coordinates or recipient keys; of the dead letters, only what says why and whose (not the
 # refused records' messages and payloads): the summary view, and those columns of the table
 ANALYST_TABLES = ("delivery_tasks", "shipment_status", "vehicle_positions", "capacity_offers", "colocations",
                   "colocations_current", "eta_predictions", "consolidation_proposals", "dead_letters_summary",
-                  "dead_letters(dead_letter_id, received_at, source, partner_id, stage, reason, payload_sha256)")
+                  "dead_letters(dead_letter_id, received_at, source, partner_id, stage, reason, payload_sha256)",
+                  "kpi_status_daily", "kpi_deliveries", "kpi_task_windows", "kpi_feed_events", "kpi_dead_letters_daily",
+                  "kpi_last_eta")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 

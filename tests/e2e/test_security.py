@@ -180,6 +180,10 @@ def test_a_partner_reads_only_its_own_rows_and_writes_nothing_in_clickhouse(secu
     assert status == 200 and body.split() == [A, str(own)], body
     status, body = clickhouse(secure, A, a, "SELECT count() FROM capacity_offers WHERE partner_id = 'sec-bravo'")
     assert status == 200 and body.strip() == "0", body
+    # the KPI aggregates the insert fed (a materialized view): its own rows only there too
+    status, body = clickhouse(secure, A, a, f"SELECT partner_id, event_id FROM kpi_feed_events "
+                                            f"WHERE event_id IN ('{own}', '{other}')")
+    assert status == 200 and body.split() == [A, str(own)], body
     for query in (f"INSERT INTO capacity_offers (partner_id, event_id) VALUES ('{A}', '{uuid.uuid4()}')",
                   "SELECT * FROM colocations", "SELECT * FROM consolidation_proposals", "DROP TABLE capacity_offers",
                   "SELECT * FROM system.users"):
@@ -214,8 +218,9 @@ def test_no_table_a_partner_or_an_analyst_reads_has_raw_locations_recipient_keys
     roles = {"partner": (A, secure.partners[A]["clickhouse"]["password"]),
              "analyst": (analyst["username"], analyst["password"])}
     seen = {role: readable(secure, *account) for role, account in roles.items()}
-    assert {"delivery_tasks", "vehicle_positions", "eta_predictions", "dead_letters"} <= set(seen["partner"])
-    assert {"colocations", "consolidation_proposals", "delivery_tasks"} <= set(seen["analyst"])
+    assert {"delivery_tasks", "vehicle_positions", "eta_predictions", "dead_letters", "kpi_status_daily"} <= set(
+        seen["partner"])
+    assert {"colocations", "consolidation_proposals", "delivery_tasks", "kpi_status_daily"} <= set(seen["analyst"])
     assert "dead_letters" not in seen["analyst"] and "schema_migrations" not in seen["analyst"]
     for role, tables in seen.items():
         for table, columns in tables.items():
