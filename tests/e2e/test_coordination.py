@@ -319,3 +319,20 @@ def test_report_agrees_with_the_raw_tables_also_after_a_replay_and_draws_its_cha
     assert "Plotly" in page.read_text() and parts.rows >= 1 + len(first)
     human = lastmile(env, "report", "--partner", sorted(first)[0]).stdout
     assert sorted(first)[0] in human and "parcels delivered" in human
+
+
+def test_the_sql_in_the_analysts_and_kpi_docs_runs_on_a_simulated_city(coordinated, ch):
+    """Every ```sql block of docs/analysts.md and docs/kpis.md runs, and the analysts' questions
+    have answers (the KPI blocks' :since/:until are the city's day)."""
+    import pathlib
+    import re
+
+    docs = pathlib.Path(__file__).resolve().parents[2] / "docs"
+    for name in ("analysts.md", "kpis.md"):
+        blocks = re.findall(r"```sql\n(.*?)```", (docs / name).read_text(), re.S)
+        assert len(blocks) >= (10 if name == "analysts.md" else 6), name
+        for sql in blocks:
+            sql = sql.replace(":since", "'2025-06-02'").replace(":until", "'2025-06-02'")
+            sql = sql.replace("'alpha-parcel'", f"'{PREFIX}alpha-parcel'")
+            rows = ch.query(sql).result_rows
+            assert name == "kpis.md" or rows, sql
