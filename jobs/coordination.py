@@ -158,7 +158,8 @@ def python_stages(accepted, batches, settings: JobSettings, _outputs=None):
     rows = DataStream(get_gateway().jvm.io.lastmile.udfs.flink.Stages.pingRows(batches))
     batches = rows.map(eta.ping_batch, output_type=c.BY_TEXT).name("ping batches").uid("ping-batches")
     segments = (keyed(batches, string)  # by partner:vehicle
-                .process(eta.Tracker(), output_type=c.BY_NUMBER).name("tracker: segments per vehicle").uid("tracker"))
+                .process(eta.Tracker(), output_type=c.BY_NUMBER).name("tracker: segments and km per vehicle")
+                .uid("tracker"))
     speeds = (keyed(segments, long)  # by district
               .process(eta.Profiles(interval_ms, ttl_ms), output_type=pickled)
               .name("profiles: speeds per district").uid("profiles"))
@@ -170,8 +171,8 @@ def python_stages(accepted, batches, settings: JobSettings, _outputs=None):
                  .process(consolidation.Consolidator(settings.inbox_key, settings.sharing), output_type=pickled)
                  .name("consolidator: proposals per neighbourhood").uid("consolidator"))
     # The keyed broadcast functions emit their outputs on the main output (udfs.flink.outputs).
-    return ([side_output(registry, OUTPUTS), side_output(matcher, OUTPUTS), side_output(disclosures, OUTPUTS), etas,
-             proposals], [], [])
+    return ([side_output(registry, OUTPUTS), side_output(matcher, OUTPUTS), side_output(disclosures, OUTPUTS),
+             side_output(segments, OUTPUTS), etas, proposals], [], [])
 
 
 def jvm_stages(accepted, batches, settings: JobSettings, outputs):
@@ -199,11 +200,11 @@ def jvm_stages(accepted, batches, settings: JobSettings, outputs):
     proposals = named(f.Stages.consolidator(matcher.getSideOutput(f.Matcher.GROUPS), accepted, settings.inbox_key,
                                             settings.sharing.as_text(), outputs),
                       "consolidator: proposals per neighbourhood", "jvm-consolidator")
-    tracker = named(f.Stages.tracker(batches), "tracker: segments per vehicle", "jvm-tracker")
+    tracker = named(f.Stages.tracker(batches, outputs), "tracker: segments and km per vehicle", "jvm-tracker")
     speeds = named(f.Stages.profiles(tracker, interval_ms, ttl_ms), "profiles: speeds per district", "jvm-profiles")
     etas = named(f.Stages.eta(batches, registry.getSideOutput(f.Registry.STOPS), speeds, interval_ms, outputs),
                  "eta: routes per vehicle", "jvm-eta")
-    writers = (registry, matcher, disclosures, proposals, etas)
+    writers = (registry, matcher, disclosures, proposals, tracker, etas)
     return ([], [w.getSideOutput(f.Outputs.CLICKHOUSE) for w in writers],
             [w.getSideOutput(f.Outputs.KAFKA) for w in writers])
 

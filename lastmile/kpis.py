@@ -3,7 +3,8 @@ date (infra/clickhouse/migrations/0007_kpis.sql; each KPI's definition and SQL i
 docs/kpis.md). Days are UTC days of event time; ``since`` and ``until`` are inclusive.
 
 Every query reads an aggregate table or a small result table (``colocations``,
-``consolidation_proposals``), never the raw event tables.
+``consolidation_proposals``, ``vehicle_km``: one row per van and ETA interval), never the raw
+event tables.
 """
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ KPIS = {
     "attempts": ("events", "DELIVERED and FAILED_ATTEMPT statuses"),
     "missed_delivery_rate": ("share", "FAILED_ATTEMPT / attempts"),
     "on_time_rate": ("share", "shipments delivered inside their task's window / delivered with a known window"),
+    "km_driven": ("km", "distance the partner's vans drove (from positions: legs of at most 10 min and 40 m/s)"),
+    "km_per_parcel": ("km", "km_driven / parcels_delivered"),
     "received": ("events", "accepted events (tasks, statuses, positions, offers)"),
     "feed_latency_p50_ms": ("ms", "ingested_at - event_time at an event's first arrival, median"),
     "feed_latency_p95_ms": ("ms", "the same, 95th percentile"),
@@ -79,6 +82,9 @@ def compute(config: Config, period: Period = Period(), partner: str | None = Non
             "FROM kpi_task_windows WHERE {who} GROUP BY partner_id, shipment_id) AS w "
             "ON d.partner_id = w.partner_id AND d.shipment_id = w.shipment_id GROUP BY d.partner_id"):
         put(p, on_time_rate=_rate(on_time, known))
+    for p, metres in rows(f"SELECT partner_id, sum(metres) FROM vehicle_km FINAL WHERE "
+                          f"{period.where('toDate(interval_at)')} AND {{who}} GROUP BY partner_id"):
+        put(p, km_driven=round(metres / 1000, 3))
     for p, received, p50, p95, p99 in rows(
             "SELECT partner_id, count(), quantileExact(0.5)(latency), quantileExact(0.95)(latency), "
             "quantileExact(0.99)(latency) FROM (SELECT partner_id, event_id, min(latency_ms) AS latency "
@@ -117,6 +123,8 @@ def compute(config: Config, period: Period = Period(), partner: str | None = Non
     for values in out.values():
         received, dead = values["received"] or 0, values["dead_letters"] or 0
         values["error_rate"] = _rate(dead, received + dead)
+        if values["km_driven"] is not None and values["parcels_delivered"]:
+            values["km_per_parcel"] = round(values["km_driven"] / values["parcels_delivered"], 3)
         for k in ("parcels_delivered", "attempts", "received", "dead_letters", "colocations", "proposals"):
             values[k] = values[k] or 0
     return dict(sorted(out.items()))

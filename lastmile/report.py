@@ -17,12 +17,13 @@ from lastmile.config import Config
 
 #: How the terminal table names each KPI (lastmile.kpis.KPIS has the definitions).
 LABELS = {"parcels_delivered": "delivered", "attempts": "attempts", "missed_delivery_rate": "missed",
-          "on_time_rate": "on time", "received": "events in", "feed_latency_p50_ms": "latency p50",
+          "on_time_rate": "on time", "km_driven": "km driven", "km_per_parcel": "km / parcel",
+          "received": "events in", "feed_latency_p50_ms": "latency p50",
           "feed_latency_p95_ms": "latency p95", "feed_latency_p99_ms": "latency p99", "dead_letters": "dead letters",
           "error_rate": "error rate", "colocations": "co-located", "colocation_rate": "co-loc. rate",
           "proposals": "proposals", "km_saved_upper_bound": "km saved ≤", "eta_mae_s": "ETA error"}
-TREND_KPIS = ("parcels_delivered", "missed_delivery_rate", "on_time_rate", "feed_latency_p95_ms", "error_rate",
-              "colocation_rate")
+TREND_KPIS = ("parcels_delivered", "km_per_parcel", "missed_delivery_rate", "on_time_rate", "feed_latency_p95_ms",
+              "error_rate", "colocation_rate")
 MAP_RESOLUTION = 8
 
 

@@ -16,7 +16,8 @@ from typing import NamedTuple
 import h3.api.basic_int as h3i
 
 from udfs import keys
-from udfs.speed_profiles import PARENT_RESOLUTION, segment_speed
+from udfs.geo import haversine_m
+from udfs.speed_profiles import MAX_GAP_MS, MAX_SPEED_MPS, PARENT_RESOLUTION, segment_speed
 
 
 class Ping(NamedTuple):
@@ -87,3 +88,21 @@ def track(last: Ping | None, pings: tuple[Ping, ...]) -> tuple[Ping | None, dict
         if segment is not None:
             by_district.setdefault(h3i.cell_to_parent(segment[0], PARENT_RESOLUTION), []).append(segment)
     return last, by_district
+
+
+def driven_m(last: Ping | None, pings: tuple[Ping, ...]) -> float:
+    """Metres a van drove over ``pings`` (from ``last``, its newest ping before them): the
+    great-circle legs between consecutive newer pings, each at most ``MAX_GAP_MS`` long and
+    not faster than ``MAX_SPEED_MPS`` (a longer gap says nothing of the path; a faster leg is
+    a GPS jump). The ``vehicle_km`` rows and the km-driven KPI (docs/kpis.md) add these up."""
+    metres = 0.0
+    for ping in pings:
+        if last is not None and ping[0] <= last[0]:
+            continue
+        if last is not None:
+            dt = ping[0] - last[0]
+            leg = haversine_m(last[1], last[2], ping[1], ping[2])
+            if dt <= MAX_GAP_MS and not leg / (dt / 1000.0) > MAX_SPEED_MPS:
+                metres += leg
+        last = ping
+    return metres

@@ -32,6 +32,8 @@ COLUMNS = {
                                 "km_consolidated", "km_saved", "kernel_version", "inputs_digest", "created_at",
                                 "assigned_offer", "tour"),
     "dead_letters": DEAD_LETTER_COLUMNS,
+    # the metres each van drove per ETA interval (udfs.pings.driven_m): the km-driven KPI
+    "vehicle_km": ("partner_id", "vehicle_id", "interval_at", "metres", "pings"),
     # each automated decision with what it was made from (lastmile audit): the pipeline's alone
     "audit_log": ("decision_id", "kind", "created_at", "kernel_version", "inputs_digest", "inputs"),
 }

@@ -27,7 +27,8 @@ PARTNER_TABLES = {
     "dead_letters": "partner_id = {p}",
     # its own KPIs' aggregates (infra/clickhouse/migrations/0007_kpis.sql)
     **{table: "partner_id = {p}" for table in ("kpi_status_daily", "kpi_deliveries", "kpi_task_windows",
-                                               "kpi_feed_events", "kpi_dead_letters_daily", "kpi_last_eta")},
+                                               "kpi_feed_events", "kpi_dead_letters_daily", "kpi_last_eta",
+                                               "vehicle_km")},
 }
 # what an analyst reads: every table of events and results, which hold H3 cells and no raw
 # coordinates or recipient keys; of the dead letters, only what says why and whose (not the
@@ -36,7 +37,7 @@ ANALYST_TABLES = ("delivery_tasks", "shipment_status", "vehicle_positions", "cap
                   "colocations_current", "eta_predictions", "consolidation_proposals", "dead_letters_summary",
                   "dead_letters(dead_letter_id, received_at, source, partner_id, stage, reason, payload_sha256)",
                   "kpi_status_daily", "kpi_deliveries", "kpi_task_windows", "kpi_feed_events", "kpi_dead_letters_daily",
-                  "kpi_last_eta")
+                  "kpi_last_eta", "vehicle_km")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 

@@ -64,6 +64,8 @@ def _write(client, ingested_later_ms: int = 0) -> None:
         ("p1", [A, B], [f"{A}:S1", f"{B}:T1"], A, 4.0, 2.5, 1.5, "k", "d", at(8), f"{A}:van-1", [])],
         column_names=["proposal_id", "partners", "shipments", "assigned_partner", "km_separate", "km_consolidated",
                       "km_saved", "kernel_version", "inputs_digest", "created_at", "assigned_offer", "tour"])
+    client.insert("vehicle_km", [(A, "van-1", at(h), metres, 10) for h, metres in ((8, 1500.5), (9, 2499.5))],
+                  column_names=["partner_id", "vehicle_id", "interval_at", "metres", "pings"])
     client.insert("eta_predictions", [
         (A, "S1", "van-1", at(11), at(12, 20 * 60_000), "m", ""), (A, "S1", "van-1", at(12), at(12.5, 60_000), "m", ""),
         (A, "S2", "van-1", at(12), at(12.5, -30_000), "m", "")],
@@ -75,6 +77,7 @@ EXPECTED = {
     "parcels_delivered": 2,  # S1, S2
     "attempts": 3, "missed_delivery_rate": round(1 / 3, 6),  # S1 delivered, S2 failed then delivered
     "on_time_rate": 0.5,  # S1 inside its re-announced window (11-13), S2 after its window (10-12)
+    "km_driven": 4.0, "km_per_parcel": 2.0,  # 1.5005 + 2.4995 km for two parcels
     "received": 7,  # four tasks (one a re-announcement) and three statuses
     "feed_latency_p50_ms": 2000, "feed_latency_p95_ms": 4000, "feed_latency_p99_ms": 4000,  # of 500 ... 4000
     "dead_letters": 2, "error_rate": round(2 / 9, 6),

@@ -30,7 +30,7 @@ import udfs.eta as eta_module
 from udfs.eta import MODEL_VERSION, Assign, Delivery, Route, Stop, Unassign, apply_interval, midpoint_cell
 from udfs.kernels import native
 from udfs.kernels.eta import KERNEL_VERSION, eta_batch_reference
-from udfs.pings import PingBatch, batch_from_row, interval_end, parse_pings, ping_text, track
+from udfs.pings import PingBatch, batch_from_row, driven_m, interval_end, parse_pings, ping_text, track
 from udfs.speed_profiles import (
     ANY_HOUR,
     DAY_MS,
@@ -208,6 +208,7 @@ def test_segments_and_tracking_agree_on_random_vans(jvm):
         last_py = last_j = None
         for chunk in np.array_split(np.arange(len(pings)), 6):
             batch = tuple(pings[i] for i in chunk)
+            assert close(jvm.call("Eta", "driven_m", [last_j, [j_ping(p) for p in batch]]), driven_m(last_py, batch))
             last_py, by_district = track(last_py, batch)
             got = jvm.call("Eta", "track", [last_j, [j_ping(p) for p in batch]])
             last_j = got[0]

@@ -33,3 +33,22 @@ def test_tracking_skips_pings_not_newer_than_the_last_one_seen():
     assert newest == moving and sum(len(s) for s in by_district.values()) == 1
     again, nothing = track(newest, (first, moving))  # a replayed batch teaches nothing twice
     assert again == moving and nothing == {}
+
+
+def test_driven_metres_add_up_the_legs_a_van_can_have_driven():
+    from udfs.geo import haversine_m
+    from udfs.pings import Ping, driven_m
+
+    north = 1 / 111_194.93  # a metre north, in degrees
+    t0 = 1_762_153_200_000
+    pings = tuple(Ping(t0 + 10_000 * i, 52.5 + 100 * i * north, 13.4, None) for i in range(6))  # 100 m each 10 s
+    leg = haversine_m(*pings[0][1:3], *pings[1][1:3])
+    assert abs(driven_m(None, pings) - 5 * leg) < 1e-6 and abs(leg - 100) < 0.01
+    # from the newest ping of the previous batch; older or equal pings are skipped
+    assert abs(driven_m(pings[2], pings[3:]) - 3 * leg) < 1e-6
+    assert driven_m(pings[-1], pings) == 0.0
+    # a leg after a gap of more than ten minutes, or faster than 40 m/s (a GPS jump), is not counted
+    later = Ping(pings[-1].ts + 11 * 60_000, pings[-1].lat + 500 * north, 13.4, None)
+    jump = Ping(pings[-1].ts + 1_000, pings[-1].lat + 100 * north, 13.4, None)
+    assert abs(driven_m(None, (*pings, later)) - 5 * leg) < 1e-6
+    assert abs(driven_m(None, (*pings, jump)) - 5 * leg) < 1e-6

@@ -28,7 +28,9 @@ from udfs import keys, outputs
 from udfs.eta import HOUR_MS, Assign, Route, Unassign, apply_interval, clean_up, clean_up_at, in_waiting_order, waiting_entry
 from udfs.flink.outputs import gather
 from udfs.flink.timers import Timers
-from udfs.pings import PingBatch, batch_from_row, forget_at, interval_end, track
+from udfs.outputs import ROWS
+from udfs.outputs import Row as OutputRow
+from udfs.pings import PingBatch, batch_from_row, driven_m, forget_at, interval_end, track
 from udfs.speed_profiles import DAY_MS, NEVER, SPEED_TTL_MS, CausalSpeeds, day_after, forget_stale, learn_interval
 
 #: Broadcast state of the ETA operator (udfs.speed_profiles.CausalSpeeds; string keys:
@@ -60,14 +62,22 @@ def ping_batch(row) -> Row:
 class Tracker(KeyedProcessFunction):
     """Keyed by ``partner:vehicle``: the last position; for each ping batch emits
     ``Row(district, (district, batch time, ((cell, hour, m/s), ...)))`` per district its
-    usable segments lie in (udfs.pings.track)."""
+    usable segments lie in (udfs.pings.track), and the metres the van drove in it as a
+    ``vehicle_km`` row on ``OUTPUTS`` (udfs.pings.driven_m)."""
 
     def open(self, runtime_context):
         self._last = runtime_context.get_state(ValueStateDescriptor("last-ping", Types.PICKLED_BYTE_ARRAY()))
         self._timers = Timers()
 
     def process_element(self, batch: PingBatch, ctx):
+        return gather(self._process(batch, ctx))
+
+    def _process(self, batch: PingBatch, ctx):
         last = self._last.value()
+        partner, vehicle = batch.key.split(":", 1)
+        # to the millimetre: the JVM's sum may differ in its last bits
+        yield ROWS, OutputRow("vehicle_km", (partner, vehicle, batch.at, round(driven_m(last, batch.pings), 3),
+                                             len(batch.pings)))
         newest, by_district = track(last, batch.pings)
         if newest is not last and newest is not None:
             self._last.update(newest)

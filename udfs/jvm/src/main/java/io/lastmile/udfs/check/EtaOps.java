@@ -70,6 +70,9 @@ public final class EtaOps implements Harness.Ops {
                 tracked.byDistrict().forEach((d, segments) -> districts.add(List.of(d, segments(segments))));
                 return Arrays.asList(tracked.last() == null ? null : ping(tracked.last()), districts);
             }
+            case "driven_m": {
+                return Pings.drivenM(a.get(0).isNull() ? null : ping(a.get(0)), pingList(a.get(1)));
+            }
             case "robust": {
                 RobustSpeed estimate = new RobustSpeed();
                 List<Object> steps = new ArrayList<>();

@@ -144,4 +144,24 @@ public final class Pings {
         }
         return new Tracked(last, byDistrict);
     }
+
+    /** udfs.pings.driven_m: metres a van drove over {@code pings} from {@code last}. */
+    public static double drivenM(Ping last, List<Ping> pings) {
+        double metres = 0.0;
+        for (int i = 0, n = pings.size(); i < n; i++) {
+            Ping ping = pings.get(i);
+            if (last != null && ping.ts <= last.ts) {
+                continue;
+            }
+            if (last != null) {
+                long dt = ping.ts - last.ts;
+                double leg = Geo.haversineM(last.lat, last.lng, ping.lat, ping.lng);
+                if (dt <= SpeedProfiles.MAX_GAP_MS && !(leg / (dt / 1000.0) > SpeedProfiles.MAX_SPEED_MPS)) {
+                    metres += leg;
+                }
+            }
+            last = ping;
+        }
+        return metres;
+    }
 }

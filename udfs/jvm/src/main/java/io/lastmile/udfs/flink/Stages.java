@@ -132,9 +132,9 @@ public final class Stages {
     }
 
     /** Ping batches, by vehicle, into the {@link Tracker}. */
-    public static SingleOutputStreamOperator<Tracker.Segments> tracker(DataStream<PingBatch> batches) {
+    public static SingleOutputStreamOperator<Tracker.Segments> tracker(DataStream<PingBatch> batches, Outputs outputs) {
         return batches.keyBy(PingBatch::key, TypeInformation.of(String.class))
-                .process(new Tracker(), TypeInformation.of(Tracker.Segments.class));
+                .process(new Tracker(outputs), TypeInformation.of(Tracker.Segments.class));
     }
 
     /** The Tracker's segments, by district, into {@link Profiles}. */
