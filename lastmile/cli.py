@@ -312,6 +312,8 @@ def cmd_run(args):
 
 
 def cmd_bench(args):
+    if args.kpis:
+        return _bench_kpis(args)
     if not (args.kernels or args.eta_accuracy):
         return _bench_pipeline(args)
     result = {}
@@ -336,6 +338,18 @@ def cmd_bench(args):
         for key, value in result.items():
             if key != "eta_accuracy":
                 print(f"{key:>34}: {value:,}" if isinstance(value, (int, float)) else f"{key:>34}: {value}")
+
+
+def _bench_kpis(args):
+    from lastmile.bench import kpis
+
+    say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    result = kpis.run(_config(args), args.kpi_events, say=say)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        kpis.print_report(result)
+    return 0
 
 
 def _bench_pipeline(args):
@@ -483,6 +497,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_simulate)
     p = sub.add_parser("bench", help="performance benchmarks (see BENCHMARKS.md)")
     p.add_argument("--kernels", action="store_true", help="the Numba kernels against Python and numpy")
+    p.add_argument("--kpis", action="store_true", help="each KPI query's time on a synthetic month (--kpi-events)")
+    p.add_argument("--kpi-events", type=_positive_int, default=10_000_000, help="events of --kpis' month")
     p.add_argument("--eta-accuracy", action="store_true",
                    help="learned ETAs against a naive baseline on a simulated city (a week to learn, a day to judge)")
     p.add_argument("--events", type=_positive_int, default=300_000, help="workload size of the pipeline benchmark")

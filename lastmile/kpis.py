@@ -54,16 +54,26 @@ def _rate(part, whole):
     return round(part / whole, 6) if whole else None
 
 
-def compute(config: Config, period: Period = Period(), partner: str | None = None) -> dict[str, dict]:
-    """``{partner_id: {kpi: value}}`` for every partner with data in the period (or ``partner``)."""
+def compute(config: Config, period: Period = Period(), partner: str | None = None,
+            timings: dict[str, float] | None = None) -> dict[str, dict]:
+    """``{partner_id: {kpi: value}}`` for every partner with data in the period (or ``partner``).
+    ``timings``, if given, gets the seconds each query took, by the KPIs it computes."""
+    import time
+
     from lastmile.clickhouse import http_client
 
     client = http_client(config)
     params = {**period.parameters(), **({"partner": partner} if partner else {})}
     who = "partner_id = {partner:String}" if partner else "1"
+    names = iter(("statuses", "on_time_rate", "km_driven", "feed", "dead_letters", "colocations", "colocation_rate",
+                  "proposals", "eta_mae_s"))
 
     def rows(sql: str) -> list:
-        return client.query(sql.replace("{who}", who), parameters=params).result_rows
+        started = time.perf_counter()
+        found = client.query(sql.replace("{who}", who), parameters=params).result_rows
+        if timings is not None:
+            timings[next(names)] = time.perf_counter() - started
+        return found
 
     out: dict[str, dict] = {}
 
@@ -85,11 +95,10 @@ def compute(config: Config, period: Period = Period(), partner: str | None = Non
     for p, metres in rows(f"SELECT partner_id, sum(metres) FROM vehicle_km FINAL WHERE "
                           f"{period.where('toDate(interval_at)')} AND {{who}} GROUP BY partner_id"):
         put(p, km_driven=round(metres / 1000, 3))
-    for p, received, p50, p95, p99 in rows(
-            "SELECT partner_id, count(), quantileExact(0.5)(latency), quantileExact(0.95)(latency), "
-            "quantileExact(0.99)(latency) FROM (SELECT partner_id, event_id, min(latency_ms) AS latency "
-            f"FROM kpi_feed_events WHERE {period.where('day')} AND {{who}} GROUP BY partner_id, stream, day, event_id) "
-            "GROUP BY partner_id"):
+    # FINAL merges an event's rows in key order (min of their latencies): cheaper than grouping by event_id
+    for p, received, (p50, p95, p99) in rows(
+            "SELECT partner_id, count(), quantilesExact(0.5, 0.95, 0.99)(latency_ms) FROM kpi_feed_events FINAL "
+            f"WHERE {period.where('day')} AND {{who}} GROUP BY partner_id"):
         put(p, received=received, feed_latency_p50_ms=p50, feed_latency_p95_ms=p95, feed_latency_p99_ms=p99)
     for p, dead in rows(f"SELECT partner_id, uniqExactMerge(dead_letters) FROM kpi_dead_letters_daily "
                         f"WHERE partner_id != '' AND {period.where('day')} AND {{who}} GROUP BY partner_id"):
