@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import json
+import struct
 from collections.abc import Callable
 from typing import NamedTuple
 
@@ -79,16 +79,31 @@ class EtaUpdate(NamedTuple):
     inputs_digest: str = ""  # SHA-256 of what the van's prediction was made from (eta_inputs)
 
 
-def eta_inputs(partner_id: str, vehicle_id: str, ping, ordered, speeds) -> str:
-    """What a van's prediction is made from, as canonical JSON (its digest is every ETA update's
-    ``inputs_digest``): the model, the van, its last position, its remaining stops in visiting
-    order (shipment, destination, window start) and each leg's learned speed at the position's
-    hour (m/s, pace included, to the micrometre per second: the JVM's and this module's pace
-    may differ in the last bit; the model looks later hours up in the same learned speeds)."""
+def eta_inputs(partner_id: str, vehicle_id: str, ping, ordered, speeds) -> bytes:
+    """What a van's prediction is made from, in a fixed binary layout (its SHA-256 is every ETA
+    update's ``inputs_digest``): the model, the van, its last position, its remaining stops in
+    visiting order (shipment, destination, window start) and each leg's learned speed at the
+    position's hour (m/s, pace included, in µm/s rounded half to even: the JVM's and this
+    module's pace may differ in the last bit; the model looks later hours up in the same
+    learned speeds). Big-endian: a text as its UTF-8 length (int32) and bytes, a time as int64
+    ms, a coordinate as float64, a speed as int64 µm/s. Binary, not JSON: a digest per van and
+    interval is on the job's hot path, and a float's shortest decimal text is costly to make."""
     ts, lat, lng = ping[:3]
-    return json.dumps([MODEL_VERSION, partner_id, vehicle_id, [ts, lat, lng],
-                       [[s.shipment_id, s.lat, s.lng, s.window_start] for s in ordered],
-                       [round(float(v), 6) for v in speeds]], separators=(",", ":"))
+    out = bytearray()
+    for text in (MODEL_VERSION, partner_id, vehicle_id):
+        _text(out, text)
+    out += struct.pack(">qddi", ts, lat, lng, len(ordered))
+    for s in ordered:
+        _text(out, s.shipment_id)
+        out += struct.pack(">ddq", s.lat, s.lng, s.window_start)
+    for v in speeds:
+        out += struct.pack(">q", round(float(v) * 1e6))
+    return bytes(out)
+
+
+def _text(out: bytearray, text: str) -> None:
+    data = text.encode()
+    out += struct.pack(">i", len(data)) + data
 
 
 class Assign(NamedTuple):
@@ -351,8 +366,7 @@ class Route:
     def inputs_digest(self, speeds) -> str:
         """SHA-256 of what a prediction was made from (:func:`eta_inputs`), for the audit trail."""
         ordered, _ = self.plan()
-        return hashlib.sha256(eta_inputs(self.partner_id, self.vehicle_id, self.last_ping, ordered, speeds).encode()
-                              ).hexdigest()
+        return hashlib.sha256(eta_inputs(self.partner_id, self.vehicle_id, self.last_ping, ordered, speeds)).hexdigest()
 
     def updates(self, speed_of: SpeedOf) -> list[EtaUpdate]:
         """The ETA updates worth emitting after the last position (see the module docstring)."""

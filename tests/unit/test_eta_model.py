@@ -121,18 +121,24 @@ def test_emission_policy_first_then_on_change_then_on_interval():
 
 def test_every_update_names_the_digest_of_what_its_prediction_was_made_from():
     """The audit trail of an ETA: the SHA-256 of eta_inputs (the model, the van, its position, its
-    stops in order, the legs' speeds); another position or another speed gives another digest."""
+    stops in order, the legs' speeds in µm/s); another position or another speed gives another digest."""
     import hashlib
-    import json
+    import struct
 
     from udfs.eta import MODEL_VERSION, eta_inputs
 
     route = route_with([Stop("A", 0, 52.51, 13.40, 0), Stop("B", 1, 52.52, 13.40, 0)])
     first = route.updates(lambda c, h: 8.0)
     inputs = eta_inputs("p1", "VAN-1", route.last_ping, route.plan()[0], [8.0, 8.0000000001])
-    assert json.loads(inputs) == [MODEL_VERSION, "p1", "VAN-1", list(route.last_ping[:3]),
-                                  [["A", 52.51, 13.40, 0], ["B", 52.52, 13.40, 0]], [8.0, 8.0]]
-    assert {u.inputs_digest for u in first} == {hashlib.sha256(inputs.encode()).hexdigest()}
+
+    def text(t: str) -> bytes:
+        return struct.pack(">i", len(t.encode())) + t.encode()
+
+    ts, lat, lng = route.last_ping[:3]
+    assert inputs == (text(MODEL_VERSION) + text("p1") + text("VAN-1") + struct.pack(">qddi", ts, lat, lng, 2)
+                      + text("A") + struct.pack(">ddq", 52.51, 13.40, 0) + text("B") + struct.pack(">ddq", 52.52, 13.40, 0)
+                      + struct.pack(">qq", 8_000_000, 8_000_000))
+    assert {u.inputs_digest for u in first} == {hashlib.sha256(inputs).hexdigest()}
     route.observe(T0 + 60_000, 52.5006, 13.40, 8.0)
     slower = route.updates(lambda c, h: 2.0)
     assert slower and {u.inputs_digest for u in slower} != {u.inputs_digest for u in first}

@@ -48,32 +48,43 @@ public final class Eta {
                             String modelVersion, String inputsDigest) implements Serializable {
     }
 
-    /** udfs.eta.eta_inputs: what a van's prediction is made from, as canonical JSON. */
-    public static String etaInputs(String partnerId, String vehicleId, Ping ping, Stop[] ordered, double[] speeds,
+    /** udfs.eta.eta_inputs: what a van's prediction is made from, in its fixed binary layout. */
+    public static byte[] etaInputs(String partnerId, String vehicleId, Ping ping, Stop[] ordered, double[] speeds,
                                    int n) {
-        List<Object> stops = new ArrayList<>(n);
-        List<Object> legs = new ArrayList<>(n);
-        for (int i = 0; i < n; i++) {
-            Stop s = ordered[i];
-            stops.add(List.of(s.shipmentId(), s.lat(), s.lng(), s.windowStart()));
-            legs.add(round6(speeds[i]));
-        }
-        return PythonJson.dumps(List.of(MODEL_VERSION, partnerId, vehicleId, List.of(ping.ts(), ping.lat(), ping.lng()),
-                stops, legs));
-    }
-
-    /** Python's {@code round(x, 6)}: the exact binary value rounded half-even to 6 decimals. */
-    static double round6(double x) {
-        if (!Double.isFinite(x)) {
-            return x;
-        }
-        return Math.copySign(new java.math.BigDecimal(x).setScale(6, java.math.RoundingMode.HALF_EVEN).doubleValue(), x);
-    }
-
-    private static String sha256Hex(String text) {
+        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream(64 + 48 * n);
+        java.io.DataOutputStream out = new java.io.DataOutputStream(bytes); // big-endian
         try {
-            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256")
-                    .digest(text.getBytes(java.nio.charset.StandardCharsets.UTF_8)));
+            for (String text : new String[]{MODEL_VERSION, partnerId, vehicleId}) {
+                text(out, text);
+            }
+            out.writeLong(ping.ts());
+            out.writeDouble(ping.lat());
+            out.writeDouble(ping.lng());
+            out.writeInt(n);
+            for (int i = 0; i < n; i++) {
+                text(out, ordered[i].shipmentId());
+                out.writeDouble(ordered[i].lat());
+                out.writeDouble(ordered[i].lng());
+                out.writeLong(ordered[i].windowStart());
+            }
+            for (int i = 0; i < n; i++) {
+                out.writeLong((long) Math.rint(speeds[i] * 1e6)); // Python's round(x * 1e6): half to even
+            }
+        } catch (java.io.IOException e) {
+            throw new java.io.UncheckedIOException(e);
+        }
+        return bytes.toByteArray();
+    }
+
+    private static void text(java.io.DataOutputStream out, String text) throws java.io.IOException {
+        byte[] data = text.getBytes(java.nio.charset.StandardCharsets.UTF_8);
+        out.writeInt(data.length);
+        out.write(data);
+    }
+
+    private static String sha256Hex(byte[] data) {
+        try {
+            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(data));
         } catch (java.security.NoSuchAlgorithmException e) {
             throw new IllegalStateException(e);
         }
