@@ -65,14 +65,12 @@ def compute(config: Config, period: Period = Period(), partner: str | None = Non
     client = http_client(config)
     params = {**period.parameters(), **({"partner": partner} if partner else {})}
     who = "partner_id = {partner:String}" if partner else "1"
-    names = iter(("statuses", "on_time_rate", "km_driven", "feed", "dead_letters", "colocations", "colocation_rate",
-                  "proposals", "eta_mae_s"))
-
-    def rows(sql: str) -> list:
+    def rows(name: str, sql: str) -> list:
+        """The rows of ``sql``, its time in ``timings[name]``."""
         started = time.perf_counter()
         found = client.query(sql.replace("{who}", who), parameters=params).result_rows
         if timings is not None:
-            timings[next(names)] = time.perf_counter() - started
+            timings[name] = time.perf_counter() - started
         return found
 
     out: dict[str, dict] = {}
@@ -81,35 +79,37 @@ def compute(config: Config, period: Period = Period(), partner: str | None = Non
         out.setdefault(p, {k: None for k in KPIS}).update(values)
 
     for p, attempts, failed, delivered in rows(
-            "SELECT partner_id, uniqExactIfMerge(attempts), uniqExactIfMerge(failed), uniqExactIfMerge(delivered) "
+            "statuses", "SELECT partner_id, uniqExactIfMerge(attempts), uniqExactIfMerge(failed), uniqExactIfMerge(delivered) "
             f"FROM kpi_status_daily WHERE {period.where('day')} AND {{who}} GROUP BY partner_id"):
         put(p, parcels_delivered=delivered, attempts=attempts, missed_delivery_rate=_rate(failed, attempts))
     for p, known, on_time in rows(
-            "SELECT d.partner_id, count(), countIf(d.delivered_at >= w.ws AND d.delivered_at <= w.we) FROM "
+            "on_time_rate", "SELECT d.partner_id, count(), countIf(d.delivered_at >= w.ws AND d.delivered_at <= w.we) FROM "
             "(SELECT partner_id, shipment_id, min(delivered_at) AS delivered_at FROM kpi_deliveries WHERE {who} "
             f"GROUP BY partner_id, shipment_id HAVING {period.where('toDate(delivered_at)')}) AS d "
             "INNER JOIN (SELECT partner_id, shipment_id, argMaxMerge(window_start) AS ws, argMaxMerge(window_end) AS we "
             "FROM kpi_task_windows WHERE {who} GROUP BY partner_id, shipment_id) AS w "
             "ON d.partner_id = w.partner_id AND d.shipment_id = w.shipment_id GROUP BY d.partner_id"):
         put(p, on_time_rate=_rate(on_time, known))
-    for p, metres in rows(f"SELECT partner_id, sum(metres) FROM vehicle_km FINAL WHERE "
+    for p, metres in rows(
+            "km_driven", f"SELECT partner_id, sum(metres) FROM vehicle_km FINAL WHERE "
                           f"{period.where('toDate(interval_at)')} AND {{who}} GROUP BY partner_id"):
         put(p, km_driven=round(metres / 1000, 3))
     # FINAL merges an event's rows in key order (min of their latencies): cheaper than grouping by event_id
     for p, received, (p50, p95, p99) in rows(
-            "SELECT partner_id, count(), quantilesExact(0.5, 0.95, 0.99)(latency_ms) FROM kpi_feed_events FINAL "
+            "feed", "SELECT partner_id, count(), quantilesExact(0.5, 0.95, 0.99)(latency_ms) FROM kpi_feed_events FINAL "
             f"WHERE {period.where('day')} AND {{who}} GROUP BY partner_id"):
         put(p, received=received, feed_latency_p50_ms=p50, feed_latency_p95_ms=p95, feed_latency_p99_ms=p99)
-    for p, dead in rows(f"SELECT partner_id, uniqExactMerge(dead_letters) FROM kpi_dead_letters_daily "
+    for p, dead in rows(
+            "dead_letters", f"SELECT partner_id, uniqExactMerge(dead_letters) FROM kpi_dead_letters_daily "
                         f"WHERE partner_id != '' AND {period.where('day')} AND {{who}} GROUP BY partner_id"):
         put(p, dead_letters=dead)
     for p, pairs in rows(
-            "SELECT partner_id, count() FROM (SELECT arrayJoin([partner_a, partner_b]) AS partner_id "
+            "colocations", "SELECT partner_id, count() FROM (SELECT arrayJoin([partner_a, partner_b]) AS partner_id "
             f"FROM colocations_current WHERE {period.where('toDate(overlap_start)')}) WHERE {{who}} "
             "GROUP BY partner_id"):
         put(p, colocations=pairs)
     for p, tasks, matched in rows(
-            "SELECT t.partner_id, count(), countIf(m.shipment_id != '') FROM "
+            "colocation_rate", "SELECT t.partner_id, count(), countIf(m.shipment_id != '') FROM "
             "(SELECT partner_id, shipment_id FROM kpi_task_windows WHERE {who} GROUP BY partner_id, shipment_id "
             f"HAVING {period.where('toDate(argMaxMerge(window_start))')}) AS t LEFT JOIN "
             "(SELECT DISTINCT arrayJoin([(partner_a, shipment_a), (partner_b, shipment_b)]) AS s, s.1 AS partner_id, "
@@ -117,13 +117,14 @@ def compute(config: Config, period: Period = Period(), partner: str | None = Non
             "ON t.partner_id = m.partner_id AND t.shipment_id = m.shipment_id GROUP BY t.partner_id"):
         put(p, colocation_rate=_rate(matched, tasks))
     for p, proposals, km in rows(
-            "SELECT partner_id, count(), round(sum(km_saved), 3) FROM (SELECT arrayJoin(partners) AS partner_id, "
+            "proposals", "SELECT partner_id, count(), round(sum(km_saved), 3) FROM (SELECT arrayJoin(partners) AS partner_id, "
             f"km_saved FROM consolidation_proposals FINAL WHERE {period.where('toDate(created_at)')}) "
             "WHERE {who} GROUP BY partner_id"):
         put(p, proposals=proposals, km_saved_upper_bound=km)
     for p, mae in rows(
-            "SELECT d.partner_id, round(avg(abs(toUnixTimestamp64Milli(e.eta) - toUnixTimestamp64Milli(d.delivered_at)))"
-            " / 1000, 1) FROM (SELECT partner_id, shipment_id, min(delivered_at) AS delivered_at FROM kpi_deliveries "
+            "eta_mae_s", "SELECT d.partner_id, "
+            "round(avg(abs(toUnixTimestamp64Milli(e.eta) - toUnixTimestamp64Milli(d.delivered_at))) / 1000, 1) "
+            "FROM (SELECT partner_id, shipment_id, min(delivered_at) AS delivered_at FROM kpi_deliveries "
             f"WHERE {{who}} GROUP BY partner_id, shipment_id HAVING {period.where('toDate(delivered_at)')}) AS d "
             "INNER JOIN (SELECT partner_id, shipment_id, argMaxMerge(eta) AS eta FROM kpi_last_eta WHERE {who} "
             "GROUP BY partner_id, shipment_id) AS e ON d.partner_id = e.partner_id AND d.shipment_id = e.shipment_id "

@@ -6,9 +6,6 @@ import java.io.IOException;
 import java.io.Serializable;
 import java.math.BigDecimal;
 import java.math.RoundingMode;
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
@@ -144,7 +141,7 @@ public final class Consolidation {
             keys[i++] = m.key();
         }
         Arrays.sort(keys, Text.CODE_POINT_ORDER);
-        return sha256Hex(String.join("\u001f", keys)).substring(0, 32);
+        return Sha256.hex(String.join("\u001f", keys)).substring(0, 32);
     }
 
     /** {@link #groupDigest} of a group from {@link Neighbourhood#groups}, its members already in
@@ -157,7 +154,7 @@ public final class Consolidation {
             }
             text.append(m.partnerId()).append(':').append(m.shipmentId());
         }
-        return sha256Hex(text.toString()).substring(0, 32);
+        return Sha256.hex(text.toString()).substring(0, 32);
     }
 
     /** {@code due_at}: when the group of a match becomes due, {@link #LEAD_MS} before its earlier window. */
@@ -334,7 +331,7 @@ public final class Consolidation {
         batch.ownStart().forEach((p, v) -> ownStart.put(p, List.of(v[0], v[1])));
         inputs.put("own_start", ownStart);
         String canonical = PythonJson.dumps(inputs);
-        String digest = sha256Hex(canonical);
+        String digest = Sha256.hex(canonical);
         TreeSet<String> partners = new TreeSet<>(Text.CODE_POINT_ORDER);
         String[] shipments = new String[group.size()];
         for (int i = 0; i < shipments.length; i++) {
@@ -347,7 +344,7 @@ public final class Consolidation {
             tour[k] = group.get(batch.tour()[k]).key();
         }
         double kmSeparate = round3(batch.kmSeparate()), kmConsolidated = round3(batch.kmConsolidated());
-        return new Proposal(sha256Hex(KERNEL_VERSION + "\u001f" + digest).substring(0, 32),
+        return new Proposal(Sha256.hex(KERNEL_VERSION + "\u001f" + digest).substring(0, 32),
                 List.copyOf(partners), List.of(shipments), offer.partnerId(), kmSeparate, kmConsolidated,
                 round3(kmSeparate - kmConsolidated),  // adds up as shown
                 KERNEL_VERSION, digest, now, offer.offerKey(), List.of(tour), canonical);
@@ -386,21 +383,6 @@ public final class Consolidation {
                 p.tour()};
     }
 
-    static String sha256Hex(String text) {
-        MessageDigest sha;
-        try {
-            sha = MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-        byte[] hash = sha.digest(text.getBytes(StandardCharsets.UTF_8));
-        char[] hex = new char[hash.length * 2];
-        for (int i = 0; i < hash.length; i++) {
-            hex[2 * i] = Character.forDigit((hash[i] >> 4) & 0xf, 16);
-            hex[2 * i + 1] = Character.forDigit(hash[i] & 0xf, 16);
-        }
-        return new String(hex);
-    }
 
     // ------------------------------------------------------------ Neighbourhood
 

@@ -82,14 +82,6 @@ public final class Eta {
         out.write(data);
     }
 
-    private static String sha256Hex(byte[] data) {
-        try {
-            return java.util.HexFormat.of().formatHex(java.security.MessageDigest.getInstance("SHA-256").digest(data));
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
     /** What a route last emitted for a shipment: when (the ping's event time) and the ETA. */
     public record Emitted(long at, long eta) implements Serializable {
     }
@@ -308,7 +300,7 @@ public final class Eta {
                         || at - last.at() >= EMIT_INTERVAL_MS) {
                     emitted.put(shipment, new Emitted(at, eta));
                     if (digest == null) {
-                        digest = sha256Hex(etaInputs(partnerId, vehicleId, lastPing, ordered, atHour, n));
+                        digest = Sha256.hex(etaInputs(partnerId, vehicleId, lastPing, ordered, atHour, n));
                     }
                     out.add(new EtaUpdate(partnerId, shipment, vehicleId, at, eta, MODEL_VERSION, digest));
                 }

@@ -1,13 +1,10 @@
 package io.lastmile.udfs.flink;
 
-import java.nio.charset.StandardCharsets;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.util.Arrays;
-import java.util.HexFormat;
 
 import io.lastmile.udfs.AvroRecords;
 import io.lastmile.udfs.Contract;
+import io.lastmile.udfs.core.Sha256;
 
 /** Dead letters the JVM stages write (udfs.records.DeadLetter and udfs.flink.coordination.dead_letter_outputs):
  * a row of ClickHouse {@code dead_letters} and a message on {@code coordination.dead_letters} and on the
@@ -16,23 +13,9 @@ public final class DeadLetters {
     private DeadLetters() {
     }
 
-    private static String sha256(byte[] data) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(data));
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-    }
-
     /** Deterministic: the same source, stage and reason give the same id (replays collapse). */
     public static String id(String source, String stage, String reason) {
-        try {
-            byte[] digest = MessageDigest.getInstance("SHA-256")
-                    .digest((source + "|" + stage + "|" + reason).getBytes(StandardCharsets.UTF_8));
-            return HexFormat.of().formatHex(digest).substring(0, 32);
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return Sha256.hex(source + "|" + stage + "|" + reason).substring(0, 32);
     }
 
     /** What a dead letter keeps of a refused record. */
@@ -51,7 +34,7 @@ public final class DeadLetters {
             return new Kept(message, payload);
         }
         return new Kept(message + " [payload cut to its first " + keep + " of " + payload.length
-                + " bytes; sha256 of the whole " + sha256(payload) + "]", Arrays.copyOf(payload, keep));
+                + " bytes; sha256 of the whole " + Sha256.hex(payload) + "]", Arrays.copyOf(payload, keep));
     }
 
     public static void write(Outputs.Call out, AvroRecords avro, String source, String stage, String reason,
@@ -60,7 +43,7 @@ public final class DeadLetters {
         message = kept.message();
         payload = kept.payload();
         String id = id(source, stage, reason);
-        out.row("dead_letters", id, receivedAt, source, partnerId, stage, reason, message, payload, sha256(payload));
+        out.row("dead_letters", id, receivedAt, source, partnerId, stage, reason, message, payload, Sha256.hex(payload));
         byte[] value = avro.encode("DeadLetter", id, receivedAt, source, partnerId, stage, reason, message, payload);
         if (partnerId == null) {
             out.message(id, value, Topics.DEAD_LETTERS);
