@@ -73,6 +73,10 @@ class Config:
     # The learned speeds forget an estimate no segment taught for this many days of event time
     # (udfs.speed_profiles.forget_stale): the profiles' state is bounded by time, not only the map.
     speed_ttl_days: float = 28.0
+    # How long ClickHouse keeps the raw event tables' rows (delivery_tasks, shipment_status,
+    # vehicle_positions, capacity_offers, dead_letters) after they were ingested, in days;
+    # 0 keeps them. Applied by `lastmile migrate` / `up` (lastmile.migrations.apply_retention).
+    raw_ttl_days: int = 0
     # Compression of the job's Kafka outputs: none by default, for a broker on the same
     # machine (it decompresses every compressed batch to validate it); lz4 or zstd for a
     # broker across a network.
@@ -140,6 +144,8 @@ class Config:
                     check_partner_id(partner)
             except ValueError as exc:
                 raise ConfigError(f"LASTMILE_{name.upper()} must be comma-separated partner ids: {exc}") from None
+        if self.raw_ttl_days < 0:
+            raise ConfigError(f"LASTMILE_RAW_TTL_DAYS must be 0 (keep) or a number of days, got {self.raw_ttl_days}")
         for name in ("topic_partitions", "parallelism", "flink_taskmanagers"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"{name} must be at least 1, got {getattr(self, name)}")

@@ -3,8 +3,8 @@ date (infra/clickhouse/migrations/0007_kpis.sql; each KPI's definition and SQL i
 docs/kpis.md). Days are UTC days of event time; ``since`` and ``until`` are inclusive.
 
 Every query reads an aggregate table or a small result table (``colocations``,
-``consolidation_proposals``, ``vehicle_km``: one row per van and ETA interval), never the raw
-event tables.
+``consolidation_proposals``, ``proposal_savings``, ``vehicle_km``: one row per van and ETA
+interval), never the raw event tables.
 """
 from __future__ import annotations
 
@@ -30,7 +30,11 @@ KPIS = {
     "colocations": ("pairs", "current co-located pairs the partner is part of (overlap starting in the period)"),
     "colocation_rate": ("share", "the partner's tasks with at least one current co-location / its tasks"),
     "proposals": ("proposals", "consolidation proposals the partner is part of"),
-    "km_saved_upper_bound": ("km", "km_saved of those proposals (depot-to-group trips: an upper bound)"),
+    "proposals_evaluated": ("proposals", "those evaluated on the routes the vans drove (lastmile/savings.py)"),
+    "km_saved": ("km", "marginal km those evaluated proposals save: the others' routes without the group's "
+                       "stops, less the carrier's route with them inserted"),
+    "km_saved_own": ("km", "of that, what the partner's own vans drive less (negative for a carrier)"),
+    "km_saved_upper_bound": ("km", "km_saved of all its proposals as decided (depot-to-group trips: an upper bound)"),
     "eta_mae_s": ("s", "mean |last ETA - delivery| of delivered shipments with an ETA"),
 }
 
@@ -121,6 +125,11 @@ def compute(config: Config, period: Period = Period(), partner: str | None = Non
             f"km_saved FROM consolidation_proposals FINAL WHERE {period.where('toDate(created_at)')}) "
             "WHERE {who} GROUP BY partner_id"):
         put(p, proposals=proposals, km_saved_upper_bound=km)
+    for p, evaluated, km, own in rows(
+            "km_saved", "SELECT partner_id, count(), round(sum(km_saved), 3), round(sum(km_saved_by_partner[partner_id]), 3) "
+            "FROM (SELECT arrayJoin(partners) AS partner_id, km_saved, km_saved_by_partner FROM proposal_savings FINAL "
+            f"WHERE status = 'evaluated' AND {period.where('toDate(created_at)')}) WHERE {{who}} GROUP BY partner_id"):
+        put(p, proposals_evaluated=evaluated, km_saved=km, km_saved_own=own)
     for p, mae in rows(
             "eta_mae_s", "SELECT d.partner_id, "
             "round(avg(abs(toUnixTimestamp64Milli(e.eta) - toUnixTimestamp64Milli(d.delivered_at))) / 1000, 1) "
@@ -135,9 +144,36 @@ def compute(config: Config, period: Period = Period(), partner: str | None = Non
         values["error_rate"] = _rate(dead, received + dead)
         if values["km_driven"] is not None and values["parcels_delivered"]:
             values["km_per_parcel"] = round(values["km_driven"] / values["parcels_delivered"], 3)
-        for k in ("parcels_delivered", "attempts", "received", "dead_letters", "colocations", "proposals"):
+        for k in ("parcels_delivered", "attempts", "received", "dead_letters", "colocations", "proposals",
+                  "proposals_evaluated"):
             values[k] = values[k] or 0
     return dict(sorted(out.items()))
+
+
+def savings_totals(config: Config, period: Period = Period(), partner: str | None = None) -> dict:
+    """The ecosystem's proposals in the period (or ``partner``'s): how many, how many evaluated
+    on the routes driven and what those save (marginal), and what the same ones were decided on
+    (the upper bound), next to the km all vans drove."""
+    from lastmile.clickhouse import http_client
+
+    client = http_client(config)
+    params = {**period.parameters(), **({"partner": partner} if partner else {})}
+    who = "has(partners, {partner:String})" if partner else "1"
+    proposals, upper = client.query(
+        f"SELECT count(), sum(km_saved) FROM consolidation_proposals FINAL WHERE {period.where('toDate(created_at)')} "
+        f"AND {who}", parameters=params).result_rows[0]
+    evaluated, saved, upper_evaluated, not_evaluable = client.query(
+        "SELECT countIf(status = 'evaluated'), sumIf(km_saved, status = 'evaluated'), "
+        "sumIf(km_saved_upper_bound, status = 'evaluated'), countIf(status != 'evaluated') FROM proposal_savings FINAL "
+        f"WHERE {period.where('toDate(created_at)')} AND {who}", parameters=params).result_rows[0]
+    driven = client.query(
+        f"SELECT sum(metres) / 1000 FROM vehicle_km FINAL WHERE {period.where('toDate(interval_at)')} AND "
+        + ("partner_id = {partner:String}" if partner else "1"), parameters=params).result_rows[0][0]
+    r = lambda x: round(x or 0.0, 3)  # noqa: E731
+    return {"proposals": proposals, "evaluated": evaluated, "not_evaluable": not_evaluable,
+            "pending": proposals - evaluated - not_evaluable, "km_saved": r(saved),
+            "km_saved_upper_bound_evaluated": r(upper_evaluated), "km_saved_upper_bound": r(upper),
+            "km_driven": r(driven)}
 
 
 def dead_letters_by_reason(config: Config, period: Period = Period(), partner: str | None = None) -> dict:

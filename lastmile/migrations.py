@@ -76,4 +76,25 @@ def apply(config: Config, folder: pathlib.Path = MIGRATIONS_DIR) -> list[str]:
         client.insert("schema_migrations", [[migration.version, migration.name, migration.checksum]],
                       column_names=["version", "name", "checksum"])
         done.append(migration.name)
+    apply_retention(config)
     return done
+
+
+#: The raw tables (events as accepted, refused records) and the column their retention counts from.
+RAW_TABLES = {"delivery_tasks": "ingested_at", "shipment_status": "ingested_at", "vehicle_positions": "ingested_at",
+              "capacity_offers": "ingested_at", "dead_letters": "received_at"}
+
+
+def apply_retention(config: Config) -> None:
+    """Set the raw tables' TTL to ``config.raw_ttl_days`` after ingestion (0: no TTL). Counted
+    from ingestion, not event time: a replay of last year's feed is kept as long as a live one.
+    The results (co-locations, proposals, ETAs) and the KPI aggregates are not affected."""
+    client = http_client(config)
+    for table, column in RAW_TABLES.items():
+        current = client.query("SELECT create_table_query FROM system.tables WHERE database = currentDatabase() "
+                               "AND name = {t:String}", parameters={"t": table}).result_rows[0][0]
+        wanted = f"TTL toDateTime({column}) + toIntervalDay({int(config.raw_ttl_days)})"
+        if config.raw_ttl_days and wanted not in current:  # as ClickHouse writes it back: set once, not at every `up`
+            client.command(f"ALTER TABLE {table} MODIFY TTL toDateTime({column}) + INTERVAL {int(config.raw_ttl_days)} DAY")
+        elif not config.raw_ttl_days and " TTL " in current:
+            client.command(f"ALTER TABLE {table} REMOVE TTL")

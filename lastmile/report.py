@@ -21,7 +21,8 @@ LABELS = {"parcels_delivered": "delivered", "attempts": "attempts", "missed_deli
           "received": "events in", "feed_latency_p50_ms": "latency p50",
           "feed_latency_p95_ms": "latency p95", "feed_latency_p99_ms": "latency p99", "dead_letters": "dead letters",
           "error_rate": "error rate", "colocations": "co-located", "colocation_rate": "co-loc. rate",
-          "proposals": "proposals", "km_saved_upper_bound": "km saved ≤", "eta_mae_s": "ETA error"}
+          "proposals": "proposals", "proposals_evaluated": "evaluated", "km_saved": "km saved",
+          "km_saved_own": "own km saved", "km_saved_upper_bound": "km saved ≤", "eta_mae_s": "ETA error"}
 TREND_KPIS = ("parcels_delivered", "km_per_parcel", "missed_delivery_rate", "on_time_rate", "feed_latency_p95_ms",
               "error_rate", "colocation_rate")
 MAP_RESOLUTION = 8
@@ -35,6 +36,7 @@ def build(config: Config, period: kpis.Period, partner: str | None = None) -> di
     return {"period": {"since": str(period.since) if period.since else None,
                        "until": str(period.until) if period.until else None},
             "partner": partner, "partners": partners, "totals": totals,
+            "savings": kpis.savings_totals(config, period, partner),
             "dead_letters_by_reason": kpis.dead_letters_by_reason(config, period, partner)}
 
 
@@ -53,6 +55,10 @@ def print_table(report: dict) -> None:
         table.add_row(LABELS[kpi], *(_cell(kpi, v[kpi]) for v in report["partners"].values()))
     console = Console()
     console.print(table)
+    s = report["savings"]
+    console.print(f"consolidation: {s['evaluated']:,} of {s['proposals']:,} proposals evaluated on the routes the vans "
+                  f"drove save {s['km_saved']:,} km (marginal), of {s['km_driven']:,} km driven; decided on depot-to-group "
+                  f"trips the same proposals claimed {s['km_saved_upper_bound_evaluated']:,} km (upper bound)")
     if report["dead_letters_by_reason"]:
         console.print("dead letters: " + ", ".join(f"{r} {n:,}" for r, n in report["dead_letters_by_reason"].items()))
 
@@ -105,7 +111,8 @@ def write_html(config: Config, report: dict, period: kpis.Period, path: pathlib.
 td,th{{border:1px solid #ccc;padding:4px 8px;text-align:right}} td:first-child{{text-align:left}}</style></head>
 <body><h1>lastmile: the ecosystem's KPIs</h1>
 <p>Period: {html.escape(period_text)}, generated {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC.
-Definitions: docs/kpis.md. km saved is the depot-to-group upper bound.</p>
+Definitions: docs/kpis.md. km saved: the marginal change of the partners' routes; km saved ≤: the
+depot-to-group trips the proposals were decided on, an upper bound.</p>
 <table id="kpis"><tr><th>partner</th>{head}</tr>{rows}</table>
 {''.join(parts)}
 </body></html>
@@ -157,8 +164,11 @@ def _km_saved(report: dict):
     import plotly.graph_objects as go
 
     partners = report["partners"]
-    fig = go.Figure([go.Bar(x=list(partners), y=[v["km_saved_upper_bound"] or 0 for v in partners.values()])])
-    fig.update_layout(title="km saved by the proposals each partner is part of (upper bound)", yaxis_title="km")
+    fig = go.Figure([go.Bar(name=name, x=list(partners), y=[v[kpi] or 0 for v in partners.values()])
+                     for kpi, name in (("km_saved", "marginal, on the routes driven (evaluated proposals)"),
+                                       ("km_saved_own", "of which the partner's own vans"),
+                                       ("km_saved_upper_bound", "upper bound: depot-to-group trips (all proposals)"))])
+    fig.update_layout(title="km saved by the proposals each partner is part of", yaxis_title="km", barmode="group")
     return fig
 
 

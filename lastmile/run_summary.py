@@ -48,7 +48,7 @@ def print_summary(result: dict, seconds: float) -> None:
     eta, proposals = result["eta"], result["proposals"]
     console.print(f"ETA updates: {eta['updates']:,} for {eta['shipments']:,} shipments on {eta['vehicles']:,} vans")
     console.print(f"consolidation proposals: {proposals['proposals']:,} covering {proposals['deliveries'] or 0:,} "
-                  f"deliveries, {proposals['km_saved'] or 0:,} km saved of {proposals['km_separate'] or 0:,} km "
-                  f"driven separately to them")
+                  f"deliveries; at most {proposals['km_saved'] or 0:,} km saved of {proposals['km_separate'] or 0:,} km "
+                  f"driven separately to them, from their depots (`lastmile report`: the km saved on the routes driven)")
     console.print("accepted events: " + ", ".join(f"{t} {n:,}" for t, n in result["accepted"].items()))
     console.print("dead letters: " + (", ".join(f"{r} {n:,}" for r, n in result["dead_letters"].items()) or "none"))

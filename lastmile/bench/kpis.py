@@ -75,6 +75,13 @@ def _fill(client, events: int, say) -> dict[str, int]:
         "INSERT INTO eta_predictions SELECT concat('p', toString(number % 5)), concat('s-', toString(intDiv(number, "
         f"3))), 'van-1', {t.format(n=tasks * 3)}, {t.format(n=tasks * 3)} + toIntervalMinute(30), 'm', '' "
         f"FROM numbers({tasks * 3})")
+    client.command(
+        "INSERT INTO proposal_savings (proposal_id, created_at, partners, assigned_partner, status, km_removed, "
+        "km_inserted, km_saved, km_saved_by_partner, km_saved_upper_bound) SELECT toString(number), "
+        f"{t.format(n=pairs // 2)}, [concat('p', toString(number % 5)), concat('p', toString((number + 1) % 5))], "
+        "concat('p', toString(number % 5)), 'evaluated', 1.2, 0.2, 1.0, "
+        "map(concat('p', toString(number % 5)), -0.2, concat('p', toString((number + 1) % 5)), 1.2), 4 "
+        f"FROM numbers({pairs // 2})")
     vans = 400 * DAYS * 24 * 6  # a row per van and ten minutes
     client.command(
         "INSERT INTO vehicle_km SELECT concat('p', toString(number % 5)), concat('van-', toString(number % 400)), "
@@ -85,7 +92,8 @@ def _fill(client, events: int, say) -> dict[str, int]:
         f"payload_sha256) SELECT toString(number), {t.format(n=dead)}, 't', concat('p', toString(number % 5)), "
         "'validate', ['null_island', 'window_not_ordered'][number % 2 + 1], '', '', '' "
         f"FROM numbers({dead})")
-    return {**counts, "colocations": pairs, "consolidation_proposals": pairs // 2, "eta_predictions": tasks * 3,
+    return {**counts, "colocations": pairs, "consolidation_proposals": pairs // 2, "proposal_savings": pairs // 2,
+            "eta_predictions": tasks * 3,
             "vehicle_km": vans, "dead_letters": dead}
 
 

@@ -292,6 +292,10 @@ def test_report_agrees_with_the_raw_tables_also_after_a_replay_and_draws_its_cha
 
     first = report()
     assert len(first) == len(city) == 4
+    # the proposals, evaluated on the routes the vans drove, save far less than the depot-to-group upper bound
+    savings = json.loads(lastmile(env, "report", "--json").stdout.strip().splitlines()[-1])["savings"]
+    assert savings["evaluated"] > 0 and sum(v["proposals_evaluated"] for v in first.values()) > 0
+    assert 0 < savings["km_saved"] < savings["km_saved_upper_bound_evaluated"]
     for partner, values in first.items():
         direct = _direct_kpis(ch, partner)
         # the raw tables keep an event's latest arrival once merged (ReplacingMergeTree(ingested_at)),

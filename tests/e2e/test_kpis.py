@@ -83,6 +83,7 @@ EXPECTED = {
     "dead_letters": 2, "error_rate": round(2 / 9, 6),
     "colocations": 1, "colocation_rate": round(1 / 3, 6),  # S1's match holds, S2's was retracted; of S1-S3
     "proposals": 1, "km_saved_upper_bound": 1.5,
+    "proposals_evaluated": 0, "km_saved": None, "km_saved_own": None,  # not evaluated: tests/e2e/test_proposal_savings.py
     "eta_mae_s": 45.0,  # S1 last ETA a minute late, S2's 30 s early
 }
 

@@ -85,6 +85,36 @@ def test_migrations_applied_twice_change_nothing(stack, ch):
     assert ch.query("SELECT version, checksum FROM schema_migrations ORDER BY version").result_rows == recorded
 
 
+def test_raw_tables_keep_rows_for_the_configured_days_after_ingestion_and_forever_with_0(stack):
+    import datetime as dt
+    import uuid
+
+    from lastmile.clickhouse import http_client
+
+    config = stack.with_overrides(clickhouse_database=f"ttl_{uuid.uuid4().hex[:8]}", raw_ttl_days=30)
+    migrations.apply(config)
+    client = http_client(config)
+    snapshot = _schema_snapshot(client, config.clickhouse_database)
+    migrations.apply(config)  # set once: applying again changes nothing
+    assert _schema_snapshot(client, config.clickhouse_database) == snapshot
+    now = dt.datetime.now(dt.UTC)
+    # an event of 2024 ingested today stays (retention counts from ingestion); one ingested 40 days ago goes
+    rows = [(uuid.uuid4(), "ttl-p", "v", dt.datetime(2024, 5, 1, tzinfo=dt.UTC), ingested, 1, None, None, None, "t", 0, n)
+            for n, ingested in enumerate((now, now - dt.timedelta(days=40)))]
+    columns = ["event_id", "partner_id", "vehicle_id", "event_time", "ingested_at", "h3_cell", "speed_mps",
+               "load_volume_l", "capacity_volume_l", "source_topic", "source_partition", "source_offset"]
+    client.insert("vehicle_positions", rows, column_names=columns)
+    client.command("OPTIMIZE TABLE vehicle_positions FINAL")
+    assert client.query("SELECT source_offset FROM vehicle_positions").result_rows == [(0,)]
+    migrations.apply(config.with_overrides(raw_ttl_days=0))
+    assert all(" TTL " not in q for _, q in _schema_snapshot(client, config.clickhouse_database)
+               if _ in migrations.RAW_TABLES)
+    client.insert("vehicle_positions", rows[1:], column_names=columns)
+    client.command("OPTIMIZE TABLE vehicle_positions FINAL")
+    assert sorted(client.query("SELECT source_offset FROM vehicle_positions").result_rows) == [(0,), (1,)]
+    client.command(f"DROP DATABASE {config.clickhouse_database}")
+
+
 def test_up_twice_is_harmless(stack, stack_env):
     pids = {r.name: r.pid for r in control.status(stack)}
     result = subprocess.run([sys.executable, "-m", "lastmile.cli", "up"], env=stack_env, capture_output=True,
