@@ -36,7 +36,12 @@ KPIS = {
     "km_saved_own": ("km", "of that, what the partner's own vans drive less (negative for a carrier)"),
     "km_saved_upper_bound": ("km", "km_saved of all its proposals as decided (depot-to-group trips: an upper bound)"),
     "eta_mae_s": ("s", "mean |last ETA - delivery| of delivered shipments with an ETA"),
+    "current_schema_share": ("share", "accepted events written with the current version of their schema"),
+    "schema_rejected_share": ("share", "records refused at decoding (no known schema, not Avro single-object, "
+                                       "undecodable, wrong type) / (accepted events + dead letters)"),
 }
+#: The dead letters' reasons at decoding (stage ``decode``): records that do not follow any known schema.
+DECODE_STAGE = "decode"
 
 
 @dataclasses.dataclass(frozen=True)
@@ -139,8 +144,23 @@ def compute(config: Config, period: Period = Period(), partner: str | None = Non
             "GROUP BY partner_id, shipment_id) AS e ON d.partner_id = e.partner_id AND d.shipment_id = e.shipment_id "
             "GROUP BY d.partner_id"):
         put(p, eta_mae_s=mae)
+    current = _current_versions()
+    for p, stream, version, n in rows(
+            "schema_versions", "SELECT partner_id, stream, schema_version, uniqExactMerge(records) FROM kpi_schema_daily "
+            f"WHERE {period.where('day')} AND {{who}} GROUP BY partner_id, stream, schema_version"):
+        if version:  # 0: written before the tables kept the version
+            values = out.setdefault(p, {k: None for k in KPIS})
+            on_current, recorded = values.get("_schema", (0, 0))
+            values["_schema"] = (on_current + n * (version == current[stream]), recorded + n)
+    for p, n in rows(
+            "schema_rejected", "SELECT partner_id, uniqExactMerge(dead_letters) FROM kpi_dead_letters_daily "
+            f"WHERE stage = '{DECODE_STAGE}' AND partner_id != '' AND {period.where('day')} AND {{who}} GROUP BY partner_id"):
+        put(p, schema_rejected_share=n)
     for values in out.values():
         received, dead = values["received"] or 0, values["dead_letters"] or 0
+        on_current, versioned = values.pop("_schema", (0, 0))
+        values["current_schema_share"] = _rate(on_current, versioned)
+        values["schema_rejected_share"] = _rate(values["schema_rejected_share"] or 0, received + dead)
         values["error_rate"] = _rate(dead, received + dead)
         if values["km_driven"] is not None and values["parcels_delivered"]:
             values["km_per_parcel"] = round(values["km_driven"] / values["parcels_delivered"], 3)
@@ -148,6 +168,30 @@ def compute(config: Config, period: Period = Period(), partner: str | None = Non
                   "proposals_evaluated"):
             values[k] = values[k] or 0
     return dict(sorted(out.items()))
+
+
+def _current_versions() -> dict[str, int]:
+    """Stream -> the version of its record's current schema (avro_schemas/)."""
+    from udfs.contracts import STREAM_RECORDS
+    from udfs.contracts.schemas import default_registry
+
+    return {stream: default_registry().latest(name).version for stream, name in STREAM_RECORDS.items()}
+
+
+def schema_versions(config: Config, period: Period = Period(), partner: str | None = None) -> dict:
+    """``{partner: {"<stream> v<N>": accepted events}}`` in the period (v0: written before the
+    tables kept the version)."""
+    from lastmile.clickhouse import http_client
+
+    params = {**period.parameters(), **({"partner": partner} if partner else {})}
+    who = "partner_id = {partner:String}" if partner else "1"
+    out: dict[str, dict[str, int]] = {}
+    for p, stream, version, n in http_client(config).query(
+            "SELECT partner_id, stream, schema_version, uniqExactMerge(records) FROM kpi_schema_daily "
+            f"WHERE {period.where('day')} AND {who} GROUP BY partner_id, stream, schema_version "
+            "ORDER BY partner_id, stream, schema_version", parameters=params).result_rows:
+        out.setdefault(p, {})[f"{stream} v{version}"] = n
+    return out
 
 
 def savings_totals(config: Config, period: Period = Period(), partner: str | None = None) -> dict:

@@ -3,8 +3,8 @@ terminal, one JSON object, or one self-contained HTML file of charts (plotly, it
 inlined: the file works offline).
 
 The charts: KPI trends per partner and day, the feed-latency distribution, dead letters by
-reason, kilometres saved, and a map of the resolution-8 H3 cells coloured by the number of
-current co-located deliveries (hexes on a plain background, no tiles).
+reason, kilometres saved, schema versions per partner, and a map of the resolution-8 H3 cells
+coloured by the number of current co-located deliveries (hexes on a plain background, no tiles).
 """
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ LABELS = {"parcels_delivered": "delivered", "attempts": "attempts", "missed_deli
           "feed_latency_p95_ms": "latency p95", "feed_latency_p99_ms": "latency p99", "dead_letters": "dead letters",
           "error_rate": "error rate", "colocations": "co-located", "colocation_rate": "co-loc. rate",
           "proposals": "proposals", "proposals_evaluated": "evaluated", "km_saved": "km saved",
-          "km_saved_own": "own km saved", "km_saved_upper_bound": "km saved ≤", "eta_mae_s": "ETA error"}
+          "km_saved_own": "own km saved", "km_saved_upper_bound": "km saved ≤",
+          "current_schema_share": "current schema", "schema_rejected_share": "bad schema", "eta_mae_s": "ETA error"}
 TREND_KPIS = ("parcels_delivered", "km_per_parcel", "missed_delivery_rate", "on_time_rate", "feed_latency_p95_ms",
               "error_rate", "colocation_rate")
 MAP_RESOLUTION = 8
@@ -37,6 +38,7 @@ def build(config: Config, period: kpis.Period, partner: str | None = None) -> di
                        "until": str(period.until) if period.until else None},
             "partner": partner, "partners": partners, "totals": totals,
             "savings": kpis.savings_totals(config, period, partner),
+            "schema_versions": kpis.schema_versions(config, period, partner),
             "dead_letters_by_reason": kpis.dead_letters_by_reason(config, period, partner)}
 
 
@@ -98,7 +100,8 @@ def write_html(config: Config, report: dict, period: kpis.Period, path: pathlib.
     import plotly.io as pio
 
     figures = [_trends(daily(config, period, report["partner"])), _latency(config, period, report["partner"]),
-               _dead_letters(report), _km_saved(report), _hex_map(config, period, report["partner"])]
+               _dead_letters(report), _km_saved(report), _schema_versions(report),
+               _hex_map(config, period, report["partner"])]
     parts = [pio.to_html(fig, include_plotlyjs=(i == 0), full_html=False, div_id=f"chart-{i}")
              for i, fig in enumerate(f for f in figures if isinstance(f, go.Figure))]
     rows = "".join(f"<tr><td>{html.escape(p)}</td>" + "".join(f"<td>{html.escape(_cell(k, v[k]))}</td>" for k in kpis.KPIS)
@@ -157,6 +160,21 @@ def _dead_letters(report: dict):
     reasons = report["dead_letters_by_reason"]
     fig = go.Figure([go.Bar(x=list(reasons.values()), y=list(reasons), orientation="h")])
     fig.update_layout(title="dead letters by stage/reason", xaxis_title="records", height=200 + 24 * len(reasons))
+    return fig
+
+
+def _schema_versions(report: dict):
+    """Per partner, the share of its accepted events by stream and schema version (stacked)."""
+    import plotly.graph_objects as go
+
+    found = report["schema_versions"]
+    partners = list(found)
+    labels = sorted({label for versions in found.values() for label in versions})
+    totals = {p: sum(found[p].values()) or 1 for p in partners}
+    fig = go.Figure([go.Bar(name=label, x=partners, y=[found[p].get(label, 0) / totals[p] for p in partners])
+                     for label in labels])
+    fig.update_layout(title="schema adherence: accepted events by stream and schema version", barmode="stack",
+                      yaxis_title="share of the partner's events", yaxis_tickformat=".0%")
     return fig
 
 

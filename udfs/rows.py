@@ -13,7 +13,7 @@ if TYPE_CHECKING:  # the kernels they import are not needed to write rows (the I
     from udfs.colocation import Match
     from udfs.consolidation import Proposal
 
-_SOURCE = ("source_topic", "source_partition", "source_offset")
+_SOURCE = ("source_topic", "source_partition", "source_offset", "schema_version")
 COLUMNS = {
     "delivery_tasks": ("event_id", "partner_id", "shipment_id", "event_time", "ingested_at", "dest_h3",
                        "window_start", "window_end", "parcel_count", "volume_l", "weight_kg", "retailer_id",
@@ -40,8 +40,9 @@ COLUMNS = {
 
 
 def event_row(stream: str, r: dict, source: Source, ingested_at: int) -> tuple:
-    """The row of an accepted partner record (internal form) for the table named like its stream."""
-    src = (source.topic, source.partition, source.offset)
+    """The row of an accepted partner record (internal form, with its writer's ``schema_version``:
+    udfs.contracts.intake.versioned) for the table named like its stream."""
+    src = (source.topic, source.partition, source.offset, r["schema_version"])
     if stream == "vehicle_positions":
         return (r["event_id"], r["partner_id"], r["vehicle_id"], r["event_time"], ingested_at, cell(r["lat"], r["lng"]),
                 r["speed_mps"], r["load_volume_l"], r["capacity_volume_l"], *src)

@@ -73,7 +73,7 @@ def run(config: Config) -> dict:
     from confluent_kafka import Consumer, TopicPartition
 
     from udfs.contracts.errors import ContractViolation
-    from udfs.contracts.intake import from_wire
+    from udfs.contracts.intake import from_wire, versioned
     from udfs.records import Source
     from udfs.rows import COLUMNS, event_row
 
@@ -104,13 +104,13 @@ def run(config: Config) -> dict:
             stream = topic.rsplit(".", 1)[-1]
             now = int(time.time() * 1000)
             try:
-                record, _ = from_wire(msg.value(), stream, topics.partner_of_topic(topic), now)
+                record, writer = from_wire(msg.value(), stream, topics.partner_of_topic(topic), now)
             except ContractViolation as violation:
                 rejected[violation.reason] += 1
             else:
                 accepted[stream] += 1
                 buffer = buffers[stream]
-                buffer.append(event_row(stream, record, Source(topic, partition, offset), now))
+                buffer.append(event_row(stream, versioned(record, writer), Source(topic, partition, offset), now))
                 if len(buffer) >= BATCH_ROWS:
                     client.insert(stream, buffer, column_names=COLUMNS[stream])
                     buffer.clear()

@@ -28,7 +28,7 @@ PARTNER_TABLES = {
     # its own KPIs' aggregates (infra/clickhouse/migrations/0007_kpis.sql)
     **{table: "partner_id = {p}" for table in ("kpi_status_daily", "kpi_deliveries", "kpi_task_windows",
                                                "kpi_feed_events", "kpi_dead_letters_daily", "kpi_last_eta",
-                                               "vehicle_km")},
+                                               "vehicle_km", "kpi_schema_daily")},
 }
 # what an analyst reads: every table of events and results, which hold H3 cells and no raw
 # coordinates or recipient keys; of the dead letters, only what says why and whose (not the
@@ -37,7 +37,7 @@ ANALYST_TABLES = ("delivery_tasks", "shipment_status", "vehicle_positions", "cap
                   "colocations_current", "eta_predictions", "consolidation_proposals", "dead_letters_summary",
                   "dead_letters(dead_letter_id, received_at, source, partner_id, stage, reason, payload_sha256)",
                   "kpi_status_daily", "kpi_deliveries", "kpi_task_windows", "kpi_feed_events", "kpi_dead_letters_daily",
-                  "kpi_last_eta", "vehicle_km", "proposal_savings")
+                  "kpi_last_eta", "vehicle_km", "proposal_savings", "kpi_schema_daily")
 _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,63}")
 
 

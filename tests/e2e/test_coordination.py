@@ -276,7 +276,7 @@ def _direct_kpis(ch, partner: str) -> dict:
 def test_report_agrees_with_the_raw_tables_also_after_a_replay_and_draws_its_charts(coordinated, ch, stack, tmp_path):
     """`lastmile report --json` (aggregates kept by materialized views) against a full
     recomputation from the raw tables; every raw row written again an hour later (a replay)
-    changes no KPI; the HTML file holds the KPI table and its five charts, with plotly inlined."""
+    changes no KPI; the HTML file holds the KPI table and its six charts, with plotly inlined."""
     from html.parser import HTMLParser
 
     from tests_env import env_for, lastmile
@@ -328,7 +328,7 @@ def test_report_agrees_with_the_raw_tables_also_after_a_replay_and_draws_its_cha
 
     parts = Parts()
     parts.feed(page.read_text())
-    assert parts.charts == [f"chart-{i}" for i in range(5)] and not parts.sources  # no script from elsewhere
+    assert parts.charts == [f"chart-{i}" for i in range(6)] and not parts.sources  # no script from elsewhere
     assert "Plotly" in page.read_text() and parts.rows >= 1 + len(first)
     one = sorted(first)[0]
     human = lastmile(env, "report", "--partner", one).stdout

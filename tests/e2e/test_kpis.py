@@ -30,25 +30,27 @@ def _write(client, ingested_later_ms: int = 0) -> None:
 
     def tasks(rows):
         client.insert("delivery_tasks", [
-            (ids(e), A, s, at(t), at(t, lat + ingested_later_ms), 1, at(ws), at(we), 1, None, None, None, None, *src)
-            for e, s, t, lat, ws, we in rows],
+            (ids(e), A, s, at(t), at(t, lat + ingested_later_ms), 1, at(ws), at(we), 1, None, None, None, None, *src,
+             version) for e, s, t, lat, ws, we, version in rows],
             column_names=["event_id", "partner_id", "shipment_id", "event_time", "ingested_at", "dest_h3",
                           "window_start", "window_end", "parcel_count", "volume_l", "weight_kg", "retailer_id",
-                          "service_level", "source_topic", "source_partition", "source_offset"])
+                          "service_level", "source_topic", "source_partition", "source_offset", "schema_version"])
 
-    # S1's task is re-announced later with a later window; S3 is never delivered
-    tasks([("00000000-0000-0000-0000-000000000001", "S1", 6, 1000, 10, 12),
-           ("00000000-0000-0000-0000-000000000002", "S2", 6, 2000, 10, 12),
-           ("00000000-0000-0000-0000-000000000003", "S3", 6, 3000, 13, 14),
-           ("00000000-0000-0000-0000-000000000004", "S1", 7, 4000, 11, 13)])
+    # S1's task is re-announced later with a later window; S3 is never delivered; the first
+    # two written with DeliveryTask v1, the others with v2 (the current one)
+    tasks([("00000000-0000-0000-0000-000000000001", "S1", 6, 1000, 10, 12, 1),
+           ("00000000-0000-0000-0000-000000000002", "S2", 6, 2000, 10, 12, 1),
+           ("00000000-0000-0000-0000-000000000003", "S3", 6, 3000, 13, 14, 2),
+           ("00000000-0000-0000-0000-000000000004", "S1", 7, 4000, 11, 13, 2)])
     client.insert("shipment_status", [
-        (ids(e), A, s, at(t), at(t, lat + ingested_later_ms), status, "van-1", None, None, None, *src)
+        (ids(e), A, s, at(t), at(t, lat + ingested_later_ms), status, "van-1", None, None, None, *src, 1)
         for e, s, t, lat, status in [
             ("00000000-0000-0000-0000-000000000011", "S1", 12.5, 500, "DELIVERED"),  # in S1's latest window
             ("00000000-0000-0000-0000-000000000012", "S2", 11.0, 1500, "FAILED_ATTEMPT"),
             ("00000000-0000-0000-0000-000000000013", "S2", 12.5, 2500, "DELIVERED")]],  # after S2's window
         column_names=["event_id", "partner_id", "shipment_id", "event_time", "ingested_at", "status", "vehicle_id",
-                      "stop_sequence", "h3_cell", "reason", "source_topic", "source_partition", "source_offset"])
+                      "stop_sequence", "h3_cell", "reason", "source_topic", "source_partition", "source_offset",
+                      "schema_version"])
     client.insert("dead_letters", [
         (f"dl-{n}", at(9, ingested_later_ms), f"partners.{A}.delivery_tasks/0/{n}", A, "validate", reason, "m", b"x",
          "") for n, reason in ((1, "window_inverted"), (2, "dest_out_of_range"))],
@@ -85,6 +87,8 @@ EXPECTED = {
     "proposals": 1, "km_saved_upper_bound": 1.5,
     "proposals_evaluated": 0, "km_saved": None, "km_saved_own": None,  # not evaluated: tests/e2e/test_proposal_savings.py
     "eta_mae_s": 45.0,  # S1 last ETA a minute late, S2's 30 s early
+    "current_schema_share": round(5 / 7, 6),  # two v2 tasks and three statuses of ShipmentStatus v1 (current)
+    "schema_rejected_share": 0.0,  # both dead letters failed validation, none decoding
 }
 
 

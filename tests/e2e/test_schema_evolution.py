@@ -35,6 +35,7 @@ def evolved(stack):
         for record, version in records:  # in this order on one partition: v1, then v2
             producer.produce(topic, wire.encode(record, "DeliveryTask", version), record["shipment_id"],
                              record["event_time"])
+    producer.produce(topics.partner_topic(SWITCHER, "delivery_tasks"), b"{\"not\": \"avro\"}", "junk", start)
     producer.flush()
     run = subprocess.run([sys.executable, "-m", "lastmile.cli", "run", "--bounded"], env=env_for(stack),
                          capture_output=True, text=True, timeout=900)
@@ -56,3 +57,17 @@ def test_a_v1_task_co_locates_with_a_v2_task(evolved, ch):
     pairs = ch.query("SELECT partner_a, shipment_a, partner_b, shipment_b FROM colocations FINAL "
                      "WHERE partner_a = {p:String} OR partner_b = {p:String}", parameters={"p": OTHER}).result_rows
     assert pairs == [(OTHER, "near-old-0", SWITCHER, "old-0")]
+
+
+def test_each_row_keeps_its_writer_s_schema_version_and_the_adherence_kpis_count_them(evolved, ch, stack):
+    """Schema adherence (docs/kpis.md): 3 of the switcher's 6 tasks on the current version, 1 of
+    its 7 records refused at decoding (not Avro single-object)."""
+    from lastmile import kpis
+
+    versions = dict(ch.query("SELECT shipment_id, schema_version FROM delivery_tasks FINAL WHERE partner_id = {p:String}",
+                             parameters={"p": SWITCHER}).result_rows)
+    assert versions == {**{f"old-{i}": 1 for i in range(3)}, **{f"new-{i}": 2 for i in range(3)}}
+    assert kpis.schema_versions(stack, partner=SWITCHER) == {SWITCHER: {"delivery_tasks v1": 3, "delivery_tasks v2": 3}}
+    found = kpis.compute(stack, partner=SWITCHER)[SWITCHER]
+    assert (found["current_schema_share"], found["schema_rejected_share"]) == (0.5, round(1 / 7, 6))
+    assert kpis.compute(stack, partner=OTHER)[OTHER]["current_schema_share"] == 1.0

@@ -52,6 +52,13 @@ def from_wire(data: bytes, stream: str, topic_partner: str | None, now_ms: int |
     return validated(name, record, topic_partner, now_ms), writer
 
 
+def versioned(record: dict, writer: SchemaVersion) -> dict:
+    """``record`` with its writer's schema version under ``schema_version`` (not a schema
+    field): the event tables keep it for the schema-adherence KPI (udfs.rows.event_row)."""
+    record["schema_version"] = writer.version
+    return record
+
+
 def validated(name: str, record: dict, topic_partner: str | None, now_ms: int | None) -> dict:
     try:
         rules.validate(name, record, topic_partner, now_ms)

@@ -84,9 +84,11 @@ def decoded_field_types(registry: SchemaRegistry | None = None) -> tuple[str, ..
 
 
 def record_reader(stream: str, registry: SchemaRegistry | None = None):
-    """A function from DecodeRecords' field values (in :func:`decoded_fields` order) to the
-    record of ``stream`` in internal form, as :func:`udfs.contracts.intake.from_wire` returns it."""
+    """A function from DecodeRecords' field values (in :func:`decoded_fields` order, then the
+    writer's schema version) to the record of ``stream`` in internal form, as
+    :func:`udfs.contracts.intake.from_wire` returns it, and its ``schema_version``."""
     registry = registry or default_registry()
     columns = decoded_fields(registry)
     picks = [(f["name"], columns.index(f["name"])) for f in registry.latest(STREAM_RECORDS[stream]).fields]
+    picks.append(("schema_version", len(columns)))  # after the fields: the writer's version (DecodeRecords)
     return lambda values: {name: values[i] for name, i in picks}

@@ -19,7 +19,7 @@ from pyflink.datastream import OutputTag, ProcessFunction
 from udfs import outputs
 from udfs.contracts import topics
 from udfs.contracts.errors import ContractViolation
-from udfs.contracts.intake import TO_PINGS, TO_STAGES, downstream, from_wire, lateness
+from udfs.contracts.intake import TO_PINGS, TO_STAGES, downstream, from_wire, lateness, versioned
 from udfs.contracts.jvm_export import decoded_field_types, decoded_fields
 from udfs.flink.outputs import gather
 from udfs.pings import ping_text
@@ -29,9 +29,10 @@ _FLINK_TYPES = {"STRING": Types.STRING(), "BIGINT": Types.LONG(), "DOUBLE": Type
                 "BOOLEAN": Types.BOOLEAN()}
 #: An accepted task, status or offer, as the JVM decodes it (jobs.coordination.event_path's
 #: ``accepted``): the Intake emits what it accepts in the same row, so both go on together.
-ACCEPTED_FIELDS = ("kind", "topic", "partition", "offset", "ingested_at", *decoded_fields())
+ACCEPTED_FIELDS = ("kind", "topic", "partition", "offset", "ingested_at", *decoded_fields(), "schema_version")
 ACCEPTED_ROW = Types.ROW_NAMED(list(ACCEPTED_FIELDS), [Types.STRING(), Types.STRING(), Types.INT(), Types.LONG(),
-                                                   Types.LONG(), *(_FLINK_TYPES[t] for t in decoded_field_types())])
+                                                   Types.LONG(), *(_FLINK_TYPES[t] for t in decoded_field_types()),
+                                                   Types.INT()])
 #: A vehicle's pings as the JVM batches them (jobs.coordination.position_path's ``batches``):
 #: ``(partner_id, vehicle_id, "ts,lat,lng,speed;...")``; the Intake's positions, one each.
 PING_ROWS = Types.ROW_NAMED(["partner_id", "vehicle_id", "pings"], [Types.STRING()] * 3)
@@ -68,11 +69,12 @@ class Intake(ProcessFunction):
         now = _now_ms()
         raw = bytes(payload) if payload is not None else b""  # a Kafka record without a value: a tombstone
         try:
-            record, _writer = from_wire(raw, stream, partner, now)
+            record, writer = from_wire(raw, stream, partner, now)
         except ContractViolation as violation:
             yield from outputs.dead_letter(DeadLetter(str(source), violation.stage, violation.reason,
                                                       violation.message, raw, partner, now))
             return
+        versioned(record, writer)
         if stream == "delivery_tasks":  # its rows and lateness are the Registry's (they depend on its window)
             yield accepted_row(stream, record, source, now)
             return

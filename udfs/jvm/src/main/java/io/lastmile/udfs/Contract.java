@@ -99,11 +99,23 @@ public final class Contract {
         }
     }
 
+    private final Map<Schema, Integer> versionOfSchema = new java.util.IdentityHashMap<>();
+
+    /** The version of the schema {@code r} was written with (its writer's: what it decoded with). */
+    public int writerVersion(org.apache.avro.generic.GenericRecord r) {
+        Integer v = versionOfSchema.get(r.getSchema());
+        if (v == null) {
+            throw new IllegalStateException("a record of no known writer schema: " + r.getSchema().getFullName());
+        }
+        return v;
+    }
+
     private Contract(JsonNode spec) {
         for (JsonNode s : spec.get("schemas")) {
             Schema schema = new Schema.Parser().parse(s.get("schema").toString());
             String name = s.get("name").asText();
             boolean isLatest = s.get("latest").asBoolean();
+            versionOfSchema.put(schema, s.get("version").asInt());
             byFingerprint.put(s.get("fingerprint_le").asLong(), new Writer(name, s.get("version").asInt(), isLatest,
                     schema));
             if (isLatest) {

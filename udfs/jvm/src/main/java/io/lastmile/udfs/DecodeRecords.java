@@ -50,6 +50,10 @@ public abstract class DecodeRecords<T> extends ProcessFunction<Row, T> {
             Types.STRING, Types.INT, Types.DOUBLE, Types.DOUBLE, Types.STRING, Types.DOUBLE, Types.DOUBLE, Types.LONG,
             Types.LONG, Types.DOUBLE, Types.INT};
 
+    /** The last column of the event tables' rows and of {@link #ACCEPTED}: the version of the
+     * schema the partner wrote the record with (udfs.rows; the schema-adherence KPI). */
+    public static final String SCHEMA_VERSION = "schema_version";
+
     /** {@code (payload, topic, partition, offset, ts, judged_watermark)}: for the Intake. */
     public static final RowTypeInfo REFUSED_TYPE = new RowTypeInfo(
             new TypeInformation<?>[]{Types.PRIMITIVE_ARRAY(Types.BYTE), Types.STRING, Types.INT, Types.LONG, Types.LONG,
@@ -57,7 +61,7 @@ public abstract class DecodeRecords<T> extends ProcessFunction<Row, T> {
             new String[]{"payload", "topic", "partition", "offset", "ts", "judged_watermark"});
     public static final OutputTag<Row> REFUSED = new OutputTag<>("refused", REFUSED_TYPE);
     public static final OutputTag<TableRow> ROWS = new OutputTag<>("raw-rows", TypeInformation.of(TableRow.class));
-    /** {@code (kind, topic, partition, offset, ingested_at, *FIELDS)} (udfs.flink.intake.ACCEPTED_ROW). */
+    /** {@code (kind, topic, partition, offset, ingested_at, *FIELDS, schema_version)} (udfs.flink.intake.ACCEPTED_ROW). */
     public static final RowTypeInfo ACCEPTED = acceptedType();
 
     private transient Contract.Reader reader;
@@ -146,17 +150,17 @@ public abstract class DecodeRecords<T> extends ProcessFunction<Row, T> {
                 return new Object[]{field.apply("event_id"), field.apply("partner_id"), field.apply("vehicle_id"),
                     field.apply("event_time"), now, cell(field.apply("lat"), field.apply("lng")),
                     field.apply("speed_mps"), field.apply("load_volume_l"), field.apply("capacity_volume_l"), topic,
-                    partition, offset};
+                    partition, offset, field.apply(SCHEMA_VERSION)};
             case "shipment_status":
                 return new Object[]{field.apply("event_id"), field.apply("partner_id"), field.apply("shipment_id"),
                     field.apply("event_time"), now, field.apply("status"), field.apply("vehicle_id"),
                     field.apply("stop_sequence"), cell(field.apply("lat"), field.apply("lng")), field.apply("reason"),
-                    topic, partition, offset};
+                    topic, partition, offset, field.apply(SCHEMA_VERSION)};
             case "capacity_offers":
                 return new Object[]{field.apply("event_id"), field.apply("partner_id"), field.apply("vehicle_id"),
                     field.apply("available_from"), now, cell(field.apply("depot_lat"), field.apply("depot_lng")),
                     field.apply("available_from"), field.apply("available_to"), field.apply("spare_volume_l"),
-                    field.apply("spare_stops"), topic, partition, offset};
+                    field.apply("spare_stops"), topic, partition, offset, field.apply(SCHEMA_VERSION)};
             default:
                 throw new IllegalArgumentException("no table for stream " + stream);
         }
@@ -166,9 +170,9 @@ public abstract class DecodeRecords<T> extends ProcessFunction<Row, T> {
         return lat == null ? null : H3.latLngToCell((Double) lat, (Double) lng, SHARED_RESOLUTION);
     }
 
-    /** An {@link #ACCEPTED} row: {@code (kind, topic, partition, offset, ingested_at, *fields)}. */
+    /** An {@link #ACCEPTED} row: {@code (kind, topic, partition, offset, ingested_at, *fields, schema_version)}. */
     static Row acceptedRow(String stream, Row raw, long now, Function<String, Object> field) {
-        Row row = new Row(5 + FIELDS.length);
+        Row row = new Row(6 + FIELDS.length);
         row.setField(0, stream);
         row.setField(1, raw.getField(1));
         row.setField(2, raw.getField(2));
@@ -177,11 +181,12 @@ public abstract class DecodeRecords<T> extends ProcessFunction<Row, T> {
         for (int i = 0; i < FIELDS.length; i++) {
             row.setField(5 + i, field.apply(FIELDS[i]));
         }
+        row.setField(5 + FIELDS.length, field.apply(SCHEMA_VERSION));
         return row;
     }
 
     private static RowTypeInfo acceptedType() {
-        String[] names = new String[5 + FIELDS.length];
+        String[] names = new String[6 + FIELDS.length];
         TypeInformation<?>[] types = new TypeInformation<?>[names.length];
         String[] meta = {"kind", "topic", "partition", "offset", "ingested_at"};
         TypeInformation<?>[] metaTypes = {Types.STRING, Types.STRING, Types.INT, Types.LONG, Types.LONG};
@@ -189,12 +194,17 @@ public abstract class DecodeRecords<T> extends ProcessFunction<Row, T> {
         System.arraycopy(metaTypes, 0, types, 0, 5);
         System.arraycopy(FIELDS, 0, names, 5, FIELDS.length);
         System.arraycopy(FIELD_TYPES, 0, types, 5, FIELDS.length);
+        names[5 + FIELDS.length] = SCHEMA_VERSION;
+        types[5 + FIELDS.length] = Types.INT;
         return new RowTypeInfo(types, names);
     }
 
     /** A field of {@code r} (a record of {@code name}) in its Java form; a default of the current
      * version where the writer's version lacks it. */
     static Object value(GenericRecord r, String name, String field) {
+        if (field.equals(SCHEMA_VERSION)) {
+            return Contract.INSTANCE.writerVersion(r);
+        }
         org.apache.avro.Schema.Field f = r.getSchema().getField(field);
         if (f == null) {
             JsonNode d = Contract.INSTANCE.defaults.get(name + "." + field);

@@ -9,7 +9,7 @@ import io.lastmile.udfs.DecodeRecords;
 
 /**
  * An accepted task, status or offer as it reaches the JVM stages: {@code (kind, topic,
- * partition, offset, ingested_at, *DecodeRecords.FIELDS)}, what jobs.coordination.event_path's
+ * partition, offset, ingested_at, *DecodeRecords.FIELDS, schema_version)}, what jobs.coordination.event_path's
  * {@code accepted} selects and the Python Intake emits (udfs.flink.coordination.ACCEPTED_ROW).
  */
 public final class Accepted {
@@ -24,6 +24,8 @@ public final class Accepted {
             STOP_SEQUENCE = index("stop_sequence"), DEPOT_LAT = index("depot_lat"), DEPOT_LNG = index("depot_lng"),
             AVAILABLE_FROM = index("available_from"), AVAILABLE_TO = index("available_to"),
             SPARE_VOLUME_L = index("spare_volume_l"), SPARE_STOPS = index("spare_stops");
+    /** The version of the schema the partner wrote the record with. */
+    public static final int SCHEMA_VERSION = META + DecodeRecords.FIELDS.length;
 
     private Accepted() {
     }

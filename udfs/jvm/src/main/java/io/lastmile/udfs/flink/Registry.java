@@ -119,7 +119,7 @@ public final class Registry extends KeyedProcessFunction<String, Row, Routed> {
                 task.windowEnd(), row.getField(Accepted.PARCEL_COUNT), row.getField(Accepted.VOLUME_L),
                 row.getField(Accepted.WEIGHT_KG), row.getField(Accepted.RETAILER_ID),
                 row.getField(Accepted.SERVICE_LEVEL), row.getField(Accepted.TOPIC), row.getField(Accepted.PARTITION),
-                row.getField(Accepted.OFFSET));
+                row.getField(Accepted.OFFSET), row.getField(Accepted.SCHEMA_VERSION));
         for (Routed message : r.messages()) {
             routed.collect(message);
         }
