@@ -34,22 +34,22 @@ def _fill(client, events: int, say) -> dict[str, int]:
     rows_of = {
         "vehicle_positions": (
             "event_id, partner_id, vehicle_id, event_time, ingested_at, h3_cell, speed_mps, load_volume_l, "
-            "capacity_volume_l, source_topic, source_partition, source_offset",
+            "capacity_volume_l, source_topic, source_partition, source_offset, schema_version",
             f"toUUID({common}), concat('p', toString(number % 5)), concat('van-', toString(number % 400)), {t}, "
-            f"{t} + toIntervalMillisecond(100 + number % 5000), 622236750562230271, 8.0, NULL, NULL, 't', 0, number"),
+            f"{t} + toIntervalMillisecond(100 + number % 5000), 622236750562230271, 8.0, NULL, NULL, 't', 0, number, 1"),
         "shipment_status": (
             "event_id, partner_id, shipment_id, event_time, ingested_at, status, vehicle_id, stop_sequence, h3_cell, "
-            "reason, source_topic, source_partition, source_offset",
+            "reason, source_topic, source_partition, source_offset, schema_version",
             f"toUUID({common}), concat('p', toString(number % 5)), concat('s-', toString(intDiv(number, 4))), {t}, "
             f"{t} + toIntervalMillisecond(100 + number % 5000), ['PICKED_UP', 'OUT_FOR_DELIVERY', 'FAILED_ATTEMPT', "
-            "'DELIVERED'][number % 4 + 1], 'van-1', NULL, NULL, NULL, 't', 0, number"),
+            "'DELIVERED'][number % 4 + 1], 'van-1', NULL, NULL, NULL, 't', 0, number, 1"),
         "delivery_tasks": (
             "event_id, partner_id, shipment_id, event_time, ingested_at, dest_h3, window_start, window_end, "
             "parcel_count, volume_l, weight_kg, retailer_id, service_level, source_topic, source_partition, "
-            "source_offset",
+            "source_offset, schema_version",
             f"toUUID({common}), concat('p', toString(number % 5)), concat('s-', toString(number)), {t}, "
             f"{t} + toIntervalMillisecond(100 + number % 5000), 622236750562230271, {t} + toIntervalHour(2), "
-            f"{t} + toIntervalHour(4), 1, NULL, NULL, NULL, NULL, 't', 0, number"),
+            f"{t} + toIntervalHour(4), 1, NULL, NULL, NULL, NULL, 't', 0, number, 1 + (number % 3 > 0)"),
     }
     for table, n in counts.items():
         columns, values = rows_of[table]
