@@ -244,6 +244,24 @@ def cmd_cluster(args):
         return 0 if current["running"] else 1
 
 
+def cmd_map(args):
+    from lastmile.errors import StackError
+    from lastmile.map import server
+    from lastmile.stack.process import port_is_free
+
+    config = _config(args)
+    url = f"http://{args.host}:{args.port}/"
+    if args.background:
+        server.start_background(config, args.host, args.port)
+        print(f"live map: {url} (partner views: {url}?partner=P; `lastmile down` stops it)")
+        return 0
+    if not port_is_free(args.host, args.port):
+        raise StackError(f"port {args.port} on {args.host} is taken: pick another with --port")
+    print(f"live map: {url} (partner views: {url}?partner=P; Ctrl-C stops it)", flush=True)
+    server.serve(config, args.host, args.port)
+    return 0
+
+
 def cmd_migrate(args):
     from lastmile import migrations
 
@@ -329,6 +347,8 @@ def cmd_run(args):
 def cmd_bench(args):
     if args.kpis:
         return _bench_kpis(args)
+    if args.map:
+        return _bench_map(args)
     if not (args.kernels or args.eta_accuracy):
         return _bench_pipeline(args)
     result = {}
@@ -364,6 +384,18 @@ def _bench_kpis(args):
         print(json.dumps(result))
     else:
         kpis.print_report(result)
+    return 0
+
+
+def _bench_map(args):
+    from lastmile.bench import map as map_bench
+
+    say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    result = map_bench.run(_config(args), say=say)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        map_bench.print_report(result)
     return 0
 
 
@@ -469,6 +501,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("action", choices=["up", "down", "status"])
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_cluster)
+    p = sub.add_parser("map", help="the live map: every partner's active deliveries as H3 hexes, in a browser")
+    p.add_argument("--host", default="127.0.0.1")
+    p.add_argument("--port", type=_port, default=8088)
+    p.add_argument("--background", action="store_true", help="leave it running (`lastmile down` stops it)")
+    p.set_defaults(func=cmd_map)
     p = sub.add_parser("migrate", help="apply pending ClickHouse migrations")
     p.set_defaults(func=cmd_migrate)
     p = sub.add_parser("fetch-jars", help="fetch the Kafka broker and Flink connector jars into the cache")
@@ -514,6 +551,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kernels", action="store_true", help="the Numba kernels against Python and numpy")
     p.add_argument("--kpis", action="store_true", help="each KPI query's time on a synthetic month (--kpi-events)")
     p.add_argument("--kpi-events", type=_positive_int, default=10_000_000, help="events of --kpis' month")
+    p.add_argument("--map", action="store_true", help="the live map API's answer times on what the stack holds")
     p.add_argument("--eta-accuracy", action="store_true",
                    help="learned ETAs against a naive baseline on a simulated city (a week to learn, a day to judge)")
     p.add_argument("--events", type=_positive_int, default=300_000, help="workload size of the pipeline benchmark")
@@ -534,6 +572,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=cmd_smoke)
     return parser
+
+
+def _port(text: str) -> int:
+    if not text.isdigit() or not 0 < int(text) < 65536:
+        raise argparse.ArgumentTypeError(f"a port is a number from 1 to 65535, got {text!r}")
+    return int(text)
 
 
 def _positive_int(text: str) -> int:

@@ -97,6 +97,11 @@ class Config:
     # Partners who agreed to be named to each other in their inboxes, and to share
     # same_recipient (comma-separated ids), besides those `lastmile partners share` kept
     # under the home (lastmile/sharing.py).
+    # The live map (`lastmile map`): a raster tile URL ({z}/{x}/{y}) for a base map under the
+    # hexes (none: hexes on a plain background, offline), and partner views' tokens on a stack
+    # without partner accounts ("p1:token1,p2:token2"; with accounts, their ClickHouse passwords).
+    map_tiles: str = ""
+    map_partner_tokens: str = dataclasses.field(default="", repr=False)
     inbox_named_partners: str = ""
     inbox_same_recipient_partners: str = ""
 

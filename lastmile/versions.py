@@ -31,11 +31,14 @@ RUNTIME_REQUIREMENTS = [
     "clickhouse-driver==0.2.11",
     "rich==15.0.0",
     "plotly==7.1.0",  # lastmile report --html: charts in one self-contained file
+    "starlette==1.10.0",  # lastmile map: the live map's web server (ASGI)
+    "uvicorn==0.54.0",
 ]
 
 TEST_REQUIREMENTS = [
     "pytest==9.2.0",
     "hypothesis==6.170.17",
+    "playwright==1.65.2",  # the live map's test in a real browser (Debian's chromium, not a downloaded one)
 ]
 
 # `make lint`: rules and checked packages in pyproject.toml.

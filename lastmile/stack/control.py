@@ -134,10 +134,13 @@ def up(config: Config, say: Callable[[str], None] = print, secure: bool = False)
 
 def down(config: Config, say: Callable[[str], None] = print) -> None:
     """Stop every component this stack started (a Flink cluster of this home too); external ones are left alone."""
+    from lastmile.map import server as map_server
     from lastmile.stack import flink
 
     if flink.running_pids(config):
         flink.down(config, say=say)
+    if map_server.process(config).stop():
+        say("map: stopped")
     for name, module in reversed(list(COMPONENTS.items())):
         stopped = module.process(config).stop()
         say(f"{name}: {'stopped' if stopped else 'not running'}")
