@@ -1,7 +1,7 @@
 """`lastmile map`: the live map's web server (Starlette on uvicorn).
 
 * ``/`` the page (lastmile/map/web/static: deck.gl's H3HexagonLayer, polling the API every
-  second); ``/vendor/`` deck.gl's standalone bundle and h3-js, installed from the npm
+  0.7 s); ``/vendor/`` deck.gl's standalone bundle and h3-js, installed from the npm
   registry by ``make install`` (lastmile/map/web/package-lock.json) and served from here: the
   page loads nothing from elsewhere, and draws a base map only when ``LASTMILE_MAP_TILES``
   names a tile URL.

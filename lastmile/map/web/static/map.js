@@ -1,10 +1,10 @@
-// The live map: deck.gl's H3HexagonLayer over the API of lastmile/map/server.py, polled every
-// second (the page shows what reached ClickHouse within about a second). The operator's view
+// The live map: deck.gl's H3HexagonLayer over the API of lastmile/map/server.py, polled every 0.7
+// s (the page shows what reached ClickHouse within about a second). The operator's view
 // holds counts per hex; ?partner=P adds that partner's own active shipments (a layer of their
 // resolution-10 cells and a list), and limits the feeds to its own.
 (function () {
   "use strict";
-  const POLL_MS = 1000;
+  const POLL_MS = 700;
   const ZOOM_RES9 = 12.5; // closer than this, resolution-9 hexes
   const params = new URLSearchParams(location.search);
   const partner = params.get("partner");
