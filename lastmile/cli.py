@@ -270,10 +270,20 @@ def cmd_migrate(args):
 
 
 def cmd_fetch_jars(args):
+    import pathlib
+    import shutil
+
     from lastmile.stack import jars
 
-    for name, path in jars.fetch_all(_config(args)).items():
+    config = _config(args)
+    for name, path in jars.fetch_all(config).items():
         print(f"{name}: {path}")
+    if args.into:  # a Flink distribution's lib/ (an image, an existing cluster): the job's jars
+        into = pathlib.Path(args.into)
+        into.mkdir(parents=True, exist_ok=True)
+        for jar in jars.flink_connector_jars(config):
+            shutil.copyfile(jar, into / jar.name)
+            print(f"copied {jar.name} into {into}")
 
 
 def cmd_smoke(args):
@@ -335,7 +345,15 @@ def cmd_run(args):
     from lastmile import run, run_summary
 
     config = _config(args)
-    seconds = run.run(config, bounded=args.bounded, jobmanager=args.jobmanager, progress=not args.json)
+    if args.detach:
+        if not args.jobmanager:
+            raise ConfigError("--detach submits to a cluster: give its --jobmanager HOST:PORT")
+        job_id = run.submit_detached(config, args.bounded, args.jobmanager, args.from_savepoint)
+        print(json.dumps({"job_id": job_id}) if args.json else
+              f"job {job_id} submitted to {args.jobmanager} (`lastmile savepoint {job_id} --stop` stops it with a savepoint)")
+        return 0
+    seconds = run.run(config, bounded=args.bounded, jobmanager=args.jobmanager, progress=not args.json,
+                      from_savepoint=args.from_savepoint)
     finished_at_ms = int(time.time() * 1000)  # every row is in ClickHouse: the sinks flushed at the end of input
     if args.json:
         print(json.dumps({"seconds": round(seconds, 1), "finished_at_ms": finished_at_ms,
@@ -344,11 +362,25 @@ def cmd_run(args):
         run_summary.print_summary(run_summary.summary(config), seconds)
 
 
+def cmd_savepoint(args):
+    from lastmile.stack import flink
+
+    config = _config(args)
+    if args.jobmanager:
+        config = config.with_overrides(flink_rest=args.jobmanager)
+    path = flink.savepoint(config, args.job_id, stop=args.stop)
+    print(json.dumps({"savepoint": path}) if args.json else
+          f"savepoint of job {args.job_id}: {path}" + (" (job stopped)" if args.stop else ""))
+    return 0
+
+
 def cmd_bench(args):
     if args.kpis:
         return _bench_kpis(args)
     if args.map:
         return _bench_map(args)
+    if args.scaling:
+        return _bench_scaling(args)
     if not (args.kernels or args.eta_accuracy):
         return _bench_pipeline(args)
     result = {}
@@ -396,6 +428,18 @@ def _bench_map(args):
         print(json.dumps(result))
     else:
         map_bench.print_report(result)
+    return 0
+
+
+def _bench_scaling(args):
+    from lastmile.bench import scaling
+
+    say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
+    result = scaling.run(args.events, say=say, progress=not args.json)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        scaling.print_report(result)
     return 0
 
 
@@ -509,6 +553,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("migrate", help="apply pending ClickHouse migrations")
     p.set_defaults(func=cmd_migrate)
     p = sub.add_parser("fetch-jars", help="fetch the Kafka broker and Flink connector jars into the cache")
+    p.add_argument("--into", metavar="DIR", help="also copy the job's jars (connectors, udfs/jvm) into DIR, "
+                                                 "e.g. a Flink distribution's lib/")
     p.set_defaults(func=cmd_fetch_jars)
     p = sub.add_parser("ingest", help="validate, encode and produce a JSON Lines file; rejects go to dead letters")
     p.add_argument("--partner", required=True, help="partner id, e.g. acme-parcels")
@@ -521,8 +567,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--parallelism", type=_positive_int)
     p.add_argument("--colocation-radius-m", type=_positive_float)
     p.add_argument("--jobmanager", metavar="HOST:PORT", help="submit to this Flink cluster's REST endpoint")
+    p.add_argument("--detach", action="store_true", help="with --jobmanager: return once submitted, print the job id")
+    p.add_argument("--from-savepoint", metavar="PATH", help="start from this savepoint (or retained checkpoint)")
     p.add_argument("--json", action="store_true", help="print a JSON summary as the last line")
     p.set_defaults(func=cmd_run)
+    p = sub.add_parser("savepoint", help="take a savepoint of a job on a Flink cluster, and stop it with --stop")
+    p.add_argument("job_id", metavar="JOB_ID")
+    p.add_argument("--stop", action="store_true", help="stop the job once the savepoint is taken")
+    p.add_argument("--jobmanager", metavar="HOST:PORT", help="the cluster's REST endpoint (LASTMILE_FLINK_REST)")
+    p.add_argument("--json", action="store_true", help="print {\"savepoint\": path} as the last line")
+    p.set_defaults(func=cmd_savepoint)
     p = sub.add_parser("simulate", help="a realistic multi-partner city feed, to Kafka or JSON Lines, with truth")
     p.add_argument("--city", choices=sorted(CITIES), default="berlin")
     p.add_argument("--partners", type=_positive_int, default=5, help="carriers publishing feeds")
@@ -552,6 +606,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--kpis", action="store_true", help="each KPI query's time on a synthetic month (--kpi-events)")
     p.add_argument("--kpi-events", type=_positive_int, default=10_000_000, help="events of --kpis' month")
     p.add_argument("--map", action="store_true", help="the live map API's answer times on what the stack holds")
+    p.add_argument("--scaling", action="store_true",
+                   help="the job on the standalone cluster with 1 and 2 TaskManagers (--events), and its subtask skew")
     p.add_argument("--eta-accuracy", action="store_true",
                    help="learned ETAs against a naive baseline on a simulated city (a week to learn, a day to judge)")
     p.add_argument("--events", type=_positive_int, default=300_000, help="workload size of the pipeline benchmark")

@@ -159,7 +159,19 @@ def latest_checkpoint(home: pathlib.Path) -> pathlib.Path | None:
     return done[-1].parent if done else None
 
 
-def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print, progress: bool = False) -> float:
+def submit_detached(config: Config, bounded: bool, jobmanager: str, from_savepoint: str | None = None,
+                    say=print) -> str:
+    """Submit the job to the cluster at ``jobmanager`` and return its id without waiting."""
+    from lastmile.clickhouse import http_client
+
+    topics.ensure_topics(config, list(topics.COORDINATION_TOPICS))
+    http_client(config).close()
+    target = {**_check_jobmanager(config, jobmanager), "execution.attached": "false"}
+    return _submit(config, bounded, jobmanager, target, say, from_savepoint=from_savepoint, detach=True) or ""
+
+
+def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print, progress: bool = False,
+        from_savepoint: str | None = None) -> float:
     """Run on the configured Kafka and ClickHouse; returns seconds taken.
 
     Without ``jobmanager`` in the local MiniCluster (one JVM, one Python interpreter); with
@@ -182,21 +194,27 @@ def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print,
         reporter = ProgressReporter(config, backlog(config) if bounded else None)
     with reporter:
         if target:
-            _submit(config, bounded, jobmanager or "", target, say)
+            _submit(config, bounded, jobmanager or "", target, say, from_savepoint=from_savepoint)
         else:
-            execute(config, bounded, say)
+            execute(config, bounded, say, from_savepoint=from_savepoint)
     return time.monotonic() - started
 
 
-def execute(config: Config, bounded: bool, say=print, target: dict | None = None, ship_jars: bool = False) -> None:
+def execute(config: Config, bounded: bool, say=print, target: dict | None = None, ship_jars: bool = False,
+            own_state: bool = True, from_savepoint: str | None = None, detach: bool = False) -> str | None:
     """Build and execute the job in this process's Flink environment: the MiniCluster, the
     cluster of the ``flink run`` that started this process, or the cluster ``target`` names
-    (Flink settings, see :func:`_submit`)."""
+    (Flink settings, see :func:`_submit`). ``own_state``: checkpoints under ``<home>/checkpoints``
+    and a restart from the newest of them; without, the cluster's own settings (a Kubernetes
+    deployment: object storage, its operator restores). ``from_savepoint``: start from that
+    savepoint (or retained checkpoint) instead. ``detach``: return the job's id once submitted."""
     from jobs import coordination
     from udfs.rows import COLUMNS
 
     extra = {**RESTARTS_BOUNDED, **dict(target or {})}
-    if not bounded:
+    if not bounded and not own_state:
+        extra.update(RESTARTS_LIVE)
+    if not bounded and own_state:
         checkpoints = config.home / "checkpoints"
         checkpoints.mkdir(parents=True, exist_ok=True)
         checkpoints.chmod(0o700)  # the job's state: partners' coordinates and recipient keys
@@ -207,18 +225,40 @@ def execute(config: Config, bounded: bool, say=print, target: dict | None = None
                       "execution.checkpointing.num-retained": "3",
                       **RESTARTS_LIVE})
         resume = latest_checkpoint(config.home)
-        if resume is not None:
+        if resume is not None and from_savepoint is None:
             extra["execution.state-recovery.path"] = resume.as_uri()
             say(f"resuming from checkpoint {resume}")
+    if from_savepoint is not None:
+        extra["execution.state-recovery.path"] = _state_uri(from_savepoint)
+        say(f"starting from savepoint {from_savepoint}")
     settings = config.job_settings()
     env = stream_env(config, extra=extra, ship_jars=ship_jars)
     empty = empty_sources(config, coordination.SOURCES) if bounded else frozenset()
     coordination.build(env, coordination.kafka_sources(env, settings, bounded, empty),
                        coordination.production_sinks(settings, clickhouse_columns(config, COLUMNS)), settings)
+    if detach:
+        return str(env.execute_async("lastmile-coordination").get_job_id())
     env.execute("lastmile-coordination")
+    return None
 
 
-def _submit(config: Config, bounded: bool, jobmanager: str, target: dict, say) -> None:
+def _state_uri(path: str) -> str:
+    """A savepoint or checkpoint given as a path or a URI, as Flink's recovery path."""
+    import re
+    import urllib.parse
+
+    if path.startswith("file:"):
+        path = urllib.parse.urlparse(path).path
+    elif re.match(r"[a-z][a-z0-9+.-]*://", path):  # s3://, hdfs://: where the cluster reads it
+        return path
+    local = pathlib.Path(path).absolute()
+    if not (local / "_metadata").exists():
+        raise StackError(f"no savepoint at {local} (a savepoint folder holds a _metadata file)")
+    return local.as_uri()
+
+
+def _submit(config: Config, bounded: bool, jobmanager: str, target: dict, say, from_savepoint: str | None = None,
+            detach: bool = False) -> str | None:
     """Plan the job here and submit it to the cluster at ``jobmanager`` (its REST endpoint),
     attached: returns when the job has ended.
 
@@ -244,7 +284,8 @@ def _submit(config: Config, bounded: bool, jobmanager: str, target: dict, say) -
         say("the local Flink cluster has older job jars than this checkout; shipping the current ones "
             "(restart it, `lastmile cluster down` and `up`, to submit faster)")
     try:
-        execute(config, bounded, say, target=target, ship_jars=ship_jars)
+        return execute(config, bounded, say, target=target, ship_jars=ship_jars, from_savepoint=from_savepoint,
+                       detach=detach)
     except Py4JJavaError as e:
         raise StackError(f"the job on {jobmanager} failed: {_root_cause(e)}") from None
 
@@ -269,13 +310,22 @@ def _root_cause(error) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """Entry point of ``flink run -pym lastmile.run [--bounded]``: the job in the cluster's context."""
+    """Entry point of ``flink run -pym lastmile.run [--bounded] [--cluster-state]``: the job in the
+    cluster's context."""
+    args = parser().parse_args(argv)
+    execute(Config.from_env(), args.bounded, own_state=not args.cluster_state)
+
+
+def parser():
+    """The arguments of ``python -m lastmile.run`` (``flink run -pym``, infra/k8s/flink-deployment.yaml)."""
     import argparse
 
-    parser = argparse.ArgumentParser(description="the lastmile coordination job (for flink run)")
-    parser.add_argument("--bounded", action="store_true")
-    args = parser.parse_args(argv)
-    execute(Config.from_env(), args.bounded)
+    p = argparse.ArgumentParser(description="the lastmile coordination job (for flink run)")
+    p.add_argument("--bounded", action="store_true", help="process what is in the topics now, then end")
+    p.add_argument("--cluster-state", action="store_true",
+                   help="checkpoints and recovery as the cluster is configured (Kubernetes: object storage, the "
+                        "operator restores), not under LASTMILE_HOME")
+    return p
 
 
 if __name__ == "__main__":

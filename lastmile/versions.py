@@ -39,6 +39,7 @@ TEST_REQUIREMENTS = [
     "pytest==9.2.0",
     "hypothesis==6.170.17",
     "playwright==1.65.2",  # the live map's test in a real browser (Debian's chromium, not a downloaded one)
+    "pyyaml==6.0.4",  # infra/k8s manifests checked against the code
 ]
 
 # `make lint`: rules and checked packages in pyproject.toml.

@@ -180,6 +180,14 @@ def up(config: Config, say=print) -> None:
     """Start the JobManager and the TaskManagers; wait until every TaskManager has registered."""
     current = overview(config)
     if current is not None:
+        missing = config.flink_taskmanagers - current.get("taskmanagers", 0)
+        if missing > 0 and running_pids(config):  # this home's cluster lost some: start them again
+            env = _env(config)
+            for _ in range(missing):
+                _run([_script("taskmanager.sh"), "start"], {**env, "JVM_ARGS": _cds_options(config, "taskmanager")},
+                     "a Flink TaskManager")
+            _wait_for_taskmanagers(config, say)
+            return
         say(f"flink: already running at {rest_url(config)} ({current.get('taskmanagers')} task managers)")
         return
     host, _, port = config.flink_rest.rpartition(":")
@@ -196,6 +204,10 @@ def up(config: Config, say=print) -> None:
         # One TaskManager writes the archive when there is none: two would write the same file.
         options = _cds_options(config, "taskmanager") if i == 0 or _has_cds(config, "taskmanager") else ""
         _run([_script("taskmanager.sh"), "start"], {**env, "JVM_ARGS": options}, "a Flink TaskManager")
+    _wait_for_taskmanagers(config, say)
+
+
+def _wait_for_taskmanagers(config: Config, say) -> None:
     deadline = time.monotonic() + config.startup_timeout_s
     while time.monotonic() < deadline:
         current = overview(config)
@@ -260,6 +272,43 @@ def running_pids(config: Config) -> list[int]:
             if line.isdigit() and pathlib.Path(f"/proc/{line}").exists():
                 pids.append(int(line))
     return pids
+
+
+def savepoint(config: Config, job_id: str, stop: bool = False, timeout_s: float = 300.0) -> str:
+    """Take a savepoint of ``job_id`` on the cluster at ``LASTMILE_FLINK_REST`` into the
+    cluster's savepoint folder (a cluster of this home: ``<home>/flink/savepoints``); with
+    ``stop``, stop the job once it is taken (its sinks flushed: nothing is written twice on a
+    resume from it). Returns the savepoint's location."""
+    import re
+    import urllib.error
+    import urllib.parse
+
+    if not re.fullmatch(r"[0-9a-f]{32}", job_id):
+        raise StackError(f"a Flink job id is 32 hex digits, got {job_id!r}")
+    action = "stop" if stop else "savepoints"
+    body = {"drain": False} if stop else {"cancel-job": False}
+    request = urllib.request.Request(f"{rest_url(config)}/jobs/{job_id}/{action}", data=json.dumps(body).encode(),
+                                     headers={"Content-Type": "application/json"}, method="POST")
+    try:
+        with urllib.request.urlopen(request, timeout=10) as resp:
+            trigger = json.loads(resp.read())["request-id"]
+    except urllib.error.HTTPError as err:
+        raise StackError(f"the cluster at {rest_url(config)} refused a savepoint of job {job_id}: "
+                         f"{err.read().decode(errors='replace')[:300]}") from None
+    except OSError as err:
+        raise StackError(f"no Flink cluster answers at {rest_url(config)}: {err}") from None
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        found = rest_json(config, f"/jobs/{job_id}/savepoints/{trigger}", timeout_s=10)
+        if found.get("status", {}).get("id") == "COMPLETED":
+            operation = found.get("operation", {})
+            if "location" in operation:  # a local folder as a path, anything else as the URI it is
+                location = operation["location"]
+                return urllib.parse.urlparse(location).path if location.startswith("file:") else location
+            cause = (operation.get("failure-cause") or {}).get("stack-trace", "unknown cause").splitlines()[0]
+            raise StackError(f"the savepoint of job {job_id} failed: {cause.rpartition('Exception: ')[2][:300]}")
+        time.sleep(0.5)
+    raise StackError(f"the savepoint of job {job_id} did not complete within {timeout_s:.0f} s")
 
 
 def status(config: Config) -> dict:
