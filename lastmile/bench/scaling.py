@@ -48,8 +48,8 @@ def run(events: int, say=lambda _m: None, progress: bool = False) -> dict:
             cluster = config.with_overrides(flink_taskmanagers=taskmanagers)
             flink.down(cluster, say=lambda _m: None)
             flink.up(cluster, say=lambda _m: None)
-            measured = pipeline.throughput(cluster, env, workload, say, cluster=True,
-                                           database=f"lastmile_tm{taskmanagers}")
+            measured = pipeline.throughput(cluster, {**env, "LASTMILE_PARALLELISM": str(taskmanagers)}, workload, say,
+                                           cluster=True, database=f"lastmile_tm{taskmanagers}")
             job = pipeline.finished_job(cluster)
             result["runs"][taskmanagers] = {
                 "events_per_s": measured["events_per_s"], "steady_events_per_s": measured["steady_events_per_s"],
