@@ -170,7 +170,8 @@ def test_a_job_stopped_with_a_savepoint_resumes_from_it_losing_and_doubling_noth
         assert stop.returncode == 0, stop.stderr[-3000:]
         savepoint = json.loads(stop.stdout.strip().splitlines()[-1])["savepoint"]
         assert _job_state(job) == "FINISHED"
-        resumed = _live_job(job_env, "--from-savepoint", savepoint)
+        # the upgrade: state restored by operator uid, rescaled from parallelism 2 to 1 on the way
+        resumed = _live_job(job_env, "--from-savepoint", savepoint, "--parallelism", "1")
         try:
             _wait("the truth's co-locations after the resume", lambda: _pairs(ch, "sp-") == expected, 300)
         finally:
