@@ -407,40 +407,36 @@ def cmd_bench(args):
                 print(f"{key:>34}: {value:,}" if isinstance(value, (int, float)) else f"{key:>34}: {value}")
 
 
-def _bench_kpis(args):
-    from lastmile.bench import kpis
+def _bench_one(args, module: str, measure) -> int:
+    """A benchmark of ``lastmile.bench.<module>``: ``measure(say)`` its result, then a table
+    (the module's ``print_report``) or, with ``--json``, one JSON line. Progress on stderr."""
+    import importlib
 
     say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
-    result = kpis.run(_config(args), args.kpi_events, say=say)
+    result = measure(say)
     if args.json:
         print(json.dumps(result))
     else:
-        kpis.print_report(result)
+        importlib.import_module(f"lastmile.bench.{module}").print_report(result)
     return 0
+
+
+def _bench_kpis(args):
+    from lastmile.bench import kpis
+
+    return _bench_one(args, "kpis", lambda say: kpis.run(_config(args), args.kpi_events, say=say))
 
 
 def _bench_map(args):
     from lastmile.bench import map as map_bench
 
-    say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
-    result = map_bench.run(_config(args), say=say)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        map_bench.print_report(result)
-    return 0
+    return _bench_one(args, "map", lambda say: map_bench.run(_config(args), say=say))
 
 
 def _bench_scaling(args):
     from lastmile.bench import scaling
 
-    say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
-    result = scaling.run(args.events, say=say, progress=not args.json)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        scaling.print_report(result)
-    return 0
+    return _bench_one(args, "scaling", lambda say: scaling.run(args.events, say=say, progress=not args.json))
 
 
 def _bench_pipeline(args):

@@ -4,20 +4,14 @@ real headless Chromium (Debian's package, driven by Playwright): no console erro
 hexes drawn as the API returns and ClickHouse counts, an update after more rows arrive, and a
 partner view with its own shipments and no other partner's. A screenshot goes to
 test-artifacts/live-map.png."""
-import base64
 import datetime as dt
-import json
 import pathlib
-import socket
-import subprocess
-import sys
 import time
-import urllib.error
-import urllib.request
 import uuid
 
 import h3.api.basic_int as h3i
 import pytest
+from maptools import get, map_server
 
 from lastmile import migrations
 
@@ -48,12 +42,6 @@ TASKS = {
     "B3": (B, cell(0.02, 0.02), 34, 36),  # tomorrow: not today's
 }
 ACTIVE = ("A1", "A2", "B1", "B2")
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _write(client) -> None:
@@ -98,36 +86,9 @@ def live_map(stack):
     migrations.apply(config)
     client = http_client(config)
     _write(client)
-    port = _free_port()
     env = {**env_for(config), "LASTMILE_MAP_PARTNER_TOKENS": ",".join(f"{p}:{t}" for p, t in TOKENS.items())}
-    server = subprocess.Popen([sys.executable, "-m", "lastmile.map.server", "127.0.0.1", str(port)], env=env,
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            urllib.request.urlopen(url + "/healthz", timeout=1).close()
-            break
-        except OSError:
-            assert server.poll() is None, server.stdout.read() if server.stdout else "the map server exited"
-            assert time.monotonic() < deadline, "the map server did not answer in 30 s"
-            time.sleep(0.2)
-    try:
+    with map_server(env) as url:
         yield url, client
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
-
-
-def get(url: str, user: str | None = None, password: str = "") -> tuple[int, dict]:
-    request = urllib.request.Request(url)
-    if user is not None:
-        request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
-    try:
-        with urllib.request.urlopen(request, timeout=10) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        return err.code, json.loads(err.read() or b"{}")
 
 
 def _by_hand(res: int) -> dict[str, tuple[int, int]]:

@@ -454,11 +454,9 @@ def _region(where: dict, matched: set, unmatched: set, area_h3: int | None) -> d
 def test_the_live_map_s_partner_view_takes_the_partner_s_clickhouse_password_and_shows_its_own_rows(secure):
     """`lastmile map` on a secure stack: a partner's view is opened with its ClickHouse account
     (ClickHouse checks the password, its row filters apply) and lists its own shipments only."""
-    import base64
     import datetime as dt
-    import socket
-    import time
-    import urllib.error
+
+    from maptools import get, map_server
 
     ch = http_client(secure.config)
     (clock,) = ch.query("SELECT greatest((SELECT max(event_time) FROM delivery_tasks), "
@@ -471,41 +469,15 @@ def test_the_live_map_s_partner_view_takes_the_partner_s_clickhouse_password_and
                   column_names=["event_id", "partner_id", "shipment_id", "event_time", "ingested_at", "dest_h3",
                                 "window_start", "window_end", "parcel_count", "source_topic", "source_partition",
                                 "source_offset"])
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "lastmile.map.server", "127.0.0.1", str(port)], env=secure.env,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-
-    def get(path: str, user: str | None = None, password: str = "") -> tuple[int, dict]:
-        request = urllib.request.Request(url + path)
-        if user is not None:
-            request.add_header("Authorization", "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode())
-        try:
-            with urllib.request.urlopen(request, timeout=10) as resp:
-                return resp.status, json.loads(resp.read())
-        except urllib.error.HTTPError as err:
-            return err.code, json.loads(err.read() or b"{}")
-
-    try:
-        for _ in range(150):
-            try:
-                if get("/healthz")[0] == 200:
-                    break
-            except OSError:
-                time.sleep(0.2)
+    with map_server(secure.env) as url:
         a, b = (secure.partners[p]["clickhouse"]["password"] for p in (A, B))
-        status, body = get(f"/api/shipments?partner={A}", A, a)  # (other tests' tasks of A may be active too)
+        status, body = get(f"{url}/api/shipments?partner={A}", A, a)  # (other tests' tasks of A may be active too)
         ids = {s["shipment_id"] for s in body["shipments"]}
         assert status == 200 and "map-own" in ids and "map-other" not in ids, body
-        status, body = get(f"/api/shipments?partner={B}", B, b)
+        status, body = get(f"{url}/api/shipments?partner={B}", B, b)
         ids = {s["shipment_id"] for s in body["shipments"]}
         assert status == 200 and "map-other" in ids and "map-own" not in ids, body
-        assert get(f"/api/shipments?partner={A}", A, "not-the-password")[0] == 401
-        assert get(f"/api/shipments?partner={A}", B, b)[0] == 403
-        assert get(f"/api/shipments?partner={A}")[0] == 401
-        assert get("/api/hexes?layer=deliveries")[0] == 200  # the operator's aggregates, with the server's account
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
+        assert get(f"{url}/api/shipments?partner={A}", A, "not-the-password")[0] == 401
+        assert get(f"{url}/api/shipments?partner={A}", B, b)[0] == 403
+        assert get(f"{url}/api/shipments?partner={A}")[0] == 401
+        assert get(f"{url}/api/hexes?layer=deliveries")[0] == 200  # the operator's aggregates, the server's account
