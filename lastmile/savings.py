@@ -78,7 +78,7 @@ def refresh(config: Config) -> dict:
     counts["pending"] = len(proposals) - len(ready)
     if not ready:
         return counts
-    rows = [_evaluate(client, row, routes, points) for row, routes, points in _routes(client, ready)]
+    rows = [_evaluate(row, routes, points) for row, routes, points in _routes(client, ready)]
     client.insert("proposal_savings", rows, column_names=list(COLUMNS))
     for row in rows:
         counts["evaluated" if row[5] == EVALUATED else "not_evaluable"] += 1
@@ -130,7 +130,7 @@ def _routes(client, proposals: list):
         yield row, routes, {k: (van_of.get(k), where(k)) for k in row[3]}
 
 
-def _evaluate(client, row, routes: dict[str, Route], members: dict) -> tuple:
+def _evaluate(row, routes: dict[str, Route], members: dict) -> tuple:
     proposal_id, created_at, partners, shipments, carrier, offer, upper = row
     base = (proposal_id, created_at, list(partners), carrier)
     if any(van is None or point is None or van not in routes
