@@ -321,7 +321,8 @@ def cmd_simulate(args):
     sim = SimConfig(city=args.city, partners=args.partners, retailers=args.retailers,
                     tasks_per_day=args.tasks_per_day, days=args.days, start_ms=args.start, seed=args.seed,
                     ping_interval_s=args.ping_interval, failure_share=args.failure_share,
-                    ecosystem_key=config.ecosystem_key or SimConfig.ecosystem_key, partner_prefix=args.partner_prefix)
+                    ecosystem_key=config.ecosystem_key or SimConfig.ecosystem_key, partner_prefix=args.partner_prefix,
+                    hotspot_share=args.hotspot_share)
     mess = MessConfig(late_share=args.late_share, max_delay_s=args.max_delay, duplicate_share=args.duplicate_share,
                       malformed_share=args.malformed_share)
     sink = FileSink(pathlib.Path(args.out)) if args.out else KafkaSink(config, sim.ecosystem_key)
@@ -436,7 +437,8 @@ def _bench_map(args):
 def _bench_scaling(args):
     from lastmile.bench import scaling
 
-    return _bench_one(args, "scaling", lambda say: scaling.run(args.events, say=say, progress=not args.json))
+    return _bench_one(args, "scaling", lambda say: scaling.run(args.events, say=say, progress=not args.json,
+                                                               hotspot_share=args.hotspot_share))
 
 
 def _bench_pipeline(args):
@@ -579,6 +581,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--retailers", type=_non_negative_int, default=3, help="retailers named on the tasks")
     p.add_argument("--partner-prefix", default="", help="prepended to every partner id, e.g. t1-")
     p.add_argument("--tasks-per-day", type=_positive_int, default=5000)
+    p.add_argument("--hotspot-share", type=_share, default=0.0,
+                   help="share of the deliveries that go to one block (a hot spot: skew across the job's subtasks)")
     p.add_argument("--days", type=_positive_int, default=1, help="simulated days")
     p.add_argument("--start", type=_timestamp_ms, default=SimConfig.start_ms,
                    help="first simulated day, ISO-8601 (default 2025-11-03T00:00:00Z)")
@@ -604,6 +608,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--map", action="store_true", help="the live map API's answer times on what the stack holds")
     p.add_argument("--scaling", action="store_true",
                    help="the job on the standalone cluster with 1 and 2 TaskManagers (--events), and its subtask skew")
+    p.add_argument("--hotspot-share", type=_share, default=0.0,
+                   help="--scaling: this share of the deliveries to one block (a skewed city)")
     p.add_argument("--eta-accuracy", action="store_true",
                    help="learned ETAs against a naive baseline on a simulated city (a week to learn, a day to judge)")
     p.add_argument("--events", type=_positive_int, default=300_000, help="workload size of the pipeline benchmark")

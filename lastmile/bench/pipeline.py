@@ -65,6 +65,7 @@ class Workload:
     events: int = 300_000
     partners: int = 5
     seed: int = 7
+    hotspot_share: float = 0.0  # of the deliveries to one block (lastmile bench --scaling --hotspot-share)
 
     @property
     def tasks_per_day(self) -> int:
@@ -117,7 +118,8 @@ def _load(config: Config, workload: Workload, rate: float | None = None, events:
     from lastmile.simulator.run import simulate
     from lastmile.simulator.sinks import KafkaSink
 
-    sim = SimConfig(partners=workload.partners, tasks_per_day=workload.tasks_per_day, seed=workload.seed)
+    sim = SimConfig(partners=workload.partners, tasks_per_day=workload.tasks_per_day, seed=workload.seed,
+                    hotspot_share=workload.hotspot_share)
     return simulate(sim, MessConfig(), sink or KafkaSink(config, sim.ecosystem_key), events=events or workload.events,
                     rate=rate, radius_m=config.colocation_radius_m, progress=progress)
 

@@ -29,20 +29,20 @@ def subtask_records(config: Config, job: dict) -> dict[str, list[int]]:
     return out
 
 
-def run(events: int, say=lambda _m: None, progress: bool = False) -> dict:
+def run(events: int, say=lambda _m: None, progress: bool = False, hotspot_share: float = 0.0) -> dict:
     from lastmile.bench import pipeline
     from lastmile.stack import flink
 
     base = Config.from_env()
     env = pipeline.bench_env(base.home / "bench")
     config = Config.from_env(env)
-    workload = pipeline.Workload(events=events)
+    workload = pipeline.Workload(events=events, hotspot_share=hotspot_share)
     pipeline._fresh_stack(config)
     say(f"loading {events:,} events into Kafka")
     loaded = pipeline._load(config, workload, progress=progress)
     truth = sorted(tuple(p) for p in loaded.truth["colocations"])
     result: dict = {"date": dt.date.today().isoformat(), "machine": pipeline.machine(),
-                    "versions": pipeline.versions_used(), "events": events, "runs": {}}
+                    "versions": pipeline.versions_used(), "events": events, "hotspot_share": hotspot_share, "runs": {}}
     try:
         for taskmanagers in (1, 2):
             cluster = config.with_overrides(flink_taskmanagers=taskmanagers)
@@ -69,7 +69,8 @@ def print_report(result: dict) -> None:
     from rich.table import Table
 
     console = Console()
-    table = Table(title=f"the job on the standalone cluster, {result['events']:,} events")
+    hot = f", {result['hotspot_share']:.0%} of the deliveries to one block" if result["hotspot_share"] else ""
+    table = Table(title=f"the job on the standalone cluster, {result['events']:,} events{hot}")
     for column in ("TaskManagers", "events/s", "steady events/s", "seconds", "CPU s", "= truth"):
         table.add_column(column, justify="right")
     for n, r in result["runs"].items():

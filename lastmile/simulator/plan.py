@@ -43,6 +43,9 @@ class SimConfig:
     gps_jump_share: float = 0.001
     ecosystem_key: str = "lastmile-simulator"
     partner_prefix: str = ""  # e.g. "t1-": keeps test runs apart on a shared broker
+    # share of every partner's deliveries that go to one hot spot (the households of the
+    # busiest block: a tower block, a mall), for measuring skew; 0: none
+    hotspot_share: float = 0.0
 
     def partner_ids(self) -> list[str]:
         return [self.partner_prefix + (PARTNER_NAMES[i] if i < len(PARTNER_NAMES) else f"carrier-{i + 1}")
@@ -89,10 +92,21 @@ def build_plan(cfg: SimConfig, city: City, rng: np.random.Generator) -> Plan:
     return plan
 
 
+def _hotspot(city) -> np.ndarray:
+    """The households of the block with the most of them: the hot spot of ``hotspot_share``."""
+    blocks = city.address_block[city.address_block >= 0]
+    busiest = np.bincount(blocks).argmax()
+    return np.flatnonzero(city.address_block == busiest)
+
+
 def _partner_day(cfg, city, rng, plan, partner, n, day, day_start, depot, key):
     if n == 0:
         return
     addr = rng.choice(city.size, n, p=city.address_weight)
+    if cfg.hotspot_share > 0:  # (only then: the same seed gives the same city as before without it)
+        hot = _hotspot(city)
+        to_hot = rng.random(n) < cfg.hotspot_share
+        addr[to_hot] = rng.choice(hot, int(to_hot.sum()))
     start_hour = 8 + rng.choice(len(WINDOW_START_PROFILE), n, p=WINDOW_START_PROFILE / WINDOW_START_PROFILE.sum())
     w_start = day_start + start_hour * HOUR + rng.integers(0, 4, n) * 15 * MINUTE
     w_end = w_start + rng.integers(1, 5, n) * HOUR

@@ -163,3 +163,25 @@ def test_event_limit_cuts_the_feed_and_the_truth_follows(tmp_path):
     assert result.emitted == 5000 == sum(result.per_stream.values())
     lines = sum(len(b.split(b"\n")) - 1 for b in files(tmp_path).values())
     assert lines == 5000
+
+
+def test_a_hot_spot_sends_its_share_of_every_partner_s_deliveries_to_one_block():
+    spec = CITIES["berlin"]
+
+    def plan(share: float):
+        rng = np.random.default_rng(11)
+        city = build_city(spec, rng)
+        return city, build_plan(SimConfig(tasks_per_day=2000, seed=11, hotspot_share=share), city, rng)
+
+    city, hot = plan(0.4)
+    block = np.bincount(city.address_block[city.address_block >= 0]).argmax()
+    at = {(round(lat, 9), round(lng, 9)) for lat, lng, b in zip(city.address_lat, city.address_lng,
+                                                                city.address_block) if b == block}
+    for partner in {t["partner_id"] for t in hot.tasks}:
+        mine = [t for t in hot.tasks if t["partner_id"] == partner]
+        share = sum((round(t["dest_lat"], 9), round(t["dest_lng"], 9)) in at for t in mine) / len(mine)
+        assert 0.3 < share < 0.55, (partner, share)  # 40 % sent there, plus the few that fell there anyway
+    _, plain = plan(0.0)
+    _, again = plan(0.0)
+    assert [t["dest_lat"] for t in plain.tasks] == [t["dest_lat"] for t in again.tasks]
+    assert sum((round(t["dest_lat"], 9), round(t["dest_lng"], 9)) in at for t in plain.tasks) / len(plain.tasks) < 0.05
