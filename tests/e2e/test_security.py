@@ -19,7 +19,7 @@ from lastmile import credentials, migrations
 from lastmile.clickhouse import http_client
 from udfs.contracts import wire
 
-PORTS = {"kafka": 17092, "controller": 17093, "http": 17123, "native": 17900}
+PORTS = {"kafka": 14092, "controller": 14093, "http": 14123, "native": 14900}  # not the bench's 17xxx
 A, B = "sec-alpha", "sec-bravo"
 
 
