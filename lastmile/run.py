@@ -259,8 +259,8 @@ def _state_uri(path: str) -> str:
 
 def _submit(config: Config, bounded: bool, jobmanager: str, target: dict, say, from_savepoint: str | None = None,
             detach: bool = False) -> str | None:
-    """Plan the job here and submit it to the cluster at ``jobmanager`` (its REST endpoint),
-    attached: returns when the job has ended.
+    """Plan the job here and submit it to the cluster at ``jobmanager`` (its REST endpoint):
+    attached, returns when the job has ended; with ``detach``, returns its id once submitted.
 
     Planned in this process's PyFlink JVM, like a MiniCluster run (its class-data sharing
     archive and client compiler, :func:`stream_env`): ``flink run -py`` would start a bash
