@@ -145,22 +145,25 @@ def compute(config: Config, period: Period = Period(), partner: str | None = Non
             "GROUP BY d.partner_id"):
         put(p, eta_mae_s=mae)
     current = _current_versions()
+    on_current: dict[str, int] = {}
+    recorded: dict[str, int] = {}
     for p, stream, version, n in rows(
             "schema_versions", "SELECT partner_id, stream, schema_version, uniqExactMerge(records) FROM kpi_schema_daily "
             f"WHERE {period.where('day')} AND {{who}} GROUP BY partner_id, stream, schema_version"):
         if version:  # 0: written before the tables kept the version
-            values = out.setdefault(p, {k: None for k in KPIS})
-            on_current, recorded = values.get("_schema", (0, 0))
-            values["_schema"] = (on_current + n * (version == current[stream]), recorded + n)
+            put(p)
+            on_current[p] = on_current.get(p, 0) + n * (version == current[stream])
+            recorded[p] = recorded.get(p, 0) + n
+    rejected: dict[str, int] = {}
     for p, n in rows(
             "schema_rejected", "SELECT partner_id, uniqExactMerge(dead_letters) FROM kpi_dead_letters_daily "
             f"WHERE stage = '{DECODE_STAGE}' AND partner_id != '' AND {period.where('day')} AND {{who}} GROUP BY partner_id"):
-        put(p, schema_rejected_share=n)
-    for values in out.values():
+        put(p)
+        rejected[p] = n
+    for p, values in out.items():
         received, dead = values["received"] or 0, values["dead_letters"] or 0
-        on_current, versioned = values.pop("_schema", (0, 0))
-        values["current_schema_share"] = _rate(on_current, versioned)
-        values["schema_rejected_share"] = _rate(values["schema_rejected_share"] or 0, received + dead)
+        values["current_schema_share"] = _rate(on_current.get(p, 0), recorded.get(p, 0))
+        values["schema_rejected_share"] = _rate(rejected.get(p, 0), received + dead)
         values["error_rate"] = _rate(dead, received + dead)
         if values["km_driven"] is not None and values["parcels_delivered"]:
             values["km_per_parcel"] = round(values["km_driven"] / values["parcels_delivered"], 3)

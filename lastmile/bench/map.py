@@ -31,9 +31,9 @@ def run(config: Config, repeat: int = 20, say=lambda _m: None) -> dict:
 
     partners = [p for (p,) in http_client(config).query(
         "SELECT DISTINCT partner_id FROM delivery_tasks ORDER BY partner_id LIMIT 1").result_rows]
-    os.environ["LASTMILE_MAP_PARTNER_TOKENS"] = ",".join(f"{p}:{token}" for p in partners)
+    env = {**os.environ, "LASTMILE_MAP_PARTNER_TOKENS": ",".join(f"{p}:{token}" for p in partners)}
     bench = config.with_overrides(home=config.home / "bench")
-    server.start_background(bench, "127.0.0.1", port)
+    server.start_background(bench, "127.0.0.1", port, env=env)
     url = f"http://127.0.0.1:{port}"
     paths = {f"hexes {layer} res {res}": f"/api/hexes?layer={layer}&res={res}"
              for layer in queries.LAYERS for res in (8, 9)}

@@ -232,8 +232,9 @@ def healthy(host: str, port: int, timeout_s: float = 1.0) -> bool:
         return False
 
 
-def start_background(config: Config, host: str, port: int) -> None:
-    """Start the server detached (a running one of this home is stopped first), wait until it answers."""
+def start_background(config: Config, host: str, port: int, env: dict | None = None) -> None:
+    """Start the server detached (a running one of this home is stopped first), wait until it
+    answers. ``env``: its environment (this process's by default)."""
     import os
     import sys
 
@@ -245,7 +246,7 @@ def start_background(config: Config, host: str, port: int) -> None:
     if not port_is_free(host, port):
         raise StackError(f"port {port} on {host} is taken: pick another with --port")
     managed.start([sys.executable, "-m", "lastmile.map.server", host, str(port)], cwd=pathlib.Path.cwd(),
-                  env=dict(os.environ))
+                  env=dict(os.environ) if env is None else env)
     wait_until(lambda: healthy(host, port), 30, "the map server", alive=managed.started_alive,
                log=managed.log_file)
 
