@@ -52,17 +52,35 @@ def stream_env(config: Config, parallelism: int | None = None, extra: dict | Non
         conf.set_string("pipeline.jars", ";".join(p.as_uri() for p in jars.flink_connector_jars(config)))
     for key, value in (extra or {}).items():
         conf.set_string(key, str(value))
-    if (extra or {}).get("execution.target") == "remote":
-        # get_execution_environment() makes a local environment of anything without a
-        # context (a `flink run`): the constructor keeps the target and its REST address.
-        from pyflink.java_gateway import get_gateway
+    with _without_loopback_server():
+        if (extra or {}).get("execution.target") == "remote":
+            # get_execution_environment() makes a local environment of anything without a
+            # context (a `flink run`): the constructor keeps the target and its REST address.
+            from pyflink.java_gateway import get_gateway
 
-        env = StreamExecutionEnvironment(get_gateway().jvm.org.apache.flink.streaming.api.environment
-                                         .StreamExecutionEnvironment(conf._j_configuration))
-    else:
-        env = StreamExecutionEnvironment.get_execution_environment(conf)
+            env = StreamExecutionEnvironment(get_gateway().jvm.org.apache.flink.streaming.api.environment
+                                             .StreamExecutionEnvironment(conf._j_configuration))
+        else:
+            env = StreamExecutionEnvironment.get_execution_environment(conf)
     env.set_parallelism(parallelism or config.parallelism)
     return env
+
+
+@contextlib.contextmanager
+def _without_loopback_server():
+    """PyFlink's environment, made for a local MiniCluster, starts a Beam worker pool in this
+    process for Python functions in *process* mode (importing Apache Beam: ~0.9 s of every
+    `lastmile run`). Thread mode, the only mode lastmile runs, never uses it; PyFlink skips it
+    when its private ``_python_worker_execution_mode`` variable says ``process``."""
+    before = os.environ.get("_python_worker_execution_mode")
+    os.environ["_python_worker_execution_mode"] = "process"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["_python_worker_execution_mode"]
+        else:
+            os.environ["_python_worker_execution_mode"] = before
 
 
 _gateway_lib = None  # the lib folder this process's PyFlink JVM was started with, if any
