@@ -448,7 +448,8 @@ def _bench_pipeline(args):
 
     phases = [p for p in pipeline.PHASES if p not in (args.skip or [])]
     say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
-    result = pipeline.run(args.events, args.rate, args.latency_seconds, phases, say=say, progress=not args.json)
+    result = pipeline.run(args.events, args.rate, args.latency_seconds, phases, say=say, progress=not args.json,
+                          repeat=args.repeat)
     if args.record:
         pipeline.record(result, pathlib.Path("BENCHMARKS.md"), args.record)
     if args.json:
@@ -613,6 +614,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--eta-accuracy", action="store_true",
                    help="learned ETAs against a naive baseline on a simulated city (a week to learn, a day to judge)")
     p.add_argument("--events", type=_positive_int, default=300_000, help="workload size of the pipeline benchmark")
+    p.add_argument("--repeat", type=_positive_int, default=3,
+                   help="runs of the job and of the naive consumer, in turn (medians, ratio of the pairs)")
     p.add_argument("--rate", type=_positive_float, default=5_000.0, help="events/s of the live latency phase")
     p.add_argument("--latency-seconds", type=_positive_float, default=60.0, help="length of the live latency phase")
     p.add_argument("--skip", action="append", choices=["throughput", "cluster", "baseline", "latency"],

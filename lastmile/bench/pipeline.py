@@ -14,7 +14,10 @@ Phases, each on a fresh stack of the benchmark's own (ports 17xxx, home
    exists, the job until its sources are read, the drain after them, until the client saw
    its end) and the CPU per Flink task.
 2. **baseline**: :mod:`lastmile.bench.baseline` reads the same topics into another database;
-   its co-locations must equal the job's (checked here: a difference fails the bench).
+   its co-locations must equal the job's (checked here: a difference fails the bench). The
+   MiniCluster job and the baseline run ``--repeat`` times in turn (default 3), each into
+   databases of their own; the figures are the median run's, the speed-up the median of the
+   pairs' ratios.
 3. **latency**: a fresh stack, an unbounded ``lastmile run``, then the simulator
    paced live at ``rate`` events/s; for every accepted event, production time (taken
    when it is handed to the producer) to the row's ``ingested_at``, same clock; over
@@ -178,6 +181,13 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
             "colocations": len(pairs), "_pairs": pairs}
 
 
+def _median_run(runs: list[dict]) -> dict:
+    """The run of median events/s (the lower middle one of an even count), whole: its processes
+    and figures belong together."""
+    ranked = sorted(runs, key=lambda r: r["events_per_s"])
+    return ranked[(len(ranked) - 1) // 2]
+
+
 def finished_job(config: Config) -> dict | None:
     """The Flink REST details (``/jobs/<id>``) of the newest finished job on the cluster."""
     from lastmile.stack import flink
@@ -237,15 +247,15 @@ def _measured(sampler: Sampler, label: str, argv: list[str], env: dict, what: st
     return out, seconds
 
 
-def baseline(config: Config, env: dict, workload: Workload, say) -> dict:
+def baseline(config: Config, env: dict, workload: Workload, say, database: str = BASELINE_DATABASE) -> dict:
     from lastmile import migrations
 
-    migrations.apply(config.with_overrides(clickhouse_database=BASELINE_DATABASE))
+    migrations.apply(config.with_overrides(clickhouse_database=database))
     pids = _stack_pids(config)
     with tempfile.TemporaryDirectory() as tmp, Sampler(pids) as sampler:
         out = pathlib.Path(tmp) / "baseline.json"
         _, seconds = _measured(sampler, "baseline", [sys.executable, "-m", "lastmile.bench.baseline", "--out", str(out)],
-                               {**env, "LASTMILE_CLICKHOUSE_DATABASE": BASELINE_DATABASE}, "the naive baseline")
+                               {**env, "LASTMILE_CLICKHOUSE_DATABASE": database}, "the naive baseline")
         result = json.loads(out.read_text())
     cpu = sampler.cpu_s()
     say(f"baseline: {result['events']:,} events in {seconds:.1f} s")
@@ -352,8 +362,13 @@ def _job_rss(phase: dict) -> float:
 
 
 def run(events: int, rate: float, latency_s: float = 60.0, phases=PHASES,
-        say=print, progress: bool = True) -> dict:
-    """Every phase in ``phases`` on a fresh stack; the figures ``lastmile bench --json`` prints."""
+        say=print, progress: bool = True, repeat: int = 1) -> dict:
+    """Every phase in ``phases`` on a fresh stack; the figures ``lastmile bench --json`` prints.
+
+    ``repeat``: the MiniCluster job and the naive consumer run that many times in turn on the
+    same loaded workload; each figure is the median run's and the speed-up the median of the
+    pairs' ratios (one run of each moved the ratio by a third between runs on these machines).
+    """
     base = Config.from_env()
     home = base.home / "bench"
     env = bench_env(home)
@@ -368,11 +383,29 @@ def run(events: int, rate: float, latency_s: float = 60.0, phases=PHASES,
             loaded = _load(config, workload, progress=progress)
             result["workload"]["per_stream"] = dict(loaded.per_stream)
             truth = sorted(tuple(p) for p in loaded.truth["colocations"])
-        if "throughput" in phases:
-            result["throughput"] = throughput(config, env, workload, say, cluster=False)
+        pairs_of_runs = []
+        for i in range(repeat):
+            # The job and the naive consumer in turn, each into a database of its own per round:
+            # the machine's speed drifts from minute to minute, so the ratio is taken pair by pair.
+            suffix = f"_{i + 1}" if repeat > 1 else ""
+            run_pair: dict = {}
+            if "throughput" in phases:
+                run_pair["throughput"] = throughput(config, env, workload, say, cluster=False,
+                                                    database=f"lastmile_minicluster{suffix}")
+            if "baseline" in phases:
+                run_pair["baseline"] = baseline(config, env, workload, say, database=BASELINE_DATABASE + suffix)
+            pairs_of_runs.append(run_pair)
+        for phase in ("throughput", "baseline"):
+            runs = [r[phase] for r in pairs_of_runs if phase in r]
+            if runs:
+                result[phase] = _median_run(runs)
+        if repeat > 1:
+            result["repeats"] = [{phase: {k: r[phase][k] for k in ("seconds", "events_per_s", "cpu_s_per_1000_events")}
+                                  for phase in r} for r in pairs_of_runs]
+        if "throughput" in result:
             result["events_per_s"] = result["throughput"]["events_per_s"]
             result["cpu_s_per_1000_events"] = result["throughput"]["cpu_s_per_1000_events"]
-            result["job_peak_rss_mib"] = _job_rss(result["throughput"])
+            result["job_peak_rss_mib"] = max(_job_rss(r["throughput"]) for r in pairs_of_runs)
         if "cluster" in phases:
             from lastmile.stack import flink
 
@@ -381,23 +414,30 @@ def run(events: int, rate: float, latency_s: float = 60.0, phases=PHASES,
             result["cluster_events_per_s"] = result["cluster"]["events_per_s"]
             result["cluster_job_peak_rss_mib"] = _job_rss(result["cluster"])
             flink.down(config, say=lambda _m: None)
-        if "baseline" in phases:
-            result["baseline"] = baseline(config, env, workload, say)
+        if "baseline" in result:
             result["baseline_events_per_s"] = result["baseline"]["events_per_s"]
-        naive_pairs = result.get("baseline", {}).pop("_pairs", None)
-        for phase in ("throughput", "cluster"):
-            if phase not in result:
-                continue
-            pairs = result[phase].pop("_pairs")
-            result[phase]["colocations_equal_truth"] = pairs == truth
-            if naive_pairs is not None and pairs != naive_pairs:
-                only_job, only_naive = set(pairs) - set(naive_pairs), set(naive_pairs) - set(pairs)
-                raise BenchError(f"co-locations differ: {len(only_job)} only in the job ({phase}), {len(only_naive)} "
-                                 f"only in the baseline (e.g. {next(iter(only_job or only_naive))})")
-        if "throughput" in result and naive_pairs is not None:
+        jobs = [("cluster", result["cluster"])] if "cluster" in result else []
+        jobs += [("throughput", r["throughput"]) for r in pairs_of_runs if "throughput" in r]
+        for naive in [r["baseline"] for r in pairs_of_runs if "baseline" in r] or [None]:
+            naive_pairs = naive.pop("_pairs") if naive else None
+            for phase, job in jobs:
+                pairs = job.get("_pairs", [])
+                job["colocations_equal_truth"] = pairs == truth
+                if naive_pairs is not None and pairs != naive_pairs:
+                    only_job, only_naive = set(pairs) - set(naive_pairs), set(naive_pairs) - set(pairs)
+                    raise BenchError(f"co-locations differ: {len(only_job)} only in the job ({phase}), "
+                                     f"{len(only_naive)} only in the baseline "
+                                     f"(e.g. {next(iter(only_job or only_naive))})")
+        for _phase, job in jobs:
+            job.pop("_pairs", None)
+        if "throughput" in result:
+            result["throughput"]["colocations_equal_truth"] = all(
+                r["throughput"]["colocations_equal_truth"] for r in pairs_of_runs)
+        if "throughput" in result and "baseline" in result:
             result["colocations_equal"] = True  # checked above: a difference fails the bench
             result["colocations_equal_truth"] = result["throughput"]["colocations_equal_truth"]
-            result["speedup_vs_baseline"] = round(result["events_per_s"] / result["baseline_events_per_s"], 2)
+            result["speedup_vs_baseline"] = round(statistics.median(
+                r["throughput"]["events_per_s"] / r["baseline"]["events_per_s"] for r in pairs_of_runs), 2)
         if "latency" in phases:
             result["latency"] = latency(config, env, workload, rate, latency_s, say)
             for key in ("p50_latency_ms", "p95_latency_ms", "p99_latency_ms"):
@@ -437,6 +477,10 @@ def record(result: dict, path: pathlib.Path, note: str = "") -> None:
             "|---|---|---:|---:|---:|---:|---:|---:|---|---|\n")
     t, b, lat = result.get("throughput", {}), result.get("baseline", {}), result.get("latency", {})
     v = result["versions"]
+    if "repeats" in result:
+        ratios = ", ".join(f"{r['throughput']['events_per_s'] / r['baseline']['events_per_s']:.2f}"
+                           for r in result["repeats"] if "throughput" in r and "baseline" in r)
+        note = f"{note}; medians of {len(result['repeats'])} runs of each in turn (x baseline by pair: {ratios})"
     if "cluster_events_per_s" in result:
         note = f"{note}; on the 2-TaskManager cluster {result['cluster_events_per_s']:,}/s".lstrip("; ")
     row = (f"| {result['date']} | {note} | {result['workload']['events']:,} | "
@@ -474,6 +518,9 @@ def print_report(result: dict) -> None:
         table.add_row("naive consumer", f"{b['events_per_s']:,}", str(b["cpu_s_per_1000_events"]),
                       f"{b['colocations']:,}")
     console.print(table)
+    for i, r in enumerate(result.get("repeats", []), 1):
+        console.print(f"  run {i}: " + ", ".join(f"{name} {r[name]['seconds']:.1f} s ({r[name]['events_per_s']:,}/s)"
+                                                 for name in ("throughput", "baseline") if name in r))
     if c and c.get("timeline"):
         tl = c["timeline"]
         console.print(f"the run on the cluster, {c['seconds']:.1f} s: {tl['before_job_s']:.1f} s before the job "

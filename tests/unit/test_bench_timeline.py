@@ -1,8 +1,8 @@
 """Where `lastmile bench` says a bounded run's time went (lastmile.bench.pipeline.timeline), from a job's
-Flink REST details."""
+Flink REST details; which of repeated runs it reports, and how it records them."""
 from __future__ import annotations
 
-from lastmile.bench.pipeline import records_by_task, timeline
+from lastmile.bench.pipeline import _median_run, record, records_by_task, timeline
 
 
 def _vertex(name: str, end: int, read: int = 0, written: int = 0) -> dict:
@@ -37,3 +37,24 @@ def test_a_source_still_running_does_not_count_as_finished():
 def test_records_by_task_reads_each_tasks_counts():
     assert records_by_task(JOB)["matcher: co-locations per H3 cell"] == {"read": 250, "written": 40}
     assert len(records_by_task(JOB)) == 4
+
+
+def test_the_median_run_is_reported_whole():
+    runs = [{"events_per_s": 900, "cpu": 1}, {"events_per_s": 1200, "cpu": 2}, {"events_per_s": 1000, "cpu": 3}]
+    assert _median_run(runs) == {"events_per_s": 1000, "cpu": 3}
+    # an even count: the lower of the middle two, a run that happened rather than a mean of two
+    assert _median_run(runs + [{"events_per_s": 1100, "cpu": 4}]) == {"events_per_s": 1000, "cpu": 3}
+
+
+def test_a_recorded_row_names_every_pair_ratio(tmp_path):
+    result = {"date": "2026-12-07", "machine": "2 cores (x), 8 GiB, Linux", "workload": {"events": 300_000},
+              "versions": {"flink": "2.2.1", "python": "3.11.7"},
+              "throughput": {"events_per_s": 20_000, "steady_events_per_s": 30_000, "cpu_s_per_1000_events": 0.08},
+              "baseline": {"events_per_s": 16_000}, "speedup_vs_baseline": 1.25, "job_peak_rss_mib": 2000.0,
+              "repeats": [{"throughput": {"events_per_s": 20_000}, "baseline": {"events_per_s": 16_000}},
+                          {"throughput": {"events_per_s": 18_000}, "baseline": {"events_per_s": 20_000}}]}
+    path = tmp_path / "BENCHMARKS.md"
+    record(result, path, "a change")
+    row = path.read_text().strip().splitlines()[-1]
+    assert "a change; medians of 2 runs of each in turn (x baseline by pair: 1.25, 0.90)" in row
+    assert "| 20,000 (30,000) | 0.08 | 2000.0 | 16,000 | 1.25 |" in row
