@@ -181,6 +181,19 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
             "colocations": len(pairs), "_pairs": pairs}
 
 
+def _drop_database(config: Config, database: str) -> None:
+    """Drop a finished phase's database: ClickHouse would otherwise go on merging its parts
+    (the naive consumer's inserts of 1,000 rows make many) while the next phase runs, and
+    each run after the first would pay for the ones before it."""
+    from lastmile.clickhouse import http_client
+
+    client = http_client(config, database=None)
+    try:
+        client.command(f"DROP DATABASE IF EXISTS `{database}` SYNC")
+    finally:
+        client.close()
+
+
 def _median_run(runs: list[dict]) -> dict:
     """The run of median events/s (the lower middle one of an even count), whole: its processes
     and figures belong together."""
@@ -252,6 +265,7 @@ def baseline(config: Config, env: dict, workload: Workload, say, database: str =
 
     migrations.apply(config.with_overrides(clickhouse_database=database))
     pids = _stack_pids(config)
+    wait_cpu_idle(list(pids.values()))
     with tempfile.TemporaryDirectory() as tmp, Sampler(pids) as sampler:
         out = pathlib.Path(tmp) / "baseline.json"
         _, seconds = _measured(sampler, "baseline", [sys.executable, "-m", "lastmile.bench.baseline", "--out", str(out)],
@@ -392,8 +406,10 @@ def run(events: int, rate: float, latency_s: float = 60.0, phases=PHASES,
             if "throughput" in phases:
                 run_pair["throughput"] = throughput(config, env, workload, say, cluster=False,
                                                     database=f"lastmile_minicluster{suffix}")
+                _drop_database(config, f"lastmile_minicluster{suffix}")
             if "baseline" in phases:
                 run_pair["baseline"] = baseline(config, env, workload, say, database=BASELINE_DATABASE + suffix)
+                _drop_database(config, BASELINE_DATABASE + suffix)
             pairs_of_runs.append(run_pair)
         for phase in ("throughput", "baseline"):
             runs = [r[phase] for r in pairs_of_runs if phase in r]
