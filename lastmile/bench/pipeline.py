@@ -15,9 +15,9 @@ Phases, each on a fresh stack of the benchmark's own (ports 17xxx, home
    its end) and the CPU per Flink task.
 2. **baseline**: :mod:`lastmile.bench.baseline` reads the same topics into another database;
    its co-locations must equal the job's (checked here: a difference fails the bench). The
-   MiniCluster job and the baseline run ``--repeat`` times in turn (default 3), each into
-   databases of their own; the figures are the median run's, the speed-up the median of the
-   pairs' ratios.
+   MiniCluster job and the baseline run ``--repeat`` times in turn (default 3), each on a
+   freshly started ClickHouse, into a database of its own; the figures are the median run's,
+   the speed-up the median of the pairs' ratios.
 3. **latency**: a fresh stack, an unbounded ``lastmile run``, then the simulator
    paced live at ``rate`` events/s; for every accepted event, production time (taken
    when it is handed to the producer) to the row's ``ingested_at``, same clock; over
@@ -179,6 +179,19 @@ def throughput(config: Config, env: dict, workload: Workload, say, cluster: bool
             "timeline": timeline(job, client_started_ms, summary["finished_at_ms"]) if job else None,
             "job_summary": summary,
             "colocations": len(pairs), "_pairs": pairs}
+
+
+def _restart_clickhouse(config: Config) -> None:
+    """A fresh ClickHouse server for each measured run. Measured: the server gets slower with
+    each run of the naive consumer it has served, even with every database of the runs before
+    dropped (its ClickHouse CPU for the same 300k events 13.1-13.4 s on a fresh server, 16.9-17.3 s
+    on the second run), so without a restart each round of the naive consumer ran slower than the
+    one before while the job's did not."""
+    from lastmile.stack import clickhouse
+
+    clickhouse.process(config).stop()
+    clickhouse.start(config)
+    clickhouse.wait_healthy(config)
 
 
 def _drop_database(config: Config, database: str) -> None:
@@ -404,10 +417,12 @@ def run(events: int, rate: float, latency_s: float = 60.0, phases=PHASES,
             suffix = f"_{i + 1}" if repeat > 1 else ""
             run_pair: dict = {}
             if "throughput" in phases:
+                _restart_clickhouse(config)
                 run_pair["throughput"] = throughput(config, env, workload, say, cluster=False,
                                                     database=f"lastmile_minicluster{suffix}")
                 _drop_database(config, f"lastmile_minicluster{suffix}")
             if "baseline" in phases:
+                _restart_clickhouse(config)
                 run_pair["baseline"] = baseline(config, env, workload, say, database=BASELINE_DATABASE + suffix)
                 _drop_database(config, BASELINE_DATABASE + suffix)
             pairs_of_runs.append(run_pair)
