@@ -603,9 +603,12 @@ public final class Consolidation {
 
         /** The digest of a group from {@link #groups}, from the last {@link #due} when it was there. */
         private String digestOf(List<Member> group) {
-            String text = sortedKeysText(group);
-            String digest = digests == null ? null : digests.get(text);
-            return digest != null ? digest : digestOfKeys(text);
+            return digestOfText(sortedKeysText(group));
+        }
+
+        private String digestOfText(String sortedKeysText) {
+            String digest = digests == null ? null : digests.get(sortedKeysText);
+            return digest != null ? digest : digestOfKeys(sortedKeysText);
         }
 
         /** {@code due}: groups due at {@code now} that were not decided with exactly these members. */
@@ -626,9 +629,9 @@ public final class Consolidation {
                     upcoming = Math.min(upcoming, at);
                 } else {
                     String text = sortedKeysText(g);
-                    String digest = digests == null ? null : digests.get(text);
-                    seen.put(text, digest != null ? digest : digestOfKeys(text));
-                    if (!decided.containsKey(seen.get(text))) {
+                    String digest = digestOfText(text);
+                    seen.put(text, digest);
+                    if (!decided.containsKey(digest)) {
                         due.add(g);
                     }
                 }
