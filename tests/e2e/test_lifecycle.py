@@ -113,7 +113,8 @@ def test_wrong_flag_is_a_usage_error_not_a_traceback(own_env):
 
 def test_a_bounded_run_ends_when_some_streams_or_all_have_no_topic_yet(own_env):
     """A pattern that matches no topic kept the Kafka source waiting for one: a bounded run of a
-    stack with no partner yet, or a partner that publishes positions only, never ended."""
+    stack with no partner yet, or a partner that publishes positions only, never ended. (And a
+    run against a database nobody migrated says so in one line.)"""
     import json
     import uuid
 
@@ -121,6 +122,9 @@ def test_a_bounded_run_ends_when_some_streams_or_all_have_no_topic_yet(own_env):
     from lastmile.partner import PartnerClient
 
     assert lastmile(own_env, "up").returncode == 0
+    unmigrated = lastmile({**own_env, "LASTMILE_CLICKHOUSE_DATABASE": "never_migrated"}, "run", "--bounded")
+    assert unmigrated.returncode != 0 and unmigrated.stderr.strip().count("\n") == 0, unmigrated.stderr[-2000:]
+    assert "no database 'never_migrated'" in unmigrated.stderr and "lastmile migrate" in unmigrated.stderr
     first = lastmile(own_env, "run", "--bounded", "--json")
     assert first.returncode == 0, first.stderr[-2000:]
     assert json.loads(first.stdout.strip().splitlines()[-1])["accepted"]["vehicle_positions"] == 0
