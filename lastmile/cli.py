@@ -447,15 +447,15 @@ def _bench_pipeline(args):
     from lastmile.bench import pipeline
 
     phases = [p for p in pipeline.PHASES if p not in (args.skip or [])]
-    say = (lambda _m: None) if args.json else (lambda m: print(m, file=sys.stderr, flush=True))
-    result = pipeline.run(args.events, args.rate, args.latency_seconds, phases, say=say, progress=not args.json,
-                          repeat=args.repeat)
-    if args.record:
-        pipeline.record(result, pathlib.Path("BENCHMARKS.md"), args.record)
-    if args.json:
-        print(json.dumps(result))
-    else:
-        pipeline.print_report(result)
+
+    def measure(say) -> dict:
+        result = pipeline.run(args.events, args.rate, args.latency_seconds, phases, say=say,
+                              progress=not args.json, repeat=args.repeat)
+        if args.record:
+            pipeline.record(result, pathlib.Path("BENCHMARKS.md"), args.record)
+        return result
+
+    return _bench_one(args, "pipeline", measure)
 
 
 def _progress_bar(text: str, quiet: bool):

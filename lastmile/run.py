@@ -177,13 +177,19 @@ def latest_checkpoint(home: pathlib.Path) -> pathlib.Path | None:
     return done[-1].parent if done else None
 
 
-def submit_detached(config: Config, bounded: bool, jobmanager: str, from_savepoint: str | None = None,
-                    say=print) -> str:
-    """Submit the job to the cluster at ``jobmanager`` and return its id without waiting."""
+def _check_endpoints(config: Config) -> None:
+    """Fail before starting Flink, in one line, when Kafka or ClickHouse (or its database) is
+    not there; the coordination topics exist afterwards."""
     from lastmile.clickhouse import http_client
 
     topics.ensure_topics(config, list(topics.COORDINATION_TOPICS))
     http_client(config).close()
+
+
+def submit_detached(config: Config, bounded: bool, jobmanager: str, from_savepoint: str | None = None,
+                    say=print) -> str:
+    """Submit the job to the cluster at ``jobmanager`` and return its id without waiting."""
+    _check_endpoints(config)
     target = {**_check_jobmanager(config, jobmanager), "execution.attached": "false"}
     return _submit(config, bounded, jobmanager, target, say, from_savepoint=from_savepoint, detach=True) or ""
 
@@ -198,11 +204,7 @@ def run(config: Config, bounded: bool, jobmanager: str | None = None, say=print,
     ``checkpoint_interval_s`` to ``<home>/checkpoints`` and resume from the latest
     completed checkpoint there.
     """
-    from lastmile.clickhouse import http_client
-
-    # Fail before starting Flink, in one line, when an endpoint is unreachable.
-    topics.ensure_topics(config, list(topics.COORDINATION_TOPICS))
-    http_client(config).close()
+    _check_endpoints(config)
     target = _check_jobmanager(config, jobmanager) if jobmanager else None
     started = time.monotonic()
     reporter: contextlib.AbstractContextManager = contextlib.nullcontext()

@@ -81,6 +81,26 @@ def bench_env(home: pathlib.Path) -> dict[str, str]:
     return env
 
 
+def bench_stack() -> tuple[Config, dict[str, str]]:
+    """The benchmarks' own stack (home ``$LASTMILE_HOME/bench``, ports 17xxx): its config and environment."""
+    env = bench_env(Config.from_env().home / "bench")
+    return Config.from_env(env), env
+
+
+def load_fresh(config: Config, workload: Workload, say, progress: bool):
+    """A fresh bench stack with ``workload`` in its topics: what the simulator loaded, and the
+    co-locations it knows to be true (sorted)."""
+    _fresh_stack(config)
+    say(f"loading {workload.events:,} events into Kafka")
+    loaded = _load(config, workload, progress=progress)
+    return loaded, sorted(tuple(p) for p in loaded.truth["colocations"])
+
+
+def header() -> dict:
+    """What every benchmark result starts with: the day, the machine, the versions."""
+    return {"date": dt.date.today().isoformat(), "machine": machine(), "versions": versions_used()}
+
+
 def _fresh_stack(config: Config) -> None:
     from lastmile.stack import control
 
@@ -396,20 +416,13 @@ def run(events: int, rate: float, latency_s: float = 60.0, phases=PHASES,
     same loaded workload; each figure is the median run's and the speed-up the median of the
     pairs' ratios (one run of each moved the ratio by a third between runs on these machines).
     """
-    base = Config.from_env()
-    home = base.home / "bench"
-    env = bench_env(home)
-    config = Config.from_env(env)
+    config, env = bench_stack()
     workload = Workload(events=events)
-    result: dict = {"date": dt.date.today().isoformat(), "machine": machine(), "versions": versions_used(),
-                    "workload": dataclasses.asdict(workload)}
+    result: dict = {**header(), "workload": dataclasses.asdict(workload)}
     try:
         if {"throughput", "cluster", "baseline"} & set(phases):
-            _fresh_stack(config)
-            say(f"loading {events:,} events into Kafka")
-            loaded = _load(config, workload, progress=progress)
+            loaded, truth = load_fresh(config, workload, say, progress)
             result["workload"]["per_stream"] = dict(loaded.per_stream)
-            truth = sorted(tuple(p) for p in loaded.truth["colocations"])
         pairs_of_runs = []
         for i in range(repeat):
             # The job and the naive consumer in turn, each into a database of its own per round:
@@ -449,18 +462,16 @@ def run(events: int, rate: float, latency_s: float = 60.0, phases=PHASES,
             result["baseline_events_per_s"] = result["baseline"]["events_per_s"]
         jobs = [("cluster", result["cluster"])] if "cluster" in result else []
         jobs += [("throughput", r["throughput"]) for r in pairs_of_runs if "throughput" in r]
-        for naive in [r["baseline"] for r in pairs_of_runs if "baseline" in r] or [None]:
-            naive_pairs = naive.pop("_pairs") if naive else None
-            for phase, job in jobs:
-                pairs = job.get("_pairs", [])
-                job["colocations_equal_truth"] = pairs == truth
-                if naive_pairs is not None and pairs != naive_pairs:
+        naive_runs = [r["baseline"].pop("_pairs") for r in pairs_of_runs if "baseline" in r]
+        for phase, job in jobs:
+            pairs = job.pop("_pairs")
+            job["colocations_equal_truth"] = pairs == truth
+            for naive_pairs in naive_runs:
+                if pairs != naive_pairs:
                     only_job, only_naive = set(pairs) - set(naive_pairs), set(naive_pairs) - set(pairs)
                     raise BenchError(f"co-locations differ: {len(only_job)} only in the job ({phase}), "
                                      f"{len(only_naive)} only in the baseline "
                                      f"(e.g. {next(iter(only_job or only_naive))})")
-        for _phase, job in jobs:
-            job.pop("_pairs", None)
         if "throughput" in result:
             result["throughput"]["colocations_equal_truth"] = all(
                 r["throughput"]["colocations_equal_truth"] for r in pairs_of_runs)

@@ -8,8 +8,6 @@ row in ClickHouse), each run into a database of its own, both checked against th
 """
 from __future__ import annotations
 
-import datetime as dt
-
 from lastmile.config import Config
 
 KEYED = ("registry", "matcher", "disclosure", "consolidator", "tracker", "profiles", "routes", "eta")
@@ -33,16 +31,10 @@ def run(events: int, say=lambda _m: None, progress: bool = False, hotspot_share:
     from lastmile.bench import pipeline
     from lastmile.stack import flink
 
-    base = Config.from_env()
-    env = pipeline.bench_env(base.home / "bench")
-    config = Config.from_env(env)
+    config, env = pipeline.bench_stack()
     workload = pipeline.Workload(events=events, hotspot_share=hotspot_share)
-    pipeline._fresh_stack(config)
-    say(f"loading {events:,} events into Kafka")
-    loaded = pipeline._load(config, workload, progress=progress)
-    truth = sorted(tuple(p) for p in loaded.truth["colocations"])
-    result: dict = {"date": dt.date.today().isoformat(), "machine": pipeline.machine(),
-                    "versions": pipeline.versions_used(), "events": events, "hotspot_share": hotspot_share, "runs": {}}
+    _, truth = pipeline.load_fresh(config, workload, say, progress)
+    result: dict = {**pipeline.header(), "events": events, "hotspot_share": hotspot_share, "runs": {}}
     try:
         for taskmanagers in (1, 2):
             cluster = config.with_overrides(flink_taskmanagers=taskmanagers)
