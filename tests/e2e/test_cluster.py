@@ -114,6 +114,11 @@ def _job_state(job_id: str) -> str:
     return _rest(f"/jobs/{job_id}")["state"]
 
 
+def _all_tasks_running(job_id: str) -> bool:
+    job = _rest(f"/jobs/{job_id}")
+    return job["state"] == "RUNNING" and all(v["status"] == "RUNNING" for v in job["vertices"])
+
+
 def _cancel(job_id: str) -> None:
     _rest(f"/jobs/{job_id}?mode=cancel", method="PATCH")
     _wait(f"job {job_id} cancelled", lambda: _job_state(job_id) in ("CANCELED", "FAILED", "FINISHED"), 60)
@@ -152,8 +157,10 @@ def test_a_live_job_that_loses_a_task_manager_mid_stream_still_finds_exactly_the
     assert up.returncode == 0, up.stderr[-2000:]
     assert _rest("/overview")["taskmanagers"] == 2 and victim not in _taskmanager_pids()
     try:
+        # the city may be all written before the kill: wait for the restart itself, not only for the truth
+        _wait("the job running again, every task of it", lambda: _all_tasks_running(job), 300)
         _wait("the truth's co-locations after the restart", lambda: _pairs(ch, "tk-") == expected, 300)
-        assert _job_state(job) == "RUNNING" and len(expected) > 10
+        assert _all_tasks_running(job) and len(expected) > 10
         restarts = _rest(f"/jobs/{job}/exceptions").get("exceptionHistory", {}).get("entries", [])
         assert restarts, "the job should have restarted after losing a TaskManager"
     finally:
