@@ -89,7 +89,22 @@ public final class ClickHouseSink<T> implements Sink<T> {
 
     @Override
     public SinkWriter<T> createWriter(WriterInitContext context) {
-        return new Writer(context.getProcessingTimeService());
+        return createWriter(context.getProcessingTimeService());
+    }
+
+    /** A writer on the given clock and timers: the job's (above), or a test's. */
+    public SinkWriter<T> createWriter(ProcessingTimeService time) {
+        return new Writer(time);
+    }
+
+    /**
+     * When the writer looks at its buffers next, at {@code now}: when the oldest buffered row
+     * (buffered at {@code oldest}, or -1 for none) turns {@code intervalMs} old, or an interval
+     * from now when nothing is buffered. Looking only every interval would let a row that
+     * arrived just after a look wait almost two intervals.
+     */
+    static long nextCheck(long now, long oldest, long intervalMs) {
+        return oldest < 0 ? now + intervalMs : Math.max(now + 1, oldest + intervalMs);
     }
 
     private final class Writer implements SinkWriter<T> {
@@ -102,15 +117,15 @@ public final class ClickHouseSink<T> implements Sink<T> {
 
         Writer(ProcessingTimeService time) {
             this.time = time;
-            schedule();
+            schedule(time.getCurrentProcessingTime() + flushIntervalMs);
         }
 
-        private void schedule() {
-            time.registerTimer(time.getCurrentProcessingTime() + flushIntervalMs, now -> {
+        private void schedule(long at) {
+            time.registerTimer(at, now -> {
                 if (oldest >= 0 && now - oldest >= flushIntervalMs) {
                     flushAll();
                 }
-                schedule();
+                schedule(nextCheck(now, oldest, flushIntervalMs));
             });
         }
 
