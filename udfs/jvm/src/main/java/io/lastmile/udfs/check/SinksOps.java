@@ -5,10 +5,10 @@ import java.io.InputStream;
 import java.net.InetSocketAddress;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.PriorityQueue;
+import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.ScheduledFuture;
 
 import com.fasterxml.jackson.databind.JsonNode;
@@ -36,7 +36,7 @@ public final class SinksOps implements Harness.Ops {
      */
     private static List<Map<String, Long>> posts(JsonNode args) throws Exception {
         Clock clock = new Clock();
-        List<Map<String, Long>> posts = new ArrayList<>();
+        List<Map<String, Long>> posts = new CopyOnWriteArrayList<>(); // added by the server's thread
         HttpServer server = HttpServer.create(new InetSocketAddress("127.0.0.1", 0), 0);
         server.createContext("/", exchange -> {
             try (InputStream body = exchange.getRequestBody()) {
