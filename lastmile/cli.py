@@ -450,7 +450,7 @@ def _bench_pipeline(args):
 
     def measure(say) -> dict:
         result = pipeline.run(args.events, args.rate, args.latency_seconds, phases, say=say,
-                              progress=not args.json, repeat=args.repeat)
+                              progress=not args.json, repeat=args.repeat, warmup_s=args.latency_warmup)
         if args.record:
             pipeline.record(result, pathlib.Path("BENCHMARKS.md"), args.record)
         return result
@@ -618,6 +618,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="runs of the job and of the naive consumer, in turn (medians, ratio of the pairs)")
     p.add_argument("--rate", type=_positive_float, default=5_000.0, help="events/s of the live latency phase")
     p.add_argument("--latency-seconds", type=_positive_float, default=60.0, help="length of the live latency phase")
+    p.add_argument("--latency-warmup", type=_non_negative_float, default=15.0, metavar="SECONDS",
+                   help="before the latency phase's day, the day before it paced for this long (0: a cold job)")
     p.add_argument("--skip", action="append", choices=["throughput", "cluster", "baseline", "latency"],
                    help="leave a phase out (repeatable)")
     p.add_argument("--record", metavar="NOTE", help="append the figures to BENCHMARKS.md, NOTE naming the change")
@@ -667,6 +669,10 @@ def _number(text: str, ok, expected: str) -> float:
 
 def _positive_float(text: str) -> float:
     return _number(text, lambda v: 0 < v < float("inf"), "a positive number")
+
+
+def _non_negative_float(text: str) -> float:
+    return _number(text, lambda v: 0 <= v < float("inf"), "a number of 0 or more")
 
 
 def _share(text: str) -> float:
