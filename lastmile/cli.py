@@ -449,8 +449,9 @@ def _bench_pipeline(args):
     phases = [p for p in pipeline.PHASES if p not in (args.skip or [])]
 
     def measure(say) -> dict:
+        warmup = {} if args.latency_warmup is None else {"warmup_s": args.latency_warmup}
         result = pipeline.run(args.events, args.rate, args.latency_seconds, phases, say=say,
-                              progress=not args.json, repeat=args.repeat, warmup_s=args.latency_warmup)
+                              progress=not args.json, repeat=args.repeat, **warmup)
         if args.record:
             pipeline.record(result, pathlib.Path("BENCHMARKS.md"), args.record)
         return result
@@ -618,8 +619,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="runs of the job and of the naive consumer, in turn (medians, ratio of the pairs)")
     p.add_argument("--rate", type=_positive_float, default=5_000.0, help="events/s of the live latency phase")
     p.add_argument("--latency-seconds", type=_positive_float, default=60.0, help="length of the live latency phase")
-    p.add_argument("--latency-warmup", type=_non_negative_float, default=15.0, metavar="SECONDS",
-                   help="before the latency phase's day, the day before it paced for this long (0: a cold job)")
+    p.add_argument("--latency-warmup", type=_non_negative_float, metavar="SECONDS",
+                   help="before the latency phase's day, the day before it paced for this long (default: "
+                        "lastmile/bench/pipeline.py's WARMUP_S; 0: a cold job)")
     p.add_argument("--skip", action="append", choices=["throughput", "cluster", "baseline", "latency"],
                    help="leave a phase out (repeatable)")
     p.add_argument("--record", metavar="NOTE", help="append the figures to BENCHMARKS.md, NOTE naming the change")
