@@ -201,6 +201,22 @@ public final class ConsolidationOps implements Harness.Ops {
         out.put("changed", result.changed());
         out.put("state", state(n));
         out.put("nanos", nanos);
+        if (a.path("groups").asBoolean(false)) {  // the components kept up to date, as rebuilt from the matches
+            out.put("groups", groupKeys(n.groups()));
+            out.put("groups_rebuilt", groupKeys(n.copy().groups()));
+        }
+        return out;
+    }
+
+    private static List<List<String>> groupKeys(List<List<Member>> groups) {
+        List<List<String>> out = new ArrayList<>();
+        for (List<Member> g : groups) {
+            List<String> keys = new ArrayList<>();
+            for (Member m : g) {
+                keys.add(m.key());
+            }
+            out.add(keys);
+        }
         return out;
     }
 

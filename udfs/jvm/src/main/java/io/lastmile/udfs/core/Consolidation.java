@@ -10,8 +10,10 @@ import java.util.ArrayDeque;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collection;
+import java.util.Collections;
 import java.util.HashMap;
 import java.util.HashSet;
+import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -398,6 +400,28 @@ public final class Consolidation {
         }
     }
 
+    /** A connected component of a {@link Neighbourhood}'s matches: its member keys in code point
+     * order, and what groups() and due() read of it, kept until it changes. */
+    private static final class Component {
+        /** A sorted list rather than a tree: a split keeps the order without comparing keys, a
+         * merge of two components is linear, one new key a binary search. */
+        List<String> keys = new ArrayList<>(2);
+        /** The members at the ends of the matches cut since it was last known whole (those left). */
+        Set<String> cutEnds = new HashSet<>();
+        /** Its members' latest versions in key order, and their earliest window start; null: to build. */
+        List<Member> group;
+        long firstStart;
+        /** {@link Consolidation#sortedKeysText} of its keys and its digest; null: to build. */
+        String text;
+        String digest;
+
+        void keysChanged() {
+            group = null;
+            text = null;
+            digest = null;
+        }
+    }
+
     /**
      * udfs.consolidation.Neighbourhood: the keyed state of one neighbourhood, its current
      * matches, decided groups and promised capacity.
@@ -433,9 +457,14 @@ public final class Consolidation {
         // Member -> the members it is matched with; null: not built (after a restore). Expiry and
         // retraction remove a member's edges without a pass over all of the district's.
         private transient Map<String, Set<String>> adjacent;
-        // The member keys in code point order; null: not built (after a restore). groups() reads
-        // them in order instead of sorting every key of the district at every timer.
-        private transient TreeSet<String> ordered;
+        // The connected components of the matches: each member's, all of them, those in code point
+        // order of their smallest keys (null: to sort), and those a cut match may have split; null:
+        // not built (after a restore). A link merges two components and a cut marks one, so a timer
+        // costs what changed since the last, not a walk of the district's matches.
+        private transient Map<String, Component> componentOf;
+        private transient Set<Component> allComponents;
+        private transient List<Component> sortedComponents;
+        private transient Set<Component> splitting;
         // Group digests of the last due(), by the text they hash: a group that did not change since
         // is not hashed again (SHA-256 runs compiled by the client compiler here, ~145 MB/s).
         private transient Map<String, String> digests;
@@ -451,16 +480,15 @@ public final class Consolidation {
         /** {@code link}: a (new version of a) match; returns when the group becomes due (the caller's timer). */
         public long link(Member a, Member b) {
             String ka = a.key(), kb = b.key();
-            if (members.put(ka, a) == null && ordered != null) {
-                ordered.add(ka);
-            }
-            if (members.put(kb, b) == null && ordered != null) {
-                ordered.add(kb);
-            }
+            members.put(ka, a);
+            members.put(kb, b);
             edges.add(Edge.of(ka, kb));
             if (adjacent != null) {
                 adjacent.computeIfAbsent(ka, k -> new HashSet<>()).add(kb);
                 adjacent.computeIfAbsent(kb, k -> new HashSet<>()).add(ka);
+            }
+            if (componentOf != null) {
+                join(ka, kb);
             }
             dueKnown = false;
             expiresBy(Math.min(a.windowEnd(), b.windowEnd()));
@@ -474,17 +502,212 @@ public final class Consolidation {
         }
 
         private void forget(String key) {
-            if (members.remove(key) != null && ordered != null) {
-                ordered.remove(key);
+            members.remove(key);
+            Component c = componentOf == null ? null : componentOf.remove(key);
+            if (c != null) {
+                c.keys.remove(Collections.binarySearch(c.keys, key, Text.CODE_POINT_ORDER));
+                c.cutEnds.remove(key);
+                c.keysChanged();
+                sortedComponents = null;
+                if (c.keys.isEmpty()) {
+                    allComponents.remove(c);
+                    splitting.remove(c);
+                }
             }
         }
 
-        private TreeSet<String> ordered() {
-            if (ordered == null) {
-                ordered = new TreeSet<>(Text.CODE_POINT_ORDER);
-                ordered.addAll(members.keySet());
+        /** The components, built from the matches if they are not known. */
+        private Map<String, Component> componentOf() {
+            if (componentOf == null) {
+                componentOf = new HashMap<>();
+                allComponents = new HashSet<>();
+                splitting = new HashSet<>();
+                Map<String, Set<String>> adj = adjacency();
+                for (String key : members.keySet()) {
+                    if (!componentOf.containsKey(key)) {
+                        reach(key, adj);
+                    }
+                }
             }
-            return ordered;
+            return componentOf;
+        }
+
+        /** A new component of {@code start} and everything matched with it, directly or not. */
+        private void reach(String start, Map<String, Set<String>> adj) {
+            Component c = new Component();
+            c.keys = new ArrayList<>(reachable(start, adj));
+            c.keys.sort(Text.CODE_POINT_ORDER);
+            for (String key : c.keys) {
+                componentOf.put(key, c);
+            }
+            allComponents.add(c);
+            sortedComponents = null;
+        }
+
+        /** {@code start} and every key matched with it, directly or not. */
+        private static Set<String> reachable(String start, Map<String, Set<String>> adj) {
+            Set<String> seen = new HashSet<>();
+            ArrayDeque<String> todo = new ArrayDeque<>();
+            seen.add(start);
+            todo.add(start);
+            while (!todo.isEmpty()) {
+                Set<String> linked = adj.get(todo.poll());
+                if (linked != null) {
+                    for (String other : linked) {
+                        if (seen.add(other)) {
+                            todo.add(other);
+                        }
+                    }
+                }
+            }
+            return seen;
+        }
+
+        /** A component some of whose matches were cut: itself if it still holds together, else
+         * one component per part, each listing its keys in the order they had. */
+        private void split(Component c, Map<String, Set<String>> adj) {
+            boolean whole = connected(c.cutEnds, adj);
+            c.cutEnds.clear();
+            if (whole) {
+                return;
+            }
+            allComponents.remove(c);
+            for (String key : c.keys) {
+                if (componentOf.get(key) == c) {  // not reached from one of its smaller keys
+                    Component part = new Component();
+                    part.keys = new ArrayList<>();
+                    for (String other : reachable(key, adj)) {
+                        componentOf.put(other, part);
+                    }
+                    allComponents.add(part);
+                }
+            }
+            for (String key : c.keys) {
+                componentOf.get(key).keys.add(key);
+            }
+            sortedComponents = null;
+        }
+
+        /**
+         * Whether the members left at the ends of the cut matches are still connected, a walk from
+         * one of them that stops when it has met them all. If so the component holds together: a
+         * path between two of its members that went through a cut match, or through a member
+         * forgotten with its matches, enters and leaves what was cut at such members.
+         */
+        private static boolean connected(Set<String> cutEnds, Map<String, Set<String>> adj) {
+            if (cutEnds.size() < 2) {
+                return true;
+            }
+            String start = cutEnds.iterator().next();
+            Set<String> seen = new HashSet<>();
+            ArrayDeque<String> todo = new ArrayDeque<>();
+            seen.add(start);
+            todo.add(start);
+            int met = 1;
+            while (!todo.isEmpty()) {
+                for (String other : adj.get(todo.poll())) {
+                    if (seen.add(other)) {
+                        if (cutEnds.contains(other) && ++met == cutEnds.size()) {
+                            return true;
+                        }
+                        todo.add(other);
+                    }
+                }
+            }
+            return false;
+        }
+
+        private Component componentFor(String key) {
+            Component c = componentOf.get(key);
+            if (c == null) {
+                c = new Component();
+                c.keys.add(key);
+                componentOf.put(key, c);
+                allComponents.add(c);
+                sortedComponents = null;
+            }
+            return c;
+        }
+
+        /** A match of {@code ka} and {@code kb} (new or a new version): their components become one. */
+        private void join(String ka, String kb) {
+            Component a = componentFor(ka), b = componentFor(kb);
+            if (a == b) {
+                a.group = null;  // a member's version may have changed, not its keys
+                return;
+            }
+            Component big = a.keys.size() >= b.keys.size() ? a : b, small = big == a ? b : a;
+            for (String key : small.keys) {
+                componentOf.put(key, big);
+            }
+            if (small.keys.size() == 1) {
+                String key = small.keys.get(0);
+                big.keys.add(-Collections.binarySearch(big.keys, key, Text.CODE_POINT_ORDER) - 1, key);
+            } else {
+                big.keys = merged(big.keys, small.keys);
+            }
+            allComponents.remove(small);
+            if (splitting.remove(small)) {
+                splitting.add(big);
+                big.cutEnds.addAll(small.cutEnds);
+            }
+            big.keysChanged();
+            sortedComponents = null;
+        }
+
+        /** Two lists of distinct keys in code point order as one. */
+        private static List<String> merged(List<String> x, List<String> y) {
+            List<String> out = new ArrayList<>(x.size() + y.size());
+            int i = 0, j = 0;
+            while (i < x.size() && j < y.size()) {
+                out.add(Text.compare(x.get(i), y.get(j)) < 0 ? x.get(i++) : y.get(j++));
+            }
+            out.addAll(x.subList(i, x.size()));
+            out.addAll(y.subList(j, y.size()));
+            return out;
+        }
+
+        /**
+         * The components in the order of their smallest keys, their groups built; a cut one is
+         * split if it is due at {@code now}. One that is not may still be in parts: none of them
+         * is due either (a part's first window start is not before the whole's), and the whole's
+         * is the earliest of theirs, so it tells when the first becomes due all the same.
+         */
+        private List<Component> components(long now) {
+            componentOf();
+            if (!splitting.isEmpty()) {
+                Map<String, Set<String>> adj = adjacency();
+                for (Iterator<Component> it = splitting.iterator(); it.hasNext(); ) {
+                    Component c = it.next();
+                    if (built(c).firstStart - LEAD_MS <= now) {
+                        it.remove();
+                        split(c, adj);
+                    }
+                }
+            }
+            if (sortedComponents == null) {
+                sortedComponents = new ArrayList<>(allComponents);
+                sortedComponents.sort((x, y) -> Text.compare(x.keys.get(0), y.keys.get(0)));
+            }
+            for (Component c : sortedComponents) {
+                built(c);
+            }
+            return sortedComponents;
+        }
+
+        private Component built(Component c) {
+            if (c.group == null) {
+                List<Member> group = new ArrayList<>(c.keys.size());
+                long first = Long.MAX_VALUE;
+                for (String key : c.keys) {
+                    Member m = members.get(key);
+                    group.add(m);
+                    first = Math.min(first, m.windowStart());
+                }
+                c.group = Collections.unmodifiableList(group);
+                c.firstStart = first;
+            }
+            return c;
         }
 
         private Map<String, Set<String>> adjacency() {
@@ -502,6 +725,12 @@ public final class Consolidation {
         private void cut(String keyA, String keyB) {
             Map<String, Set<String>> adj = adjacency();
             edges.remove(Edge.of(keyA, keyB));
+            Component c = componentOf == null ? null : componentOf.get(keyA);
+            if (c != null) {  // it may fall apart: looked at when it is next due
+                splitting.add(c);
+                c.cutEnds.add(keyA);
+                c.cutEnds.add(keyB);
+            }
             for (int side = 0; side < 2; side++) {
                 String key = side == 0 ? keyA : keyB, other = side == 0 ? keyB : keyA;
                 Set<String> linked = adj.get(key);
@@ -570,33 +799,12 @@ public final class Consolidation {
         /** {@code groups}: the connected components of the matches, each listing its members by key
          * (code point order), in the order of their smallest keys. */
         public List<List<Member>> groups() {
-            // The keys in order: the first key of a component met is its smallest, so groups come in
-            // the order of their smallest keys, and each lists its members in key order as they are
-            // met. (udfs.consolidation labels the components with ConsolidationKernel.components over
-            // the sorted keys; the same groups, tests/unit/test_jvm_consolidation.py.)
-            Map<String, Set<String>> adj = adjacency();
-            Map<String, List<Member>> groupOf = new HashMap<>(members.size() * 2);
-            List<List<Member>> groups = new ArrayList<>();
-            ArrayDeque<String> reach = new ArrayDeque<>();
-            for (String key : ordered()) {
-                List<Member> group = groupOf.get(key);
-                if (group == null) {
-                    group = new ArrayList<>();
-                    groups.add(group);
-                    groupOf.put(key, group);
-                    reach.add(key);
-                    while (!reach.isEmpty()) {
-                        Set<String> linked = adj.get(reach.poll());
-                        if (linked != null) {
-                            for (String other : linked) {
-                                if (groupOf.putIfAbsent(other, group) == null) {
-                                    reach.add(other);
-                                }
-                            }
-                        }
-                    }
-                }
-                group.add(members.get(key));
+            // udfs.consolidation labels the components with ConsolidationKernel.components over the
+            // sorted keys; the same groups in the same order, tests/unit/test_jvm_consolidation.py.
+            List<Component> components = components(Long.MAX_VALUE);
+            List<List<Member>> groups = new ArrayList<>(components.size());
+            for (Component c : components) {
+                groups.add(c.group);
             }
             return groups;
         }
@@ -619,20 +827,18 @@ public final class Consolidation {
             List<List<Member>> due = new ArrayList<>();
             long upcoming = NEVER;
             Map<String, String> seen = new HashMap<>();
-            for (List<Member> g : groups()) {
-                long first = Long.MAX_VALUE;
-                for (Member m : g) {
-                    first = Math.min(first, m.windowStart());
-                }
-                long at = first - LEAD_MS;
+            for (Component c : components(now)) {
+                long at = c.firstStart - LEAD_MS;
                 if (at > now) {
                     upcoming = Math.min(upcoming, at);
                 } else {
-                    String text = sortedKeysText(g);
-                    String digest = digestOfText(text);
-                    seen.put(text, digest);
-                    if (!decided.containsKey(digest)) {
-                        due.add(g);
+                    if (c.text == null) {
+                        c.text = sortedKeysText(c.group);
+                        c.digest = digestOfText(c.text);
+                    }
+                    seen.put(c.text, c.digest);
+                    if (!decided.containsKey(c.digest)) {
+                        due.add(c.group);
                     }
                 }
             }
@@ -790,7 +996,10 @@ public final class Consolidation {
             }
             dueKnown = expiryKnown = false;
             adjacent = null;
-            ordered = null;
+            componentOf = null;
+            allComponents = null;
+            sortedComponents = null;
+            splitting = null;
             digests = null;
         }
 
