@@ -483,7 +483,8 @@ def test_engine_sequences_agree_step_by_step(jvm, radius, where):
 
 def test_cell_index_add_remove_expire_agree_step_by_step(jvm):
     """One cell driven directly: older revisions ignored, replacements moved to the end, removals
-    of absent keys, expiry in the middle; the stored tasks compared (in order) after every step."""
+    of absent keys, expiry in the middle, restores; the stored tasks compared (in order) after
+    every step."""
     rng = np.random.default_rng(9)
     radius = 150.0
     res = co.resolution_for_radius(radius)
@@ -514,6 +515,8 @@ def test_cell_index_add_remove_expire_agree_step_by_step(jvm):
             assert jvm.call(AREA, "index_expire", ["one", before]) == index.expire(before)
             expected, java = [], []
         assert [match_of(m) for m in java] == expected, step
+        if rng.random() < 0.03:  # a checkpoint restored: the Java index's columns are built again
+            jvm.call(AREA, "index_restore", ["one"])
         stored, earliest = jvm.call(AREA, "index_state", ["one"])
         assert [task_of(t) for t in stored] == list(index.tasks.values()), step
         assert earliest == (min(t.window_end for t in index.tasks.values()) if index.tasks else None)

@@ -120,6 +120,11 @@ public final class ColocationOps implements Harness.Ops {
                 return null;
             case "index_add":
                 return matches(indexes.get(a.get(0).asText()).add(task(a.get(1))));
+            case "index_restore": { // as after a restore: the same tasks, nothing else kept
+                CellIndex index = indexes.get(a.get(0).asText());
+                indexes.put(a.get(0).asText(), new CellIndex(index.cell, index.radiusM, new LinkedHashMap<>(index.tasks)));
+                return null;
+            }
             case "index_remove":
                 return matches(indexes.get(a.get(0).asText()).remove(a.get(1).asText(), a.get(2).asLong()));
             case "index_expire":

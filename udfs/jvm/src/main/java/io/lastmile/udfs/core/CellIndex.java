@@ -2,9 +2,11 @@ package io.lastmile.udfs.core;
 
 import java.io.Serializable;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
+import java.util.Map;
 
 import io.lastmile.udfs.core.Colocation.Match;
 import io.lastmile.udfs.core.Colocation.Task;
@@ -18,7 +20,11 @@ import io.lastmile.udfs.core.Colocation.Task;
  * leaves the others where they are: a {@link LinkedHashMap}, declared as such so that Flink
  * keeps the class when it serializes the field.
  *
- * <p>A Flink POJO (public no-arg constructor, public fields) and {@link Serializable}.
+ * <p>A Flink POJO (public no-arg constructor, public fields) and {@link Serializable}. The
+ * tasks are also kept in columns, in the same order (transient: rebuilt from {@code tasks} after a
+ * restore or a copy): a new task is compared with every stored one, and a walk of plain arrays
+ * costs a fraction of a walk of the map's entries and records. So {@code tasks} changes through
+ * the methods only.
  */
 public final class CellIndex implements Serializable {
     private static final long serialVersionUID = 1L;
@@ -26,6 +32,15 @@ public final class CellIndex implements Serializable {
     public long cell;
     public double radiusM;
     public LinkedHashMap<String, Task> tasks;
+
+    // The columns: slot i holds a task of `tasks` (null: removed since the last compaction), in
+    // the map's order; `slots` of them are used, `slotOf` finds a key's. Null: not built.
+    private transient Task[] byslot;
+    private transient long[] home;
+    private transient long[] start;
+    private transient long[] end;
+    private transient int slots;
+    private transient HashMap<String, Integer> slotOf;
 
     public CellIndex() {
         this.tasks = new LinkedHashMap<>();
@@ -38,8 +53,8 @@ public final class CellIndex implements Serializable {
     }
 
     /**
-     * An index over a map the caller keeps (Python's {@code CellIndex(cell, radius, tasks)}, e.g.
-     * the Matcher's read-through mirror of its map state): the methods change it in place.
+     * An index over a map the caller keeps (Python's {@code CellIndex(cell, radius, tasks)}): the
+     * methods change it in place, and nothing else may.
      */
     public CellIndex(long cell, double radiusM, LinkedHashMap<String, Task> tasks) {
         this.cell = cell;
@@ -87,19 +102,93 @@ public final class CellIndex implements Serializable {
             }
             out = removeInto(key, task.revision(), null);
         }
-        for (Task other : tasks.values()) {
-            if (Colocation.ownsPair(cell, task, other)) {
-                double distance = Colocation.colocated(task, other, radiusM);
-                if (!Double.isNaN(distance)) {
-                    if (out == null) {
-                        out = new ArrayList<>(4);
-                    }
-                    out.add(Colocation.makeMatch(task, other, distance));
+        columns();
+        long taskHome = task.homeCell(), taskStart = task.windowStart(), taskEnd = task.windowEnd();
+        for (int i = 0; i < slots; i++) {
+            // Colocation.ownsPair, then Colocation.colocated's cheap tests first, on the columns
+            Task other = byslot[i];
+            if (other == null || cell != Math.min(taskHome, home[i])
+                    || Math.max(taskStart, start[i]) >= Math.min(taskEnd, end[i])) {
+                continue;
+            }
+            double distance = Colocation.colocated(task, other, radiusM);
+            if (!Double.isNaN(distance)) {
+                if (out == null) {
+                    out = new ArrayList<>(4);
                 }
+                out.add(Colocation.makeMatch(task, other, distance));
             }
         }
         tasks.put(key, task); // after a removal, at the end: as Python's pop and re-insert
+        append(key, task);
         return out == null ? List.of() : out;
+    }
+
+    /** The columns, built from {@code tasks} if they are not. */
+    private void columns() {
+        if (byslot != null) {
+            return;
+        }
+        int capacity = Math.max(8, tasks.size() * 2);
+        byslot = new Task[capacity];
+        home = new long[capacity];
+        start = new long[capacity];
+        end = new long[capacity];
+        slots = 0;
+        slotOf = new HashMap<>(capacity);
+        for (Map.Entry<String, Task> e : tasks.entrySet()) {
+            append(e.getKey(), e.getValue());
+        }
+    }
+
+    private void append(String key, Task task) {
+        if (byslot == null) {
+            return;
+        }
+        if (slots == byslot.length) {
+            compact();
+        }
+        byslot[slots] = task;
+        home[slots] = task.homeCell();
+        start[slots] = task.windowStart();
+        end[slots] = task.windowEnd();
+        slotOf.put(key, slots++);
+    }
+
+    private void drop(String key) {
+        if (byslot != null) {
+            Integer slot = slotOf.remove(key);
+            if (slot != null) {
+                byslot[slot] = null;
+            }
+        }
+    }
+
+    private boolean anyEndsBefore(long ms) {
+        for (int i = 0; i < slots; i++) {
+            if (end[i] < ms && byslot[i] != null) {
+                return true;
+            }
+        }
+        return false;
+    }
+
+    /** Removed slots closed up, in order; the columns twice the tasks' number if they are full. */
+    private void compact() {
+        int live = tasks.size(), capacity = Math.max(8, live * 2);
+        Task[] was = byslot;
+        int used = slots;
+        byslot = new Task[capacity];
+        home = new long[capacity];
+        start = new long[capacity];
+        end = new long[capacity];
+        slots = 0;
+        slotOf.clear();
+        for (int i = 0; i < used; i++) {
+            if (was[i] != null) {
+                append(was[i].key(), was[i]);
+            }
+        }
     }
 
     /**
@@ -117,6 +206,7 @@ public final class CellIndex implements Serializable {
         if (gone == null) {
             return out;
         }
+        drop(key);
         for (Task other : tasks.values()) {
             if (Colocation.ownsPair(cell, gone, other)) {
                 double distance = Colocation.colocated(gone, other, radiusM);
@@ -133,10 +223,15 @@ public final class CellIndex implements Serializable {
 
     /** udfs.colocation.CellIndex.expire: drop the tasks whose window ended before {@code beforeMs}; how many. */
     public int expire(long beforeMs) {
+        if (byslot != null && !anyEndsBefore(beforeMs)) {
+            return 0;  // most timers: a look at a column instead of a walk of the map
+        }
         int dropped = 0;
-        for (Iterator<Task> it = tasks.values().iterator(); it.hasNext(); ) {
-            if (it.next().windowEnd() < beforeMs) {
+        for (Iterator<Map.Entry<String, Task>> it = tasks.entrySet().iterator(); it.hasNext(); ) {
+            Map.Entry<String, Task> e = it.next();
+            if (e.getValue().windowEnd() < beforeMs) {
                 it.remove();
+                drop(e.getKey());
                 dropped++;
             }
         }
