@@ -422,6 +422,20 @@ public final class Consolidation {
         }
     }
 
+    /** A member in a {@link Neighbourhood}'s graph of the matches. */
+    private static final class Node {
+        final String key;
+        /** The members it is matched with (by identity: a node has no equals of its own). */
+        final Set<Node> linked = new HashSet<>();
+        /** The number of the last walk that met it, and of the last one that looked for it. */
+        long walk;
+        long end;
+
+        Node(String key) {
+            this.key = key;
+        }
+    }
+
     /**
      * udfs.consolidation.Neighbourhood: the keyed state of one neighbourhood, its current
      * matches, decided groups and promised capacity.
@@ -454,9 +468,11 @@ public final class Consolidation {
         // promise): most timers fire before anything is over, and expire() then skips its pass.
         private transient boolean expiryKnown;
         private transient long nextExpiry;
-        // Member -> the members it is matched with; null: not built (after a restore). Expiry and
-        // retraction remove a member's edges without a pass over all of the district's.
-        private transient Map<String, Set<String>> adjacent;
+        // Member -> its node in the graph of the matches; null: not built (after a restore). Expiry
+        // and retraction remove a member's edges without a pass over all of the district's, and a
+        // walk marks the nodes it meets (with the number of the walk) instead of hashing keys.
+        private transient Map<String, Node> nodes;
+        private transient long walks;
         // The connected components of the matches: each member's, all of them, those in code point
         // order of their smallest keys (null: to sort), and those a cut match may have split; null:
         // not built (after a restore). A link merges two components and a cut marks one, so a timer
@@ -483,9 +499,8 @@ public final class Consolidation {
             members.put(ka, a);
             members.put(kb, b);
             edges.add(Edge.of(ka, kb));
-            if (adjacent != null) {
-                adjacent.computeIfAbsent(ka, k -> new HashSet<>()).add(kb);
-                adjacent.computeIfAbsent(kb, k -> new HashSet<>()).add(ka);
+            if (nodes != null) {
+                linkNodes(ka, kb);
             }
             if (componentOf != null) {
                 join(ka, kb);
@@ -522,10 +537,9 @@ public final class Consolidation {
                 componentOf = new HashMap<>();
                 allComponents = new HashSet<>();
                 splitting = new HashSet<>();
-                Map<String, Set<String>> adj = adjacency();
                 for (String key : members.keySet()) {
                     if (!componentOf.containsKey(key)) {
-                        reach(key, adj);
+                        reach(key);
                     }
                 }
             }
@@ -533,9 +547,9 @@ public final class Consolidation {
         }
 
         /** A new component of {@code start} and everything matched with it, directly or not. */
-        private void reach(String start, Map<String, Set<String>> adj) {
+        private void reach(String start) {
             Component c = new Component();
-            c.keys = new ArrayList<>(reachable(start, adj));
+            c.keys = reachable(start);
             c.keys.sort(Text.CODE_POINT_ORDER);
             for (String key : c.keys) {
                 componentOf.put(key, c);
@@ -544,29 +558,36 @@ public final class Consolidation {
             sortedComponents = null;
         }
 
-        /** {@code start} and every key matched with it, directly or not. */
-        private static Set<String> reachable(String start, Map<String, Set<String>> adj) {
-            Set<String> seen = new HashSet<>();
-            ArrayDeque<String> todo = new ArrayDeque<>();
-            seen.add(start);
-            todo.add(start);
-            while (!todo.isEmpty()) {
-                Set<String> linked = adj.get(todo.poll());
-                if (linked != null) {
-                    for (String other : linked) {
-                        if (seen.add(other)) {
-                            todo.add(other);
-                        }
+        /** {@code start} and every key matched with it, directly or not (a new list). */
+        private List<String> reachable(String start) {
+            Node first = graph().get(start);
+            List<String> keys = new ArrayList<>();
+            if (first == null) {
+                keys.add(start);
+                return keys;
+            }
+            long walk = ++walks;
+            List<Node> met = new ArrayList<>();
+            first.walk = walk;
+            met.add(first);
+            for (int i = 0; i < met.size(); i++) {
+                for (Node other : met.get(i).linked) {
+                    if (other.walk != walk) {
+                        other.walk = walk;
+                        met.add(other);
                     }
                 }
             }
-            return seen;
+            for (Node n : met) {
+                keys.add(n.key);
+            }
+            return keys;
         }
 
         /** A component some of whose matches were cut: itself if it still holds together, else
          * one component per part, each listing its keys in the order they had. */
-        private void split(Component c, Map<String, Set<String>> adj) {
-            boolean whole = connected(c.cutEnds, adj);
+        private void split(Component c) {
+            boolean whole = connected(c.cutEnds);
             c.cutEnds.clear();
             if (whole) {
                 return;
@@ -576,7 +597,7 @@ public final class Consolidation {
                 if (componentOf.get(key) == c) {  // not reached from one of its smaller keys
                     Component part = new Component();
                     part.keys = new ArrayList<>();
-                    for (String other : reachable(key, adj)) {
+                    for (String other : reachable(key)) {
                         componentOf.put(other, part);
                     }
                     allComponents.add(part);
@@ -594,20 +615,27 @@ public final class Consolidation {
          * path between two of its members that went through a cut match, or through a member
          * forgotten with its matches, enters and leaves what was cut at such members.
          */
-        private static boolean connected(Set<String> cutEnds, Map<String, Set<String>> adj) {
+        private boolean connected(Set<String> cutEnds) {
             if (cutEnds.size() < 2) {
                 return true;
             }
-            String start = cutEnds.iterator().next();
-            Set<String> seen = new HashSet<>();
-            ArrayDeque<String> todo = new ArrayDeque<>();
-            seen.add(start);
+            Map<String, Node> graph = graph();
+            long walk = ++walks;
+            Node start = null;
+            for (String key : cutEnds) {
+                Node end = graph.get(key);
+                end.end = walk;
+                start = start == null ? end : start;
+            }
+            ArrayDeque<Node> todo = new ArrayDeque<>();
+            start.walk = walk;
             todo.add(start);
             int met = 1;
             while (!todo.isEmpty()) {
-                for (String other : adj.get(todo.poll())) {
-                    if (seen.add(other)) {
-                        if (cutEnds.contains(other) && ++met == cutEnds.size()) {
+                for (Node other : todo.poll().linked) {
+                    if (other.walk != walk) {
+                        other.walk = walk;
+                        if (other.end == walk && ++met == cutEnds.size()) {
                             return true;
                         }
                         todo.add(other);
@@ -676,12 +704,11 @@ public final class Consolidation {
         private List<Component> components(long now) {
             componentOf();
             if (!splitting.isEmpty()) {
-                Map<String, Set<String>> adj = adjacency();
                 for (Iterator<Component> it = splitting.iterator(); it.hasNext(); ) {
                     Component c = it.next();
                     if (built(c).firstStart - LEAD_MS <= now) {
                         it.remove();
-                        split(c, adj);
+                        split(c);
                     }
                 }
             }
@@ -710,20 +737,26 @@ public final class Consolidation {
             return c;
         }
 
-        private Map<String, Set<String>> adjacency() {
-            if (adjacent == null) {
-                adjacent = new HashMap<>();
+        /** The graph of the matches, built from them if it is not known. */
+        private Map<String, Node> graph() {
+            if (nodes == null) {
+                nodes = new HashMap<>();
                 for (Edge e : edges) {
-                    adjacent.computeIfAbsent(e.a(), k -> new HashSet<>()).add(e.b());
-                    adjacent.computeIfAbsent(e.b(), k -> new HashSet<>()).add(e.a());
+                    linkNodes(e.a(), e.b());
                 }
             }
-            return adjacent;
+            return nodes;
+        }
+
+        private void linkNodes(String ka, String kb) {
+            Node a = nodes.computeIfAbsent(ka, Node::new), b = nodes.computeIfAbsent(kb, Node::new);
+            a.linked.add(b);
+            b.linked.add(a);
         }
 
         /** Drops the match of {@code keyA} and {@code keyB}; a member it leaves without one is forgotten. */
         private void cut(String keyA, String keyB) {
-            Map<String, Set<String>> adj = adjacency();
+            Map<String, Node> graph = graph();
             edges.remove(Edge.of(keyA, keyB));
             Component c = componentOf == null ? null : componentOf.get(keyA);
             if (c != null) {  // it may fall apart: looked at when it is next due
@@ -731,13 +764,14 @@ public final class Consolidation {
                 c.cutEnds.add(keyA);
                 c.cutEnds.add(keyB);
             }
+            Node a = graph.get(keyA), b = graph.get(keyB);
             for (int side = 0; side < 2; side++) {
-                String key = side == 0 ? keyA : keyB, other = side == 0 ? keyB : keyA;
-                Set<String> linked = adj.get(key);
-                if (linked != null) {
-                    linked.remove(other);
-                    if (linked.isEmpty()) {
-                        adj.remove(key);
+                String key = side == 0 ? keyA : keyB;
+                Node node = side == 0 ? a : b, other = side == 0 ? b : a;
+                if (node != null) {
+                    node.linked.remove(other);
+                    if (node.linked.isEmpty()) {
+                        graph.remove(key);
                         forget(key);
                     }
                 }
@@ -767,10 +801,10 @@ public final class Consolidation {
                 }
             }
             for (String key : ended) {
-                Set<String> linked = adjacency().get(key);
-                if (linked != null) {  // its matches, and members they leave alone
-                    for (String other : new ArrayList<>(linked)) {
-                        cut(key, other);
+                Node node = graph().get(key);
+                if (node != null) {  // its matches, and members they leave alone
+                    for (Node other : new ArrayList<>(node.linked)) {
+                        cut(key, other.key);
                     }
                 }
                 forget(key);  // gone with its last match already, unless it had none
@@ -995,7 +1029,7 @@ public final class Consolidation {
                 promised.put(readString(in), new Promise(in.readDouble(), in.readLong(), in.readLong()));
             }
             dueKnown = expiryKnown = false;
-            adjacent = null;
+            nodes = null;
             componentOf = null;
             allComponents = null;
             sortedComponents = null;
