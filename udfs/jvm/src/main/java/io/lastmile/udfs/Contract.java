@@ -372,6 +372,14 @@ public final class Contract {
         }
 
         private boolean strictUtf8(Utf8 s) {
+            byte[] bytes = s.getBytes();
+            int ascii = 0, n = s.getByteLength();
+            while (ascii < n && bytes[ascii] >= 0) {
+                ascii++;
+            }
+            if (ascii == n) {
+                return true;  // ASCII: UTF-8 as it is (most text here: ids, UUIDs, statuses)
+            }
             try {
                 utf8.reset();
                 CharBuffer ignored = utf8.decode(ByteBuffer.wrap(s.getBytes(), 0, s.getByteLength()));
