@@ -538,3 +538,16 @@ def test_a_district_with_groups_of_hundreds_proposes_as_python(jvm, capsys):
         print(f"\ndistrict: {counts['timers']} timers, {counts['proposals']} proposals of up to {counts['largest']} "
               f"deliveries; on_timer Python {counts['python_ns'] / 1e6:.0f} ms, "
               f"Java (C1) {counts['java_ns'] / 1e6:.0f} ms")
+
+
+def test_links_between_matcher_and_consolidator_survive_their_serializer(jvm):
+    """Matcher.Links cross the network with a serializer of their own (udfs/jvm LinksType):
+    links and unlinks of any text (accents, quotes, characters beyond the BMP), in order."""
+    s, edges = Scenario(11, district=False), set()
+    for _ in range(40):
+        changes = s.changes(edges)
+        edges |= {tuple(sorted((c.a.key, c.b.key))) for c in changes if isinstance(c, Link)}
+        s.advance()
+        wire = [wire_change(c._replace(neighbourhood=s.rng.randint(0, 2**62))) for c in changes]
+        back = jvm.call(AREA, "links_roundtrip", {"neighbourhood": s.rng.randint(-2**62, 2**62), "changes": wire})
+        assert back == {"equal": True, "changes": len(wire)}

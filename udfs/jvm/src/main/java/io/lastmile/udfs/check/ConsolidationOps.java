@@ -14,6 +14,8 @@ import java.util.List;
 import java.util.Map;
 
 import com.fasterxml.jackson.databind.JsonNode;
+import org.apache.flink.core.memory.DataInputDeserializer;
+import org.apache.flink.core.memory.DataOutputSerializer;
 
 import io.lastmile.udfs.core.Consolidation;
 import io.lastmile.udfs.core.Consolidation.Change;
@@ -27,6 +29,8 @@ import io.lastmile.udfs.core.Consolidation.TimerResult;
 import io.lastmile.udfs.core.Consolidation.Unlink;
 import io.lastmile.udfs.core.ConsolidationKernel;
 import io.lastmile.udfs.core.PythonJson;
+import io.lastmile.udfs.flink.LinksType;
+import io.lastmile.udfs.flink.Matcher;
 
 /**
  * core.ConsolidationKernel, core.Consolidation and core.PythonJson for
@@ -137,6 +141,20 @@ public final class ConsolidationOps implements Harness.Ops {
                 }
                 neighbourhoods.put(id, copy);
                 return bytes.size();
+            }
+            case "links_roundtrip": { // Matcher.Links through the serializer between the two tasks
+                List<Change> changes = new ArrayList<>();
+                for (JsonNode c : args.get("changes")) {
+                    changes.add(c.get(0).asText().equals("link")
+                            ? new Link(c.get(1).asLong(), member(c.get(2)), member(c.get(3)))
+                            : new Unlink(c.get(1).asLong(), c.get(2).asText(), c.get(3).asText()));
+                }
+                Matcher.Links links = new Matcher.Links(args.get("neighbourhood").asLong(), changes);
+                DataOutputSerializer out = new DataOutputSerializer(64);
+                LinksType.Serializer.INSTANCE.serialize(links, out);
+                Matcher.Links back = LinksType.Serializer.INSTANCE.deserialize(
+                        new DataInputDeserializer(out.getCopyOfBuffer()));
+                return Map.of("equal", back.equals(links), "changes", back.changes().size());
             }
             case "nb_timer":
                 return timer(args);

@@ -51,7 +51,7 @@ public final class Matcher extends KeyedProcessFunction<Long, Routed, Void> {
     public record Links(long neighbourhood, List<Change> changes) implements java.io.Serializable {
     }
 
-    public static final OutputTag<Links> GROUPS = new OutputTag<>("groups", TypeInformation.of(Links.class));
+    public static final OutputTag<Links> GROUPS = new OutputTag<>("groups", new LinksType());
     /** Each partner's InboxMatch of a match, for the {@link Disclosure}. */
     public static final OutputTag<Disclosure.Candidate> DISCLOSE =
             new OutputTag<>("disclose", TypeInformation.of(Disclosure.Candidate.class));
