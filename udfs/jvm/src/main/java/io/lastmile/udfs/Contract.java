@@ -219,31 +219,33 @@ public final class Contract {
         if (topic == null) {
             return null;
         }
-        String known = partnersOfTopics.get(topic); // a job reads few topics, every record names one
-        if (known != null) {
-            return known.isEmpty() ? null : known;
-        }
-        String partner = parsePartnerOfTopic(topic);
-        if (partnersOfTopics.size() < 100_000) {
-            partnersOfTopics.put(topic, partner == null ? "" : partner);
-        }
-        return partner;
+        String partner = remembered(partnersOfTopics, topic, t -> {  // a job reads few topics
+            String parsed = parsePartnerOfTopic(t);
+            return parsed == null ? "" : parsed;
+        });
+        return partner.isEmpty() ? null : partner;
     }
 
+    private boolean validPartnerId(String partner) {
+        return remembered(partnerIds, partner, p -> pythonMatch(partnerId, p));  // a job sees few ids
+    }
+
+    // Answers about the few topics and partner ids every record names, shared by all readers.
     private final Map<String, String> partnersOfTopics = new java.util.concurrent.ConcurrentHashMap<>();
-    // Whether a partner id matches the pattern, for the few ids a job sees (every record names one)
     private final Map<String, Boolean> partnerIds = new java.util.concurrent.ConcurrentHashMap<>();
 
-    private boolean validPartnerId(String partner) {
-        Boolean known = partnerIds.get(partner);
+    /** {@code answer(key)}, remembered in {@code memo} while it holds fewer than 100,000 keys
+     * (a hostile feed may name ever new ones). */
+    private static <V> V remembered(Map<String, V> memo, String key, java.util.function.Function<String, V> answer) {
+        V known = memo.get(key);
         if (known != null) {
             return known;
         }
-        boolean valid = pythonMatch(partnerId, partner);
-        if (partnerIds.size() < 100_000) {
-            partnerIds.put(partner, valid);
+        V value = answer.apply(key);
+        if (memo.size() < 100_000) {
+            memo.put(key, value);
         }
-        return valid;
+        return value;
     }
 
     private String parsePartnerOfTopic(String topic) {

@@ -141,10 +141,8 @@ public final class CellIndex implements Serializable {
         }
     }
 
+    /** After the last slot; the columns are built. */
     private void append(String key, Task task) {
-        if (byslot == null) {
-            return;
-        }
         if (slots == byslot.length) {
             compact();
         }
