@@ -1,6 +1,5 @@
 package io.lastmile.udfs;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.UncheckedIOException;
 import java.util.HashMap;
@@ -13,6 +12,8 @@ import org.apache.avro.generic.GenericDatumWriter;
 import org.apache.avro.io.BinaryEncoder;
 import org.apache.avro.io.EncoderFactory;
 
+import io.lastmile.udfs.core.Bytes;
+
 /**
  * Avro single-object bytes of the job's output records (CoLocation, EtaUpdate,
  * ConsolidationProposal, DeadLetter, and partner records for dead letters) in the current
@@ -22,7 +23,7 @@ import org.apache.avro.io.EncoderFactory;
  */
 public final class AvroRecords {
     private final Map<String, Writer> writers = new HashMap<>();
-    private final ByteArrayOutputStream out = new ByteArrayOutputStream(256);
+    private final Bytes out = new Bytes(256);
     private BinaryEncoder encoder;
 
     private static final class Writer {

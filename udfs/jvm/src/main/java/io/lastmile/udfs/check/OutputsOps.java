@@ -1,6 +1,5 @@
 package io.lastmile.udfs.check;
 
-import java.io.ByteArrayOutputStream;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.HexFormat;
@@ -9,6 +8,7 @@ import java.util.List;
 import com.fasterxml.jackson.databind.JsonNode;
 
 import io.lastmile.udfs.AvroRecords;
+import io.lastmile.udfs.core.Bytes;
 import io.lastmile.udfs.core.Colocation.Match;
 import io.lastmile.udfs.core.Consolidation;
 import io.lastmile.udfs.flink.Consolidator;
@@ -38,7 +38,7 @@ public final class OutputsOps implements Harness.Ops {
                     types.add(c.get(1).asText());
                 }
                 RowBinaryValues encoder = new RowBinaryValues(args.get("table").asText(), names, types);
-                ByteArrayOutputStream out = new ByteArrayOutputStream();
+                Bytes out = new Bytes(256);
                 for (JsonNode row : args.get("rows")) {
                     Object[] values = new Object[row.size()];
                     for (int i = 0; i < values.length; i++) {

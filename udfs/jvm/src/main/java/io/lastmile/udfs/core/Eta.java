@@ -51,7 +51,7 @@ public final class Eta {
     /** udfs.eta.eta_inputs: what a van's prediction is made from, in its fixed binary layout. */
     public static byte[] etaInputs(String partnerId, String vehicleId, Ping ping, Stop[] ordered, double[] speeds,
                                    int n) {
-        java.io.ByteArrayOutputStream bytes = new java.io.ByteArrayOutputStream(64 + 48 * n);
+        Bytes bytes = new Bytes(64 + 48 * n);
         java.io.DataOutputStream out = new java.io.DataOutputStream(bytes); // big-endian
         try {
             for (String text : new String[]{MODEL_VERSION, partnerId, vehicleId}) {

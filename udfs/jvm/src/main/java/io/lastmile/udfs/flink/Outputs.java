@@ -1,6 +1,5 @@
 package io.lastmile.udfs.flink;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.Serializable;
 import java.io.UncheckedIOException;
@@ -17,6 +16,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.apache.flink.api.common.typeinfo.PrimitiveArrayTypeInfo;
 import org.apache.flink.util.OutputTag;
 
+import io.lastmile.udfs.core.Bytes;
 import io.lastmile.udfs.sinks.ClickHouseSink;
 import io.lastmile.udfs.sinks.RowBinaryValues;
 
@@ -105,7 +105,7 @@ public final class Outputs implements Serializable {
         }
 
         @Override
-        public void encode(TableRow row, ByteArrayOutputStream out) {
+        public void encode(TableRow row, Bytes out) {
             encoders.get(row.table()).write(row.values(), out);
         }
     }
@@ -131,12 +131,12 @@ public final class Outputs implements Serializable {
     /** Rows and messages of one call, emitted together by {@link #emit}. */
     public final class Call {
         private final Map<String, Table> byTable = new LinkedHashMap<>();
-        private final ByteArrayOutputStream kafka = new ByteArrayOutputStream(1024);
+        private final Bytes kafka = new Bytes(1024);
 
         private final class Table {
             final byte[] query;
             final RowBinaryValues encoder;
-            final ByteArrayOutputStream rows = new ByteArrayOutputStream(1024);
+            final Bytes rows = new Bytes(1024);
 
             Table(String name, List<String[]> columns) {
                 List<String> names = new ArrayList<>(), types = new ArrayList<>();
@@ -186,10 +186,10 @@ public final class Outputs implements Serializable {
         public void emit(BiConsumer<OutputTag<byte[]>, byte[]> output) {
             for (Table t : byTable.values()) {
                 if (t.rows.size() > 0) {
-                    ByteArrayOutputStream frame = new ByteArrayOutputStream(4 + t.query.length + t.rows.size());
+                    Bytes frame = new Bytes(4 + t.query.length + t.rows.size());
                     u32(frame, t.query.length);
                     frame.write(t.query, 0, t.query.length);
-                    writeTo(t.rows, frame);
+                    frame.append(t.rows);
                     t.rows.reset();
                     output.accept(CLICKHOUSE, frame.toByteArray());
                 }
@@ -201,18 +201,7 @@ public final class Outputs implements Serializable {
         }
     }
 
-    private static void u32(ByteArrayOutputStream out, int n) {
-        out.write(n >>> 24);
-        out.write(n >>> 16);
-        out.write(n >>> 8);
-        out.write(n);
-    }
-
-    private static void writeTo(ByteArrayOutputStream from, ByteArrayOutputStream to) {
-        try {
-            from.writeTo(to);
-        } catch (IOException e) {
-            throw new UncheckedIOException(e);
-        }
+    private static void u32(Bytes out, int n) {
+        out.bigEndian32(n);
     }
 }

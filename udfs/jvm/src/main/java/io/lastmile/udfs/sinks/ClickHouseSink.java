@@ -1,6 +1,5 @@
 package io.lastmile.udfs.sinks;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.Serializable;
 import java.net.URI;
@@ -19,6 +18,8 @@ import org.apache.flink.api.common.operators.ProcessingTimeService;
 import org.apache.flink.api.connector.sink2.Sink;
 import org.apache.flink.api.connector.sink2.SinkWriter;
 import org.apache.flink.api.connector.sink2.WriterInitContext;
+
+import io.lastmile.udfs.core.Bytes;
 
 /**
  * Writes rows to ClickHouse over its HTTP interface, as {@code INSERT ... FORMAT RowBinary}.
@@ -44,7 +45,7 @@ public final class ClickHouseSink<T> implements Sink<T> {
     public interface Encoder<T> extends Serializable {
         String query(T element);
 
-        void encode(T element, ByteArrayOutputStream out) throws IOException;
+        void encode(T element, Bytes out) throws IOException;
     }
 
     private final String url;
@@ -81,7 +82,7 @@ public final class ClickHouseSink<T> implements Sink<T> {
         }
 
         @Override
-        public void encode(byte[] frame, ByteArrayOutputStream out) {
+        public void encode(byte[] frame, Bytes out) {
             int start = 4 + ByteBuffer.wrap(frame).getInt();
             out.write(frame, start, frame.length - start);
         }
@@ -109,11 +110,11 @@ public final class ClickHouseSink<T> implements Sink<T> {
 
     private final class Writer implements SinkWriter<T> {
         private final ProcessingTimeService time;
-        private final Map<String, ByteArrayOutputStream> buffers = new LinkedHashMap<>();
+        private final Map<String, Bytes> buffers = new LinkedHashMap<>();
         private final HttpClient http = HttpClient.newBuilder().connectTimeout(Duration.ofSeconds(10)).build();
         private long oldest = -1;
         private String lastQuery;
-        private ByteArrayOutputStream lastBuffer;
+        private Bytes lastBuffer;
 
         Writer(ProcessingTimeService time) {
             this.time = time;
@@ -134,7 +135,7 @@ public final class ClickHouseSink<T> implements Sink<T> {
             String query = encoder.query(element);
             if (!query.equals(lastQuery)) {
                 lastQuery = query;
-                lastBuffer = buffers.computeIfAbsent(query, q -> new ByteArrayOutputStream(1 << 16));
+                lastBuffer = buffers.computeIfAbsent(query, q -> new Bytes(1 << 16));
             }
             encoder.encode(element, lastBuffer);
             if (oldest < 0) {
@@ -151,7 +152,7 @@ public final class ClickHouseSink<T> implements Sink<T> {
         }
 
         private void flushAll() throws IOException, InterruptedException {
-            for (Map.Entry<String, ByteArrayOutputStream> e : buffers.entrySet()) {
+            for (Map.Entry<String, Bytes> e : buffers.entrySet()) {
                 if (e.getValue().size() > 0) {
                     post(e.getKey(), e.getValue().toByteArray());
                     e.getValue().reset();

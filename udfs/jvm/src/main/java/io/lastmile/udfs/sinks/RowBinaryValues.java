@@ -1,11 +1,12 @@
 package io.lastmile.udfs.sinks;
 
-import java.io.ByteArrayOutputStream;
 import java.io.Serializable;
 import java.nio.charset.StandardCharsets;
 import java.util.List;
 import java.util.UUID;
 import java.util.regex.Pattern;
+
+import io.lastmile.udfs.core.Bytes;
 
 /**
  * RowBinary bytes of rows made of plain Java values (String, Long, Integer, Double, Boolean,
@@ -21,7 +22,7 @@ public final class RowBinaryValues implements Serializable {
     /** Writes one value of a column. */
     @FunctionalInterface
     public interface Value extends Serializable {
-        void write(Object value, ByteArrayOutputStream out);
+        void write(Object value, Bytes out);
     }
 
     private final String table;
@@ -38,7 +39,7 @@ public final class RowBinaryValues implements Serializable {
     }
 
     /** Appends one row; {@code values} in the order of the columns. */
-    public void write(Object[] values, ByteArrayOutputStream out) {
+    public void write(Object[] values, Bytes out) {
         if (values.length != writers.length) {
             throw new IllegalArgumentException(table + ": a row of " + values.length + " values for "
                     + writers.length + " columns");
@@ -126,13 +127,11 @@ public final class RowBinaryValues implements Serializable {
         return v;
     }
 
-    private static void fixed(ByteArrayOutputStream out, int bytes, long value) {
-        for (int i = 0; i < bytes; i++) { // little-endian
-            out.write((int) (value >>> (8 * i)));
-        }
+    private static void fixed(Bytes out, int bytes, long value) {
+        out.littleEndian(value, bytes);
     }
 
-    static void varint(ByteArrayOutputStream out, int n) {
+    static void varint(Bytes out, int n) {
         while ((n & ~0x7F) != 0) {
             out.write((n & 0x7F) | 0x80);
             n >>>= 7;
