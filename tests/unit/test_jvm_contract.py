@@ -347,6 +347,72 @@ def test_the_test_writer_writes_what_wire_encode_writes():
             _body(name, version, record), name)[0]
 
 
+def _branch(avro_type) -> str:
+    if isinstance(avro_type, list):
+        return next(t for t in avro_type if t != "null")
+    return avro_type["type"] if isinstance(avro_type, dict) else avro_type
+
+
+def _odd_fields(avro_type, value) -> list[bytes]:
+    """Bytes for one field that Avro's reader may or may not take, each to be judged the same way
+    by the fast path's decoder and by decode-then-encode-again: over-long and overflowing varints,
+    union indexes out of range, lengths beyond the record, numbers that are not finite."""
+    union = isinstance(avro_type, list)
+    kind = _branch(avro_type)
+    prefix = _varint(1) if union else b""
+    odd = [_encode(avro_type, value, extra=1), _encode(avro_type, value, extra=5)]
+    if union:
+        odd += [_varint(2), _varint(-1), b"\x80\x00", b"\x80\x80\x80\x80\x80\x00", b"\x00\x00"]
+    if kind == "long":
+        odd += [prefix + b"\xff" * 9 + b"\x01", prefix + b"\xfe" + b"\xff" * 8 + b"\x01",
+                prefix + b"\xff" * 9 + b"\x03", prefix + b"\xff" * 9 + b"\x7f", prefix + b"\xff" * 10 + b"\x01",
+                prefix + b"\x80" * 9 + b"\x01"]
+    if kind == "int":
+        odd += [prefix + b"\xff\xff\xff\xff\x0f", prefix + b"\xfe\xff\xff\xff\x0f",
+                prefix + b"\xff\xff\xff\xff\x1f", prefix + b"\xff\xff\xff\xff\x7f",
+                prefix + b"\xff\xff\xff\xff\xff\x01", prefix + b"\x80\x80\x80\x80\x01"]
+    if kind == "string":
+        odd += [prefix + _varint(-1) + b"x", prefix + _varint(10_000) + b"abc", prefix + _varint(2) + b"\xc3\x28",
+                prefix + _varint(3) + b"\xed\xa0\x80", prefix + _varint(2) + "\u00e9".encode(),
+                prefix + _varint(0), prefix + _varint(4) + b"a\x00b\x7f"]
+    if kind == "double":
+        odd += [prefix + struct.pack("<d", x) for x in (math.nan, math.inf, -math.inf, -0.0, 5e-324)]
+        odd += [prefix + bytes.fromhex("010000000000f87f"), prefix + b"\x00" * 7]
+    return odd
+
+
+def test_the_fast_path_decoder_takes_what_decoding_and_encoding_again_took(jar):
+    """``CanonicalDecoder`` (the fast path's reader) against what it replaced: Avro's generic
+    reader, the record encoded again and compared with the bytes, strict UTF-8 text (and finite
+    floats, where it is stricter on purpose). Both must take and refuse the same bytes, with the
+    same values, whatever the bytes: valid records of every version, each field made odd in the
+    ways above, and random corruption."""
+    rng = random.Random(5)
+    payloads, valid_ones = [], 0
+    for stream, version, record in _versions():
+        name = STREAM_RECORDS[stream]
+        schema = default_registry().get(name, version)
+        base = _body(name, version, record)
+        payloads += [base, _body(name, version, record, extra=1), base + b"\x00", base[:-1]]
+        valid_ones += 1
+        for f in schema.fields:
+            if _branch(f["type"]) in ("int", "long", "string", "double") and isinstance(f["type"], list):
+                payloads.append(_body(name, version, record, **{f["name"]: _varint(0)}))  # null
+            for raw in _odd_fields(f["type"], record[f["name"]] if record[f["name"]] is not None else
+                                   {"int": 3, "long": 7, "string": "x", "double": 1.5}[_branch(f["type"])]):
+                payloads.append(_body(name, version, record, **{f["name"]: raw}))
+        for _ in range(60):
+            body = bytearray(base)
+            for _ in range(rng.randint(1, 3)):
+                body[rng.randrange(10, len(body))] = rng.randrange(256)
+            payloads.append(bytes(body)[:rng.choice([len(body), len(body), rng.randrange(10, len(body) + 1)])])
+    out = _run(jar, "canonical", [p.hex() for p in payloads])
+    different = [(p.hex(), line) for p, line in zip(payloads, out) if not line.startswith("same\t")]
+    assert not different, different[:5]
+    verdicts = Counter(line.split("\t")[1] for line in out)
+    assert verdicts["accepted"] >= valid_ones and verdicts["refused"] > len(payloads) // 3, verdicts
+
+
 def test_decide_accepts_valid_records_of_every_type_and_version_like_the_reference(jvm_decide):
     cases = _valid_cases(random.Random(5), 400)
     decisions = _assert_decides_like_the_reference(jvm_decide, cases)

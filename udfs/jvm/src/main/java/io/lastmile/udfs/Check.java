@@ -36,6 +36,11 @@ import java.util.Objects;
  *       records' (booleans, floats, bytes, removed fields, promotions):
  *       {@code ok<TAB><position><TAB>field=<Python repr>...} (bytes as {@code b:<hex>}) or
  *       {@code error<TAB>message}.</li>
+ *   <li>{@code canonical}: {@code <hex payload>} (a single-object header of a known schema, then
+ *       anything), {@link CanonicalDecoder} against what it replaced: Avro's
+ *       {@code GenericDatumReader}, then the bytes encoded again and compared, every string strict
+ *       UTF-8 (and every float finite, where the decoder is stricter on purpose):
+ *       {@code same<TAB>accepted}, {@code same<TAB>refused} or {@code DIFFERENT<TAB>what}.</li>
  * </ul>
  */
 public final class Check {
@@ -51,7 +56,8 @@ public final class Check {
                 case "decide" -> decide(reader, line, out);
                 case "python" -> python(line, out);
                 case "read" -> read(line, out);
-                default -> throw new IllegalArgumentException("mode: accept, decide, python or read");
+                case "canonical" -> canonical(line, out);
+                default -> throw new IllegalArgumentException("mode: accept, decide, python, read or canonical");
             }
             out.append('\n');
         }
@@ -110,6 +116,62 @@ public final class Check {
             }
         }
         return true;
+    }
+
+    private static void canonical(String line, StringBuilder out) {
+        byte[] data = HexFormat.of().parseHex(line.strip());
+        Contract.Writer writer = Contract.INSTANCE.byFingerprint.get(
+                java.nio.ByteBuffer.wrap(data, 2, 8).order(java.nio.ByteOrder.LITTLE_ENDIAN).getLong());
+        java.nio.charset.CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
+                .onMalformedInput(java.nio.charset.CodingErrorAction.REPORT)
+                .onUnmappableCharacter(java.nio.charset.CodingErrorAction.REPORT);
+        GenericRecord fast = new CanonicalDecoder(writer.schema, utf8).read(data, 10);
+        GenericRecord generic = reencoded(writer.schema, data, utf8);
+        if (fast == null || generic == null) {
+            out.append(fast == generic ? "same\trefused" : "DIFFERENT\tfast " + (fast == null ? "refused" : "accepted"));
+            return;
+        }
+        for (Schema.Field f : writer.schema.getFields()) {
+            if (!Objects.equals(fast.get(f.pos()), generic.get(f.pos()))) {
+                out.append("DIFFERENT\t").append(f.name()).append(": ").append(fast.get(f.pos())).append(" against ")
+                        .append(generic.get(f.pos()));
+                return;
+            }
+        }
+        out.append("same\taccepted");
+    }
+
+    /** What the fast path did before {@link CanonicalDecoder}: the record when Avro's generic reader
+     * reads all the bytes, writing it again gives them back, its text is strict UTF-8 and its
+     * floats are finite; else null. */
+    private static GenericRecord reencoded(Schema schema, byte[] data, java.nio.charset.CharsetDecoder utf8) {
+        try {
+            org.apache.avro.io.BinaryDecoder in = org.apache.avro.io.DecoderFactory.get()
+                    .binaryDecoder(data, 10, data.length - 10, null);
+            GenericRecord r = new org.apache.avro.generic.GenericDatumReader<GenericRecord>(schema).read(null, in);
+            if (!in.isEnd()) {
+                return null;
+            }
+            java.io.ByteArrayOutputStream again = new java.io.ByteArrayOutputStream();
+            org.apache.avro.io.BinaryEncoder enc = org.apache.avro.io.EncoderFactory.get().directBinaryEncoder(again, null);
+            new org.apache.avro.generic.GenericDatumWriter<GenericRecord>(schema).write(r, enc);
+            enc.flush();
+            if (!java.util.Arrays.equals(again.toByteArray(), 0, again.size(), data, 10, data.length)) {
+                return null;
+            }
+            for (Schema.Field f : schema.getFields()) {
+                Object v = r.get(f.pos());
+                if (v instanceof org.apache.avro.util.Utf8 u) {
+                    utf8.reset();
+                    utf8.decode(java.nio.ByteBuffer.wrap(u.getBytes(), 0, u.getByteLength()));
+                } else if (v instanceof Double d && !Double.isFinite(d) || v instanceof Float x && !Float.isFinite(x)) {
+                    return null;
+                }
+            }
+            return r;
+        } catch (java.io.IOException | RuntimeException e) {
+            return null;
+        }
     }
 
     private static String repr(Object v) {

@@ -5,23 +5,14 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import io.lastmile.udfs.core.PythonStr;
 import org.apache.avro.Schema;
 import org.apache.avro.generic.GenericData;
-import org.apache.avro.generic.GenericDatumReader;
-import org.apache.avro.generic.GenericDatumWriter;
 import org.apache.avro.generic.GenericRecord;
-import org.apache.avro.io.BinaryDecoder;
-import org.apache.avro.io.BinaryEncoder;
-import org.apache.avro.io.DecoderFactory;
-import org.apache.avro.io.EncoderFactory;
 import org.apache.avro.util.Utf8;
 
-import java.io.ByteArrayOutputStream;
 import java.io.IOException;
 import java.io.InputStream;
 import java.math.BigInteger;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.CharBuffer;
-import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CharsetDecoder;
 import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
@@ -48,8 +39,9 @@ import java.util.regex.Pattern;
  * <p>Two ways in, one per {@link Reader}:
  * <ul>
  *   <li>{@link Reader#accept}, the fast path every record takes: a record when the bytes are a
- *       canonical Avro encoding (re-encoding them gives the same bytes, so every conforming reader
- *       reads the same values), every string is strict UTF-8, and every rule holds; else null.</li>
+ *       canonical Avro encoding (re-encoding them would give the same bytes, so every conforming
+ *       reader reads the same values; {@link CanonicalDecoder}), every string is strict UTF-8,
+ *       and every rule holds; else null.</li>
  *   <li>{@link Reader#decide}, for what {@code accept} refuses: the outcome of the Python
  *       reference {@code udfs.contracts.intake.from_wire} for any bytes, accepted with the values
  *       fastavro reads (also from non-canonical encodings fastavro takes) or refused with the
@@ -255,13 +247,9 @@ public final class Contract {
 
     /** Per-instance decoding buffers (not thread-safe: one per Flink function instance). */
     public final class Reader {
-        private final Map<Long, GenericDatumReader<GenericRecord>> readers = new HashMap<>();
-        private final Map<Long, GenericDatumWriter<GenericRecord>> writers = new HashMap<>();
-        private final ByteArrayOutputStream reencoded = new ByteArrayOutputStream(256);
+        private final Map<Long, CanonicalDecoder> decoders = new HashMap<>();
         private final CharsetDecoder utf8 = StandardCharsets.UTF_8.newDecoder()
                 .onMalformedInput(CodingErrorAction.REPORT).onUnmappableCharacter(CodingErrorAction.REPORT);
-        private BinaryDecoder decoder;
-        private BinaryEncoder encoder;
 
         /**
          * The record (in its writer's schema version) when it decodes canonically and keeps every
@@ -276,19 +264,13 @@ public final class Contract {
             if (writer == null || !writer.name.equals(recordName)) {
                 return null;
             }
-            GenericRecord record;
-            try {
-                decoder = DecoderFactory.get().binaryDecoder(data, 10, data.length - 10, decoder);
-                GenericDatumReader<GenericRecord> reader = readers.computeIfAbsent(
-                        fingerprint, f -> new GenericDatumReader<>(writer.schema));
-                record = reader.read(null, decoder);
-                if (!decoder.isEnd() || !canonical(fingerprint, writer, record, data)) {
-                    return null;
-                }
-            } catch (IOException | RuntimeException e) {
-                return null; // undecodable here: decide() gives the reason
+            CanonicalDecoder decoder = decoders.get(fingerprint);
+            if (decoder == null) {
+                decoder = new CanonicalDecoder(writer.schema, utf8);
+                decoders.put(fingerprint, decoder);
             }
-            return keepsRules(record, writer.schema, recordName, partnerOfTopic(topic), nowMs) ? record : null;
+            GenericRecord record = decoder.read(data, 10); // null: decide() gives the reason
+            return record != null && keepsRules(record, recordName, partnerOfTopic(topic), nowMs) ? record : null;
         }
 
         /**
@@ -374,44 +356,7 @@ public final class Contract {
             return type.getType() == Schema.Type.INT;
         }
 
-        private boolean canonical(long fingerprint, Writer writer, GenericRecord record, byte[] data) throws IOException {
-            reencoded.reset();
-            encoder = EncoderFactory.get().directBinaryEncoder(reencoded, encoder);
-            writers.computeIfAbsent(fingerprint, f -> new GenericDatumWriter<>(writer.schema)).write(record, encoder);
-            encoder.flush();
-            int n = reencoded.size();
-            if (n != data.length - 10) {
-                return false;
-            }
-            byte[] bytes = reencoded.toByteArray();
-            return Arrays.equals(bytes, 0, n, data, 10, data.length);
-        }
-
-        private boolean strictUtf8(Utf8 s) {
-            byte[] bytes = s.getBytes();
-            int ascii = 0, n = s.getByteLength();
-            while (ascii < n && bytes[ascii] >= 0) {
-                ascii++;
-            }
-            if (ascii == n) {
-                return true;  // ASCII: UTF-8 as it is (most text here: ids, UUIDs, statuses)
-            }
-            try {
-                utf8.reset();
-                CharBuffer ignored = utf8.decode(ByteBuffer.wrap(s.getBytes(), 0, s.getByteLength()));
-                return true;
-            } catch (CharacterCodingException e) {
-                return false;
-            }
-        }
-
-        private boolean keepsRules(GenericRecord r, Schema schema, String name, String topicPartner, long nowMs) {
-            for (Schema.Field f : schema.getFields()) {
-                Object v = r.get(f.pos());
-                if (v instanceof Utf8 && !strictUtf8((Utf8) v)) {
-                    return false;
-                }
-            }
+        private boolean keepsRules(GenericRecord r, String name, String topicPartner, long nowMs) {
             for (String code : rules.get(name)) {
                 if (broken(code, r, name, topicPartner, nowMs, null) != null) {
                     return false;
