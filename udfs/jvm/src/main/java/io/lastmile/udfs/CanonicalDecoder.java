@@ -135,45 +135,41 @@ final class CanonicalDecoder {
                 return d;
             }
             case BYTES: {
-                int n = length();
-                if (bad) {
-                    return null;
-                }
-                byte[] copy = java.util.Arrays.copyOfRange(data, pos, pos + n);
-                pos += n;
-                return ByteBuffer.wrap(copy);
+                byte[] bytes = lengthAndBytes();
+                return bytes == null ? null : ByteBuffer.wrap(bytes);
             }
             case STRING: {
-                int n = length();
-                if (bad) {
+                byte[] bytes = lengthAndBytes();
+                if (bytes == null) {
                     return null;
                 }
-                int ascii = pos, end = pos + n;
-                while (ascii < end && data[ascii] >= 0) {
+                int ascii = 0;
+                while (ascii < bytes.length && bytes[ascii] >= 0) {
                     ascii++;
                 }
-                if (ascii < end && !strictUtf8(pos, n)) {
+                if (ascii < bytes.length && !strictUtf8(bytes)) {
                     bad = true;
                     return null;
                 }
-                Utf8 s = new Utf8(java.util.Arrays.copyOfRange(data, pos, end));
-                pos = end;
-                return s;
+                return new Utf8(bytes);
             }
             default:
                 throw new IllegalStateException("kind " + kind);
         }
     }
 
-    /** A string's or bytes' length: a zig-zag long varint, at least 0, no more than the bytes left. */
-    private int length() {
+    /** A string's or bytes' value (a copy): its length, a zig-zag long varint at least 0 and no
+     * more than the bytes left, then that many bytes; null (and {@link #bad}) otherwise. */
+    private byte[] lengthAndBytes() {
         long v = varint(10, 0x01);
         long n = (v >>> 1) ^ -(v & 1);
         if (bad || n < 0 || n > data.length - pos) {
             bad = true;
-            return 0;
+            return null;
         }
-        return (int) n;
+        byte[] bytes = java.util.Arrays.copyOfRange(data, pos, pos + (int) n);
+        pos += (int) n;
+        return bytes;
     }
 
     /**
@@ -214,10 +210,10 @@ final class CanonicalDecoder {
         return v;
     }
 
-    private boolean strictUtf8(int offset, int n) {
+    private boolean strictUtf8(byte[] bytes) {
         try {
             utf8.reset();
-            CharBuffer ignored = utf8.decode(ByteBuffer.wrap(data, offset, n));
+            CharBuffer ignored = utf8.decode(ByteBuffer.wrap(bytes));
             return true;
         } catch (CharacterCodingException e) {
             return false;

@@ -169,15 +169,15 @@ public final class Outputs implements Serializable {
             byte[] k = key == null ? null : key.getBytes(StandardCharsets.UTF_8);
             for (String topic : topics) {
                 byte[] t = topic.getBytes(StandardCharsets.UTF_8);
-                u32(kafka, t.length);
+                kafka.bigEndian32(t.length);
                 kafka.write(t, 0, t.length);
                 if (k == null) {
-                    u32(kafka, -1);
+                    kafka.bigEndian32(-1);
                 } else {
-                    u32(kafka, k.length);
+                    kafka.bigEndian32(k.length);
                     kafka.write(k, 0, k.length);
                 }
-                u32(kafka, value.length);
+                kafka.bigEndian32(value.length);
                 kafka.write(value, 0, value.length);
             }
         }
@@ -187,7 +187,7 @@ public final class Outputs implements Serializable {
             for (Table t : byTable.values()) {
                 if (t.rows.size() > 0) {
                     Bytes frame = new Bytes(4 + t.query.length + t.rows.size());
-                    u32(frame, t.query.length);
+                    frame.bigEndian32(t.query.length);
                     frame.write(t.query, 0, t.query.length);
                     frame.append(t.rows);
                     t.rows.reset();
@@ -199,9 +199,5 @@ public final class Outputs implements Serializable {
                 kafka.reset();
             }
         }
-    }
-
-    private static void u32(Bytes out, int n) {
-        out.bigEndian32(n);
     }
 }

@@ -79,7 +79,7 @@ public final class RowBinaryValues implements Serializable {
             };
         }
         if (DATETIME64.matcher(type).matches()) {
-            return (v, out) -> fixed(out, 8, ((Number) notNull(v, column)).longValue());
+            return (v, out) -> out.littleEndian(((Number) notNull(v, column)).longValue(), 8);
         }
         switch (type) {
             case "String":
@@ -92,8 +92,8 @@ public final class RowBinaryValues implements Serializable {
             case "UUID":
                 return (v, out) -> {
                     UUID u = UUID.fromString(notNull(v, column).toString());
-                    fixed(out, 8, u.getMostSignificantBits());
-                    fixed(out, 8, u.getLeastSignificantBits());
+                    out.littleEndian(u.getMostSignificantBits(), 8);
+                    out.littleEndian(u.getLeastSignificantBits(), 8);
                 };
             case "Bool":
                 return (v, out) -> out.write(((Boolean) notNull(v, column)) ? 1 : 0);
@@ -103,17 +103,19 @@ public final class RowBinaryValues implements Serializable {
                         : ((Number) notNull(v, column)).intValue());
             case "Int16":
             case "UInt16":
-                return (v, out) -> fixed(out, 2, ((Number) notNull(v, column)).longValue());
+                return (v, out) -> out.littleEndian(((Number) notNull(v, column)).longValue(), 2);
             case "Int32":
             case "UInt32":
-                return (v, out) -> fixed(out, 4, ((Number) notNull(v, column)).longValue());
+                return (v, out) -> out.littleEndian(((Number) notNull(v, column)).longValue(), 4);
             case "Int64":
             case "UInt64":
-                return (v, out) -> fixed(out, 8, ((Number) notNull(v, column)).longValue());
+                return (v, out) -> out.littleEndian(((Number) notNull(v, column)).longValue(), 8);
             case "Float32":
-                return (v, out) -> fixed(out, 4, Float.floatToRawIntBits(((Number) notNull(v, column)).floatValue()));
+                return (v, out) -> out.littleEndian(
+                        Float.floatToRawIntBits(((Number) notNull(v, column)).floatValue()), 4);
             case "Float64":
-                return (v, out) -> fixed(out, 8, Double.doubleToRawLongBits(((Number) notNull(v, column)).doubleValue()));
+                return (v, out) -> out.littleEndian(
+                        Double.doubleToRawLongBits(((Number) notNull(v, column)).doubleValue()), 8);
             default:
                 throw new IllegalArgumentException("column " + column + ": ClickHouse type " + type
                         + " is not written by the job");
@@ -125,10 +127,6 @@ public final class RowBinaryValues implements Serializable {
             throw new IllegalArgumentException("column " + column + " is not Nullable in ClickHouse, and the row has null");
         }
         return v;
-    }
-
-    private static void fixed(Bytes out, int bytes, long value) {
-        out.littleEndian(value, bytes);
     }
 
     static void varint(Bytes out, int n) {
